@@ -1,0 +1,50 @@
+"""A cold-start simulator: a local OpenAI- and Ollama-compatible LLM server.
+
+Models start unloaded; the first request waits ``cold_start`` simulated seconds while the
+model loads, later ones are warm until the model has been idle for ``keep_alive``.
+``time_scale`` compresses every duration, so tests run hours of traffic in seconds::
+
+    from openai import OpenAI
+    from llmwarm.sim import serve
+
+    with serve(cold_start=14, time_scale=0.01) as base_url:
+        client = OpenAI(base_url=f"{base_url}/v1", api_key="sk-sim")
+        client.chat.completions.create(model="gpt-4o-mini", messages=[...])  # ~0.14 s
+
+Requires the ``sim`` extra (``pip install 'llmwarm[sim]'``). See ``docs/sim.md``.
+"""
+
+from llmwarm.sim._app import create_app
+from llmwarm.sim._config import (
+    DEFAULT_COLD_START,
+    DEFAULT_COLD_START_JITTER,
+    DEFAULT_KEEP_ALIVE,
+    DEFAULT_MAX_TOKENS,
+    DEFAULT_TOKEN_TIME,
+    DEFAULT_TTFT,
+    ModelPolicy,
+    SimConfig,
+    parse_duration,
+)
+from llmwarm.sim._engine import Simulator
+from llmwarm.sim._model import ModelRegistry, ModelState, Ticket
+from llmwarm.sim._server import SimServer, serve
+
+__all__ = [
+    "DEFAULT_COLD_START",
+    "DEFAULT_COLD_START_JITTER",
+    "DEFAULT_KEEP_ALIVE",
+    "DEFAULT_MAX_TOKENS",
+    "DEFAULT_TOKEN_TIME",
+    "DEFAULT_TTFT",
+    "ModelPolicy",
+    "ModelRegistry",
+    "ModelState",
+    "SimConfig",
+    "SimServer",
+    "Simulator",
+    "Ticket",
+    "create_app",
+    "parse_duration",
+    "serve",
+]

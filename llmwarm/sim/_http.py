@@ -1,0 +1,95 @@
+"""HTTP helpers shared by the OpenAI and Ollama routes: bodies, responses, field checks."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response, StreamingResponse
+from starlette.types import Receive, Scope, Send
+
+from llmwarm.sim._engine import SimHTTPError
+
+__all__ = ["COLD_HEADER", "TrackedStream", "dumps", "json_response", "optional_int", "read_json"]
+
+COLD_HEADER = "x-sim-cold-start"
+
+
+def dumps(data: object) -> bytes:
+    """Serialise ``data`` as compact JSON bytes."""
+    return json.dumps(data, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def cold_headers(cold: bool) -> dict[str, str]:
+    """Return the ``x-sim-cold-start`` header for a response."""
+    return {COLD_HEADER: "true" if cold else "false"}
+
+
+def json_response(data: object, *, cold: bool = False, status: int = 200) -> Response:
+    """Return a JSON response carrying the cold-start header."""
+    return Response(dumps(data), status, cold_headers(cold), media_type="application/json")
+
+
+async def read_json(request: Request) -> dict[str, Any]:
+    """Parse the request body as a JSON object, or raise a 400 naming the problem."""
+    raw = await request.body()
+    try:
+        body = json.loads(raw)
+    except ValueError as exc:
+        raise SimHTTPError(
+            400, f"We could not parse the JSON body of your request: {exc}."
+        ) from None
+    if not isinstance(body, dict):
+        raise SimHTTPError(400, "The request body must be a JSON object.")
+    return body
+
+
+def require_str(body: dict[str, Any], name: str) -> str:
+    """Return the required, non-empty string field ``name`` or raise 400/422."""
+    if name not in body or body[name] is None:
+        raise SimHTTPError(400, f"Missing required parameter: '{name}'.", param=name)
+    value = body[name]
+    if not isinstance(value, str) or not value:
+        raise SimHTTPError(
+            422, f"Invalid type for '{name}': expected a non-empty string.", param=name
+        )
+    return value
+
+
+def optional_int(body: dict[str, Any], name: str, *, minimum: int = 1) -> int | None:
+    """Return the optional integer field ``name`` (>= ``minimum``) or raise 422."""
+    value = body.get(name)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise SimHTTPError(
+            422, f"Invalid '{name}': expected an integer >= {minimum}, got {value!r}.", param=name
+        )
+    return value
+
+
+class TrackedStream(StreamingResponse):
+    """A streaming response that always runs ``on_close`` once it ends, however it ends."""
+
+    def __init__(
+        self,
+        content: AsyncIterator[bytes],
+        *,
+        cold: bool,
+        media_type: str,
+        on_close: Callable[[], None],
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(
+            content, headers={**cold_headers(cold), **(headers or {})}, media_type=media_type
+        )
+        self._on_close = on_close
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Send the stream, then run ``on_close``."""
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            self._on_close()

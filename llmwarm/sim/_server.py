@@ -1,0 +1,175 @@
+"""Serving the simulator: ``serve()`` in a background thread, and the listening socket."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import uvicorn
+from starlette.applications import Starlette
+
+from llmwarm.sim._app import create_app
+from llmwarm.sim._config import SimConfig
+from llmwarm.sim._engine import SimulatedDisconnect, Simulator, SimulatorStopping
+
+__all__ = ["SimServer", "StoppingServer", "listen", "serve", "uvicorn_config"]
+
+_STARTUP_TIMEOUT = 10.0
+_STOP_TIMEOUT = 10.0
+
+
+def listen(host: str = "127.0.0.1", port: int = 0) -> socket.socket:
+    """Bind a listening TCP socket whose accepted connections have ``TCP_NODELAY`` set.
+
+    asyncio only sets ``TCP_NODELAY`` on accepted sockets whose protocol is
+    ``IPPROTO_TCP``: a socket made with ``socket.socket()`` (protocol 0) and handed to
+    uvicorn would keep Nagle's algorithm, adding ~40 ms to each keep-alive request. So the
+    socket is created with ``IPPROTO_TCP`` and has ``TCP_NODELAY`` set, which Linux also
+    copies to every accepted connection.
+    """
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        sock.bind((host, port))
+        sock.listen(2048)
+        sock.setblocking(False)
+    except BaseException:
+        sock.close()
+        raise
+    return sock
+
+
+class _QuietFaults(logging.Filter):
+    """Drops uvicorn's tracebacks for the simulator's own deliberate disconnects."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        return not _is_ours(exc)
+
+
+def _is_ours(exc: BaseException | None) -> bool:
+    if isinstance(exc, (SimulatedDisconnect, SimulatorStopping)):
+        return True
+    nested: tuple[BaseException, ...] = getattr(exc, "exceptions", None) or ()
+    return bool(nested) and all(_is_ours(e) for e in nested)
+
+
+_FILTER = _QuietFaults()
+
+
+def uvicorn_config(app: Starlette, **overrides: Any) -> uvicorn.Config:
+    """Return the uvicorn settings the simulator runs with (quiet, no lifespan, asyncio)."""
+    logger = logging.getLogger("uvicorn.error")
+    if _FILTER not in logger.filters:
+        logger.addFilter(_FILTER)
+    settings: dict[str, Any] = {
+        "loop": "asyncio",
+        "lifespan": "off",
+        "ws": "none",
+        "log_config": None,
+        "access_log": False,
+        "timeout_keep_alive": 65,
+        "timeout_graceful_shutdown": 5,
+        "server_header": False,
+    }
+    settings.update(overrides)
+    return uvicorn.Config(app, **settings)
+
+
+class StoppingServer(uvicorn.Server):
+    """A uvicorn server that also ends the simulator's pending waits when it stops."""
+
+    def __init__(self, config: uvicorn.Config, sim: Simulator) -> None:
+        super().__init__(config)
+        self.sim = sim
+
+    async def main_loop(self) -> None:
+        """Serve until asked to exit, then cut every simulated wait (even hangs) short."""
+        await super().main_loop()
+        self.sim.stop()
+
+
+class SimServer(str):
+    """A running simulator. It *is* its root URL (a ``str``), e.g. ``http://127.0.0.1:8400``.
+
+    OpenAI clients use :attr:`openai_base_url` (``<root>/v1``), Ollama clients the root.
+    """
+
+    url: str
+    openai_base_url: str
+    app: Starlette
+
+    def __new__(cls, url: str, app: Starlette) -> SimServer:
+        """Wrap the root ``url`` of the server running ``app``."""
+        self = super().__new__(cls, url)
+        self.url = url
+        self.openai_base_url = f"{url}/v1"
+        self.app = app
+        return self
+
+    @property
+    def config(self) -> SimConfig:
+        """The simulator's configuration."""
+        sim: Simulator = self.app.state.sim
+        return sim.config
+
+    def stats(self) -> dict[str, Any]:
+        """Return ``GET /sim/stats``: per-model and total counters."""
+        with httpx.Client(trust_env=False, timeout=10) as client:
+            data: dict[str, Any] = client.get(f"{self.url}/sim/stats").raise_for_status().json()
+            return data
+
+    def reset(self) -> None:
+        """``POST /sim/reset``: unload every model and zero the counters."""
+        with httpx.Client(trust_env=False, timeout=10) as client:
+            client.post(f"{self.url}/sim/reset").raise_for_status()
+
+
+@contextlib.contextmanager
+def serve(
+    config: SimConfig | None = None,
+    *,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    **options: Any,
+) -> Iterator[SimServer]:
+    """Run a simulator in a background thread; yield its root URL as a :class:`SimServer`.
+
+    Pass a :class:`SimConfig` or its options as keywords (``cold_start=14``,
+    ``time_scale=0.01``, ...). ``port=0`` picks a free port. On exit the server stops:
+    pending simulated waits (including hung requests) end, connections close and the
+    thread is joined.
+
+    >>> with serve(time_scale=0.01) as base_url:  # doctest: +SKIP
+    ...     client = OpenAI(base_url=f"{base_url}/v1", api_key="sk-sim")
+    """
+    app = create_app(config, **options)
+    sim: Simulator = app.state.sim
+    sock = listen(host, port)
+    server = StoppingServer(uvicorn_config(app), sim)
+    bound_host, bound_port = sock.getsockname()[:2]
+    thread = threading.Thread(target=server.run, args=([sock],), name=f"llmwarm-sim:{bound_port}")
+    try:
+        thread.start()
+        deadline = time.monotonic() + _STARTUP_TIMEOUT
+        while not server.started:
+            if not thread.is_alive() or time.monotonic() > deadline:
+                raise RuntimeError("The llmwarm simulator failed to start; see the log above.")
+            time.sleep(0.002)
+        shown = f"[{bound_host}]" if ":" in bound_host else bound_host
+        yield SimServer(f"http://{shown}:{bound_port}", app)
+    finally:
+        server.should_exit = True
+        thread.join(_STOP_TIMEOUT)
+        if thread.is_alive():
+            server.force_exit = True
+            thread.join(_STOP_TIMEOUT)
+        sock.close()
