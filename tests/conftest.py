@@ -1,3 +1,111 @@
 """Shared fixtures: each module adds the fixtures and state resets it owns."""
 
 from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import time
+from collections.abc import Iterator
+
+import pytest
+
+
+class RedisServer:
+    """A real ``redis-server`` on a free loopback port, stoppable and restartable by tests."""
+
+    def __init__(self, directory: str) -> None:
+        self.directory = directory
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            self.port = probe.getsockname()[1]
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        binary = shutil.which("redis-server")
+        if binary is None:  # `make test` installs it; never skip silently
+            raise RuntimeError("redis-server is not installed: run `make services`")
+        self.process = subprocess.Popen(
+            [
+                binary,
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+                self.directory,
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=0.2) as conn:
+                    conn.sendall(b"PING\r\n")
+                    if conn.recv(16).startswith(b"+PONG"):
+                        return
+            except OSError:
+                time.sleep(0.05)
+        raise RuntimeError(f"redis-server did not start on port {self.port}")
+
+    def stop(self) -> None:
+        if self.process is not None:
+            self.process.terminate()
+            self.process.wait(timeout=10)
+            self.process = None
+
+
+@pytest.fixture
+def redis_server(tmp_path: os.PathLike[str]) -> Iterator[RedisServer]:
+    """A fresh real redis-server for one test; ``.url``, ``.stop()``, ``.start()``."""
+    server = RedisServer(str(tmp_path))
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+# --- llmwarm.sim: a running cold-start simulator (owned by the simulator's tests) ---
+
+SIM_DEFAULTS: dict[str, object] = {"time_scale": 0.01, "seed": 0}
+"""Options of the ``sim_server`` fixture: every duration 100x faster, repeatable jitter."""
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        "sim(**options): options for the sim_server fixture, e.g. "
+        "@pytest.mark.sim(cold_start=5, keep_alive=60)",
+    )
+
+
+@pytest.fixture
+def sim_server(request: pytest.FixtureRequest) -> Iterator[object]:
+    """A running ``llmwarm.sim`` simulator for one test, 100x faster than real time.
+
+    Yields a ``llmwarm.sim.SimServer``: a ``str`` that is the root URL
+    (``http://127.0.0.1:PORT``), with ``.openai_base_url`` (``<root>/v1``), ``.stats()``
+    (the ``/sim/stats`` JSON) and ``.reset()``. Ollama clients use the root URL itself.
+
+    Defaults: ``time_scale=0.01`` (a 14 s cold start takes 0.14 s), ``seed=0``, and the
+    simulator's defaults for the rest. Change them per test with
+    ``@pytest.mark.sim(cold_start=5, keep_alive=60, rate_429=0.5, ...)`` (simulated
+    seconds) or with ``@pytest.mark.parametrize("sim_server", [{...}], indirect=True)``.
+    The server stops, and its thread is joined, when the test ends.
+    """
+    from llmwarm.sim import serve
+
+    options = dict(SIM_DEFAULTS)
+    for marker in reversed(list(request.node.iter_markers("sim"))):
+        options.update(marker.kwargs)
+    options.update(getattr(request, "param", None) or {})
+    with serve(**options) as server:
+        yield server
