@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 from typing import Any
 
@@ -209,5 +210,8 @@ def run(args: argparse.Namespace) -> int:
             f"time scale {config.time_scale:g}. Press Ctrl+C to stop.",
             flush=True,
         )
-        StoppingServer(uvicorn_config(app), app.state.sim).run(sockets=[sock])
+        # uvicorn stops gracefully on Ctrl+C, then re-raises it: that is a normal exit.
+        with contextlib.suppress(KeyboardInterrupt):
+            StoppingServer(uvicorn_config(app), app.state.sim).run(sockets=[sock])
+    print("llmwarm sim: stopped.", flush=True)
     return 0

@@ -30,6 +30,7 @@ async def aoai(sim_server: SimServer) -> AsyncIterator[openai.AsyncOpenAI]:
 
 
 @pytest.fixture
-def oll(sim_server: SimServer) -> ollama.Client:
+def oll(sim_server: SimServer) -> Iterator[ollama.Client]:
     """An Ollama client on the simulator."""
-    return ollama.Client(host=str(sim_server))
+    with ollama.Client(host=str(sim_server)) as client:
+        yield client

@@ -169,16 +169,21 @@ def test_disconnect_mid_stream(oll: ollama.Client) -> None:
 
 @pytest.mark.sim(api_key="secret")
 def test_api_key_is_enforced_on_ollama_routes(sim_server: SimServer) -> None:
-    with pytest.raises(ollama.ResponseError) as info:
-        ollama.Client(host=str(sim_server)).ps()
+    with (
+        ollama.Client(host=str(sim_server)) as anonymous,
+        pytest.raises(ollama.ResponseError) as info,
+    ):
+        anonymous.ps()
     assert info.value.status_code == 401
-    authorised = ollama.Client(host=str(sim_server), headers={"Authorization": "Bearer secret"})
-    assert authorised.ps().models == []
+    headers = {"Authorization": "Bearer secret"}
+    with ollama.Client(host=str(sim_server), headers=headers) as authorised:
+        assert authorised.ps().models == []
 
 
 async def test_async_client(sim_server: SimServer) -> None:
-    client = ollama.AsyncClient(host=str(sim_server))
-    response = await client.chat(model="m", messages=MESSAGES)
-    assert response.done
-    parts = [part async for part in await client.generate(model="m", prompt="hi", stream=True)]
-    assert parts[-1].done
+    async with ollama.AsyncClient(host=str(sim_server)) as client:
+        response = await client.chat(model="m", messages=MESSAGES)
+        assert response.done
+        stream = await client.generate(model="m", prompt="hi", stream=True)
+        parts = [part async for part in stream]
+        assert parts[-1].done
