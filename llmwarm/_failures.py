@@ -1,0 +1,190 @@
+"""Which failures are worth another tier, and the process-wide cool-down of failing models.
+
+A failure is *retryable* when another attempt (elsewhere, or later) may succeed: a timeout,
+a connection error, HTTP 408, 429 or any 5xx. It is recognised without importing any SDK:
+
+- builtin :class:`TimeoutError` / :class:`ConnectionError` (and ``asyncio.TimeoutError``);
+- ``httpx`` transport errors (timeouts, network errors, a server that hung up) and
+  ``httpx.HTTPStatusError`` by its response's status;
+- SDK errors by duck typing: a ``status_code`` attribute (openai's ``APIStatusError``,
+  ollama's ``ResponseError``) or a class in the exception's MRO named like a timeout or a
+  connection error (openai's ``APITimeoutError``/``APIConnectionError``, built on
+  ``httpx2``, whose exception classes are not ``httpx``'s).
+
+Everything else (400, 401, 403, 404, 422, a bug in the caller's code) is not retryable.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import email.utils
+import math
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+import httpx
+
+__all__ = [
+    "CoolDowns",
+    "attach_attempts",
+    "cooldowns",
+    "describe",
+    "is_retryable",
+    "retry_after",
+    "status_of",
+]
+
+#: Status codes worth another attempt besides 5xx: request timeout, too many requests.
+RETRYABLE_STATUS = frozenset({408, 429})
+
+_RETRYABLE_CLASS_NAMES = frozenset(
+    {
+        "APITimeoutError",
+        "APIConnectionError",
+        "TimeoutException",
+        "NetworkError",
+        "RemoteProtocolError",
+        "ProxyError",
+    }
+)
+_BUILTIN_RETRYABLE = (TimeoutError, ConnectionError, asyncio.TimeoutError)
+_HTTPX_RETRYABLE = (
+    httpx.TimeoutException,
+    httpx.NetworkError,
+    httpx.RemoteProtocolError,
+    httpx.ProxyError,
+)
+
+
+def status_of(exc: BaseException) -> int | None:
+    """Return the HTTP status an exception carries (its own or its response's), if any."""
+    status = getattr(exc, "status_code", None)
+    if not isinstance(status, int) or isinstance(status, bool):
+        response = getattr(exc, "response", None)
+        status = getattr(response, "status_code", None)
+    if isinstance(status, int) and not isinstance(status, bool) and 100 <= status <= 599:
+        return status
+    return None
+
+
+def is_retryable(exc: BaseException) -> bool:
+    """Whether ``exc`` is a failure that another tier may not have: timeout, 408/429, 5xx."""
+    if not isinstance(exc, Exception):  # CancelledError, KeyboardInterrupt...
+        return False
+    status = status_of(exc)
+    if status is not None:
+        return status in RETRYABLE_STATUS or status >= 500
+    if isinstance(exc, (*_BUILTIN_RETRYABLE, *_HTTPX_RETRYABLE)):
+        return True
+    return any(kind.__name__ in _RETRYABLE_CLASS_NAMES for kind in type(exc).__mro__)
+
+
+def retry_after(exc: BaseException, *, now: Callable[[], float] = time.time) -> float | None:
+    """Return the seconds a failed response asked to wait (``Retry-After``), if it said.
+
+    Honours ``retry-after-ms`` (OpenAI's) and ``Retry-After`` in seconds or as an HTTP date.
+    """
+    headers = getattr(getattr(exc, "response", None), "headers", None)
+    if headers is None:
+        return None
+    try:
+        raw_ms = headers.get("retry-after-ms")
+        if raw_ms is not None:
+            return _non_negative(float(raw_ms) / 1000)
+        raw = headers.get("retry-after")
+        if raw is None:
+            return None
+        try:
+            return _non_negative(float(raw))
+        except ValueError:
+            when = email.utils.parsedate_to_datetime(str(raw))
+            return max(0.0, when.timestamp() - now())
+    except (TypeError, ValueError, AttributeError):
+        return None
+
+
+def _non_negative(seconds: float) -> float | None:
+    return max(0.0, seconds) if math.isfinite(seconds) else None
+
+
+class CoolDowns:
+    """When each failing model may be tried again: one registry per process, all call sites.
+
+    ``clock`` is a monotonic clock in seconds (injectable for tests).
+    """
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self.clock = clock
+        self._until: dict[str, float] = {}
+        self._lock = threading.Lock()
+
+    def cool(self, model: str, seconds: float) -> None:
+        """Skip ``model`` for ``seconds`` from now (extending, never shortening, a cool-down)."""
+        until = self.clock() + seconds
+        with self._lock:
+            if until > self._until.get(model, -math.inf):
+                self._until[model] = until
+
+    def ends(self, model: str) -> float | None:
+        """Return the clock time the model's cool-down ends, or None when it is not cooling."""
+        until = self._until.get(model)
+        if until is None:
+            return None
+        if until <= self.clock():
+            with self._lock:
+                if self._until.get(model) == until:
+                    del self._until[model]
+            return None
+        return until
+
+    def cooling(self, model: str) -> bool:
+        """Whether ``model`` is cooling down now."""
+        return self.ends(model) is not None
+
+    def snapshot(self) -> dict[str, float]:
+        """Return the seconds left for each model cooling down now."""
+        now = self.clock()
+        with self._lock:
+            return {m: until - now for m, until in self._until.items() if until > now}
+
+    def clear(self) -> None:
+        """Forget every cool-down."""
+        with self._lock:
+            self._until.clear()
+
+
+#: The registry shared by every ``@routed`` in the process.
+cooldowns = CoolDowns()
+
+
+def _reset(clock: Callable[[], float] | None = None) -> None:
+    """Forget every cool-down and set the registry's clock (tests)."""
+    cooldowns.clear()
+    cooldowns.clock = clock if clock is not None else time.monotonic
+
+
+def describe(exc: BaseException) -> str:
+    """Return a one-line description of an exception for notes and logs."""
+    text = str(exc).splitlines()[0] if str(exc) else ""
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+def attach_attempts(exc: BaseException, attempts: list[tuple[str, str, BaseException]]) -> None:
+    """Attach the earlier failed attempts to the error raised: notes and ``llmwarm_attempts``."""
+    others = [(tier, model, error) for tier, model, error in attempts if error is not exc]
+    with contextlib.suppress(AttributeError):  # a type with __slots__: notes only
+        exc.llmwarm_attempts = list(attempts)  # type: ignore[attr-defined]
+    for tier, model, error in others:
+        note = f"llmwarm: tier {tier!r} (model {model!r}) failed first: {describe(error)}"
+        add_note: Any = getattr(exc, "add_note", None)
+        if add_note is not None:
+            add_note(note)
+        else:  # Python 3.10: keep the same attribute 3.11 uses
+            notes = getattr(exc, "__notes__", None)
+            if not isinstance(notes, list):
+                notes = []
+                exc.__notes__ = notes  # type: ignore[attr-defined]
+            notes.append(note)

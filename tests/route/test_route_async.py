@@ -1,0 +1,261 @@
+"""@routed on an async function (the real AsyncOpenAI SDK against the simulator); hedging."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+import openai
+import pytest
+from routing_helpers import Capture, FakeClock, captured
+
+from llmwarm import Tier, routed
+from llmwarm._core import Policy, apply
+from llmwarm._failures import cooldowns
+from llmwarm.sim import SimServer
+
+pytestmark = pytest.mark.sim(cold_start=0, ttft=0.1, token_time=0.01)
+
+TIERS = [Tier("small", "s", max_tokens=2), Tier("medium", "m"), Tier("large", "l")]
+SHORT = [{"role": "user", "content": "What is 2+2?"}]
+MEDIUM = [{"role": "user", "content": "Why is the sky blue? Keep it short."}]
+LONG = [{"role": "user", "content": "Summarise this report: " + "lorem ipsum " * 30}]
+
+
+@pytest.fixture
+async def aoai(sim_server: SimServer) -> AsyncIterator[openai.AsyncOpenAI]:
+    client = openai.AsyncOpenAI(base_url=sim_server.openai_base_url, api_key="sk", max_retries=0)
+    async with client:
+        yield client
+
+
+def make(
+    client: openai.AsyncOpenAI, seen: list[str], cancelled: list[str] | None = None, **options: Any
+) -> tuple[Any, Capture]:
+    @routed(TIERS, **options)
+    async def complete(messages: list[Any], *, model: str = "unused", **kw: Any) -> Any:
+        seen.append(model)
+        try:
+            return await client.chat.completions.create(model=model, messages=messages, **kw)
+        except asyncio.CancelledError:
+            if cancelled is not None:
+                cancelled.append(model)
+            raise
+
+    return captured(complete)
+
+
+@pytest.mark.parametrize(
+    ("messages", "tier", "model"),
+    [(SHORT, "small", "s"), (MEDIUM, "medium", "m"), (LONG, "large", "l")],
+)
+async def test_tier_by_complexity(
+    aoai: openai.AsyncOpenAI, messages: Any, tier: str, model: str
+) -> None:
+    seen: list[str] = []
+    complete, capture = make(aoai, seen)
+    response = await complete(messages)
+    assert response.model == model
+    assert seen == [model]
+    assert (capture.last.tier, capture.last.route_reason) == (tier, "classified")
+
+
+@pytest.mark.sim(models={"custom": {"rate_503": 1.0}})
+async def test_explicit_model_is_respected_and_never_rerouted(aoai: openai.AsyncOpenAI) -> None:
+    seen: list[str] = []
+    complete, capture = make(aoai, seen, hedge_after=0.01)
+    with pytest.raises(openai.InternalServerError):
+        await complete(SHORT, model="custom")
+    assert seen == ["custom"]
+    assert capture.last.route_reason == "explicit"
+
+
+@pytest.mark.sim(models={"s": {"rate_429": 1.0}}, retry_after=2.0)
+async def test_fallback_and_cool_down_with_retry_after(
+    aoai: openai.AsyncOpenAI, clock: FakeClock
+) -> None:
+    seen: list[str] = []
+    complete, capture = make(aoai, seen)
+    assert (await complete(SHORT)).model == "m"
+    assert (capture.last.tier, capture.last.route_reason) == ("medium", "fallback")
+    assert cooldowns.ends("s") == pytest.approx(clock.now + 0.02)
+    assert (await complete(SHORT)).model == "m"
+    assert seen == ["s", "m", "m"]
+
+
+@pytest.mark.sim(known_models=["m", "l"])
+async def test_non_retryable_errors_are_raised_at_once(aoai: openai.AsyncOpenAI) -> None:
+    seen: list[str] = []
+    complete, _ = make(aoai, seen)
+    with pytest.raises(openai.NotFoundError):
+        await complete(SHORT)
+    assert seen == ["s"]
+
+
+@pytest.mark.sim(rate_500=1.0)
+async def test_all_tiers_failing_raise_the_last_error_with_the_others(
+    aoai: openai.AsyncOpenAI,
+) -> None:
+    seen: list[str] = []
+    complete, _ = make(aoai, seen)
+    with pytest.raises(openai.InternalServerError) as info:
+        await complete(MEDIUM)
+    assert seen == ["m", "l", "s"]
+    assert [m for _, m, _ in info.value.llmwarm_attempts] == ["m", "l", "s"]  # type: ignore[attr-defined]
+    assert len(info.value.__notes__) == 2
+
+
+def fake_stream(seen: list[str], fail: dict[str, int], **options: Any) -> tuple[Any, Capture]:
+    @routed(TIERS, **options)
+    async def complete(messages: list[Any], *, model: str = "", **kw: Any) -> AsyncIterator[str]:
+        seen.append(model)
+
+        async def chunks() -> AsyncIterator[str]:
+            for i in range(3):
+                if fail.get(model) == i:
+                    raise httpx.ConnectError("the provider went away")
+                yield f"{model}{i}"
+
+        return chunks()
+
+    return captured(complete)
+
+
+async def test_stream_failing_before_its_first_chunk_falls_back() -> None:
+    seen: list[str] = []
+    complete, capture = fake_stream(seen, {"s": 0})
+    assert [chunk async for chunk in await complete(SHORT)] == ["m0", "m1", "m2"]
+    assert (capture.last.tier, capture.last.route_reason) == ("medium", "fallback")
+
+
+async def test_stream_failing_after_its_first_chunk_is_not_replayed() -> None:
+    seen: list[str] = []
+    complete, _ = fake_stream(seen, {"s": 1})
+    stream = await complete(SHORT)
+    assert await stream.__anext__() == "s0"
+    with pytest.raises(httpx.ConnectError):
+        await stream.__anext__()
+    assert seen == ["s"]
+
+
+@pytest.mark.sim(models={"s": {"rate_503": 1.0}})
+async def test_sdk_stream_falls_back_and_keeps_its_attributes(aoai: openai.AsyncOpenAI) -> None:
+    seen: list[str] = []
+    complete, _ = make(aoai, seen)
+    async with await complete(SHORT, stream=True) as stream:
+        assert stream.response.headers["x-sim-cold-start"] in ("true", "false")
+        chunks = [c async for c in stream]
+    assert seen == ["s", "m"]
+    assert chunks
+
+
+class FakeWarm(Policy):
+    def __init__(self, warm: set[str]) -> None:
+        self.warm = warm
+        self.warmed: list[str] = []
+
+    def is_warm(self, model: str) -> bool:
+        return model in self.warm
+
+    def warm_up(self, model: str) -> None:
+        self.warmed.append(model)
+
+
+async def test_prefer_warm(aoai: openai.AsyncOpenAI) -> None:
+    seen: list[str] = []
+    complete, capture = make(aoai, seen, prefer_warm=True)
+    warmth = FakeWarm({"l"})
+    complete = apply(complete, warmth)
+    assert (await complete(SHORT)).model == "l"
+    assert (capture.last.tier, capture.last.route_reason) == ("large", "warm")
+    assert warmth.warmed == ["s"]
+
+
+# --- hedging: the small tier's model loads for 100 simulated seconds (1 s real) ----------
+
+COLD_SMALL = pytest.mark.sim(cold_start=0, models={"s": {"cold_start": 100}})
+
+
+@COLD_SMALL
+async def test_hedge_wins_with_the_warm_tier_and_cancels_the_cold_one(
+    aoai: openai.AsyncOpenAI, sim_server: SimServer
+) -> None:
+    seen: list[str] = []
+    cancelled: list[str] = []
+    complete, capture = make(aoai, seen, cancelled, hedge_after=0.05)
+    response = await complete(SHORT)
+    assert response.model == "m"
+    assert seen == ["s", "m"]
+    assert cancelled == ["s"]  # the loser is cancelled, not left running
+    record = capture.last
+    assert (record.tier, record.model, record.route_reason) == ("medium", "m", "hedge")
+    assert not cooldowns.cooling("s")  # slow is not failing
+
+
+@COLD_SMALL
+async def test_hedged_stream_races_to_the_first_chunk(aoai: openai.AsyncOpenAI) -> None:
+    seen: list[str] = []
+    cancelled: list[str] = []
+    complete, capture = make(aoai, seen, cancelled, hedge_after=0.05)
+    stream = await complete(SHORT, stream=True)
+    chunks = [c async for c in stream]
+    assert {c.model for c in chunks} == {"m"}
+    assert cancelled == ["s"]
+    assert (capture.last.tier, capture.last.route_reason) == ("medium", "hedge")
+
+
+async def test_no_hedge_when_the_first_tier_answers_in_time(aoai: openai.AsyncOpenAI) -> None:
+    seen: list[str] = []
+    complete, capture = make(aoai, seen, hedge_after=5.0)
+    assert (await complete(SHORT)).model == "s"
+    assert seen == ["s"]
+    assert capture.last.route_reason == "classified"
+
+
+@pytest.mark.sim(models={"s": {"rate_429": 1.0}})
+async def test_a_fast_failure_falls_back_before_the_hedge(aoai: openai.AsyncOpenAI) -> None:
+    seen: list[str] = []
+    complete, capture = make(aoai, seen, hedge_after=5.0)
+    assert (await complete(SHORT)).model == "m"
+    assert seen == ["s", "m"]
+    assert capture.last.route_reason == "fallback"
+
+
+async def test_hedge_with_both_legs_failing_falls_back_to_the_next() -> None:
+    seen: list[str] = []
+
+    @routed(TIERS, hedge_after=0.01)
+    async def complete(messages: list[Any], *, model: str = "", **kw: Any) -> str:
+        seen.append(model)
+        if model == "s":
+            await asyncio.sleep(0.05)
+        if model in ("s", "m"):
+            raise TimeoutError(f"{model} timed out")
+        return model
+
+    complete, capture = captured(complete)
+    assert await complete(SHORT) == "l"
+    assert seen == ["s", "m", "l"]
+    assert (capture.last.tier, capture.last.route_reason) == ("large", "fallback")
+    assert cooldowns.cooling("s")
+    assert cooldowns.cooling("m")
+
+
+async def test_hedge_legs_keep_their_own_records() -> None:
+    from llmwarm._core import current_record
+
+    @routed(TIERS, hedge_after=0.01)
+    async def complete(messages: list[Any], *, model: str = "", **kw: Any) -> str:
+        record = current_record()
+        assert record is not None
+        record.extra["leg"] = model
+        record.cold_start = model == "s"
+        await asyncio.sleep(1.0 if model == "s" else 0)
+        return model
+
+    complete, capture = captured(complete)
+    assert await complete(SHORT) == "m"
+    assert capture.last.extra["leg"] == "m"
+    assert capture.last.cold_start is False
