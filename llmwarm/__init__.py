@@ -1,5 +1,6 @@
 """llmwarm: composable decorators that remove cold-start latency from LLM API calls."""
 
 from llmwarm._version import __version__
+from llmwarm.config import from_config
 
-__all__ = ["__version__"]
+__all__ = ["__version__", "from_config"]

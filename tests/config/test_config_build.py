@@ -1,0 +1,209 @@
+"""from_config builds one fused stack that really calls the simulator (sync and async)."""
+
+from __future__ import annotations
+
+import inspect
+from pathlib import Path
+from typing import Any
+
+import httpx
+import openai
+import pytest
+
+import llmwarm
+from llmwarm import _core
+from llmwarm.cache import CachePolicy
+from llmwarm.config import DefaultModel, from_config
+from llmwarm.pool import Pooled
+from llmwarm.route import Router
+from llmwarm.sim import SimServer
+from llmwarm.trace import TracedPolicy
+
+
+def _config(sim: SimServer, **sections: Any) -> dict[str, Any]:
+    openai_section: dict[str, Any] = {
+        "api_key": "${SIM_KEY}",
+        "api_base": sim.openai_base_url,
+        "default_model": "gpt-4o-mini",
+        "connection_pooling": {"max_connections": 10, "max_keepalive_connections": 5},
+        **sections,
+    }
+    return {"llm": {"openai": openai_section}}
+
+
+ENV = {"SIM_KEY": "sk-sim-key-0123456789"}
+FULL_SECTIONS = {
+    "cache": {"max_size": 100, "ttl_seconds": "1h"},
+    "tracing": {"capture_content": False},
+}
+
+
+def _models(sim: SimServer) -> dict[str, int]:
+    stats = sim.stats()
+    return {name: m["requests"] for name, m in stats["models"].items()}
+
+
+def _names(fn: Any) -> list[type[Any]]:
+    return [type(p) for p in fn.llmwarm_policies]
+
+
+@pytest.mark.sim(api_key="sk-sim-key-0123456789", known_models=["gpt-4o-mini", "gpt-4o"])
+def test_sync_stack_is_fused_and_calls_the_simulator(sim_server: SimServer) -> None:
+    stack = from_config(_config(sim_server, **FULL_SECTIONS), environ=ENV)
+
+    @stack
+    def complete(prompt: str, *, model: str | None = None, client: Any = None) -> str:
+        assert isinstance(client, openai.OpenAI)
+        response = client.chat.completions.create(
+            model=model, messages=[{"role": "user", "content": prompt}]
+        )
+        return f"{response.model}:{response.choices[0].message.content}"
+
+    assert type(complete) is _core.Stack
+    assert _names(complete) == [DefaultModel, TracedPolicy, CachePolicy, Pooled]
+    first = complete("hello")
+    assert first.startswith("gpt-4o-mini:")
+    assert complete("hello") == first  # a cache hit: no second upstream call
+    assert complete("hello", model="gpt-4o").startswith("gpt-4o:")
+    assert _models(sim_server) == {"gpt-4o-mini": 1, "gpt-4o": 1}
+
+
+@pytest.mark.sim(api_key="sk-sim-key-0123456789")
+async def test_async_stack_uses_the_async_client(sim_server: SimServer) -> None:
+    stack = from_config(_config(sim_server, **FULL_SECTIONS), environ=ENV)
+
+    @stack
+    async def complete(prompt: str, *, model: str | None = None, client: Any = None) -> str:
+        assert isinstance(client, openai.AsyncOpenAI)
+        response = await client.chat.completions.create(
+            model=model, messages=[{"role": "user", "content": prompt}]
+        )
+        return f"{response.model}:{response.choices[0].message.content}"
+
+    assert inspect.iscoroutinefunction(complete)
+    assert type(complete) is _core.Stack
+    assert _names(complete) == [DefaultModel, TracedPolicy, CachePolicy, Pooled]
+    first = await complete("hello")
+    assert first.startswith("gpt-4o-mini:")
+    assert await complete("hello") == first
+    assert _models(sim_server) == {"gpt-4o-mini": 1}
+
+
+@pytest.mark.sim(api_key="sk-sim-key-0123456789")
+def test_wrong_key_reaches_the_provider_as_401(sim_server: SimServer) -> None:
+    stack = from_config(_config(sim_server), environ={"SIM_KEY": "sk-wrong"})
+
+    @stack
+    def complete(*, model: str | None = None, client: Any = None) -> Any:
+        return client.with_options(max_retries=0).chat.completions.create(
+            model=model, messages=[{"role": "user", "content": "hi"}]
+        )
+
+    assert _names(complete) == [DefaultModel, Pooled]
+    with pytest.raises(openai.AuthenticationError):
+        complete()
+
+
+def test_routing_replaces_the_default_model(sim_server: SimServer) -> None:
+    stack = from_config(
+        _config(
+            sim_server,
+            routing={
+                "tiers": [
+                    {"name": "small", "model": "m-small", "max_tokens": 2},
+                    {"name": "large", "model": "m-large"},
+                ],
+                "fallback": True,
+            },
+        ),
+        environ=ENV,
+    )
+
+    @stack
+    def complete(
+        prompt: str, *, model: str | None = None, max_tokens: int = 16, client: Any = None
+    ) -> str:
+        response = client.chat.completions.create(
+            model=model, max_tokens=max_tokens, messages=[{"role": "user", "content": prompt}]
+        )
+        return f"{response.model}:{response.usage.completion_tokens}"
+
+    assert _names(complete) == [Router, Pooled]
+    assert complete("hi") == "m-small:2"
+    assert complete("hi", model="m-large").startswith("m-large:")
+
+
+def test_ollama_gets_a_pooled_http_client_on_its_host(sim_server: SimServer) -> None:
+    data = {
+        "llm": {
+            "ollama": {
+                "api_base": str(sim_server),
+                "default_model": "llama3.2",
+                "connection_pooling": {"keepalive_expiry": "5m"},
+                "cache": {"ttl_seconds": 60},
+            }
+        }
+    }
+
+    @from_config(data, provider="ollama")
+    def chat(prompt: str, *, model: str | None = None, http_client: Any = None) -> str:
+        assert isinstance(http_client, httpx.Client)
+        body = {"model": model, "stream": False, "messages": [{"role": "user", "content": prompt}]}
+        reply = http_client.post("/api/chat", json=body).raise_for_status().json()
+        return f"{reply['model']}:{reply['message']['content']}"
+
+    assert _names(chat) == [DefaultModel, CachePolicy, Pooled]
+    assert chat("hi").startswith("llama3.2:")
+    assert chat("hi") == chat("hi")
+    assert _models(sim_server) == {"llama3.2": 1}
+
+
+def test_yaml_file_source(tmp_path: Path, sim_server: SimServer) -> None:
+    path = tmp_path / "llmwarm.yaml"
+    path.write_text(
+        f"llm:\n  openai:\n    api_key: sk-sim\n    api_base: {sim_server.openai_base_url}\n"
+        "    default_model: gpt-4o-mini\n    cache: {ttl_seconds: 10m}\n"
+    )
+
+    @llmwarm.from_config(path)
+    def complete(*, model: str | None = None, client: Any = None) -> str:
+        response = client.chat.completions.create(
+            model=model, messages=[{"role": "user", "content": "hi"}]
+        )
+        return str(response.model)
+
+    assert complete() == "gpt-4o-mini"
+    assert _names(complete) == [DefaultModel, CachePolicy, Pooled]
+
+
+def test_decoration_errors_name_the_problem() -> None:
+    data = {"llm": {"openai": {"default_model": "m", "connection_pooling": {"enabled": False}}}}
+
+    def no_model(prompt: str) -> str:
+        return prompt
+
+    with pytest.raises(TypeError, match="has no `model` parameter"):
+        from_config(data)(no_model)
+
+    def no_client(prompt: str, *, model: str | None = None) -> str:
+        return prompt
+
+    with pytest.raises(TypeError, match="'client'"):
+        from_config({"llm": {"openai": {}}})(no_client)
+    with pytest.raises(llmwarm.config.ConfigError, match=r"^llm\.ollama is not configured"):
+        from_config(data, provider="ollama")
+    with pytest.raises(ValueError, match="known providers: ollama, openai"):
+        from_config(data, provider="azure")
+
+
+def test_default_model_keeps_an_explicit_model() -> None:
+    data = {"llm": {"openai": {"default_model": "m", "connection_pooling": {"enabled": False}}}}
+
+    @from_config(data)
+    def echo(*, model: str | None = None) -> str | None:
+        return model
+
+    assert echo() == "m"
+    assert echo(model="other") == "other"
+    assert echo(model=None) == "m"
+    assert _names(echo) == [DefaultModel]

@@ -1,0 +1,205 @@
+"""llmwarm probe against the simulator, whose unload window (keep_alive) is known."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import socket
+import subprocess
+import sys
+from collections.abc import Iterator
+
+import pytest
+
+from llmwarm import probe as probe_module
+from llmwarm.probe import ProbeError, friendly_floor, probe
+from llmwarm.sim import SimServer, serve
+
+SCALE = 0.003  # 300 simulated seconds take 0.9 s
+KEEP_ALIVE = 300.0
+
+
+@pytest.fixture
+def sim() -> Iterator[SimServer]:
+    with serve(
+        cold_start=30,
+        keep_alive=KEEP_ALIVE,
+        ttft=0.3,
+        time_scale=SCALE,
+        seed=0,
+        api_key="sk-probe-secret-123",
+        known_models=["m"],
+    ) as root:
+        yield root
+
+
+@pytest.fixture
+def key(monkeypatch: pytest.MonkeyPatch) -> str:
+    monkeypatch.setenv("PROBE_TEST_KEY", "sk-probe-secret-123")
+    return "PROBE_TEST_KEY"
+
+
+def _args(*argv: str) -> argparse.Namespace:
+    parser = argparse.ArgumentParser()
+    probe_module.add_arguments(parser)
+    return parser.parse_args(list(argv))
+
+
+@pytest.mark.parametrize("kind", ["openai", "ollama"])
+def test_sweep_recovers_the_keep_alive(
+    sim: SimServer, key: str, kind: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    base = sim.openai_base_url if kind == "openai" else str(sim)
+    code = probe_module.run(
+        _args(
+            "--model", "m", "--kind", kind, "--base-url", base, "--api-key-env", key,
+            "--warm-calls", "3", "--sweep", "--gaps", "60,120,240,360,480",
+            "--time-scale", str(SCALE), "--json",
+        )
+    )  # fmt: skip
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    report = json.loads(out)  # one JSON object and nothing else
+    assert report["kind"] == kind
+    window = report["sweep"]["window_s"]
+    assert abs(window - KEEP_ALIVE) <= 0.2 * KEEP_ALIVE
+    # The first call was cold, the warm ones far faster, in simulated seconds.
+    assert report["first_call"]["total_s"] > 20
+    assert report["warm"]["total_p50_s"] < report["threshold_s"] < report["first_call"]["total_s"]
+    observations = report["sweep"]["observations"]
+    assert [o["cold"] for o in observations[:3]] == [False, False, False]  # 60, 120, 240
+    assert observations[3] == {**observations[3], "gap_s": 360.0, "cold": True}
+    assert len(observations) == 4 + 2  # stopped at the first cold gap, then 2 bisections
+    rec = report["recommendation"]
+    assert rec["basis"] == "measured"
+    assert rec["interval_s"] == friendly_floor(0.8 * window) < rec["keep_alive_s"] <= window
+    assert rec["pings_per_day"] == pytest.approx(86400 / rec["interval_s"])
+    assert rec["cost_per_day_usd"] == pytest.approx(rec["pings_per_day"] * 1 * 0.25 / 1e6)
+    assert "sk-probe-secret-123" not in out + err
+    stats = sim.stats()
+    assert stats["models"]["m"]["cold_starts"] == 1 + sum(o["cold"] for o in observations)
+
+
+def test_auto_detects_ollama_and_prints_a_human_report(
+    sim: SimServer, key: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = probe_module.run(
+        _args("--model", "m", "--base-url", str(sim), "--api-key-env", key,
+              "--warm-calls", "2", "--time-scale", str(SCALE), "--price-per-mtok", "1")
+    )  # fmt: skip
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    assert "(ollama)" in out
+    assert "assuming a 300 s window" in out  # no sweep: the recommendation says so
+    assert '@warm("m", interval=240, keep_alive=300)' in out
+    assert "360 pings/day" in out
+    assert "first call:" in err  # progress goes to standard error
+
+
+def test_detects_openai_when_there_is_no_ollama_api(sim: SimServer, key: str) -> None:
+    report = probe(
+        model="m", base_url=sim.openai_base_url, api_key_env=key, warm_calls=1, time_scale=SCALE
+    )
+    assert report.kind == "openai"
+    assert report.sweep == []
+    assert report.window_s is None
+
+
+def test_no_cold_gap_gives_a_lower_bound(sim: SimServer, key: str) -> None:
+    report = probe(
+        model="m", kind="openai", base_url=sim.openai_base_url, api_key_env=key,
+        warm_calls=2, sweep=True, gaps=[30, 60], time_scale=SCALE,
+    )  # fmt: skip
+    assert [o.cold for o in report.sweep] == [False, False]
+    assert report.window_s is None
+    assert report.longest_warm_gap_s == 60
+    assert report.recommendation is not None
+    assert report.recommendation.basis == "lower-bound"
+    assert report.recommendation.interval_s == 45
+
+
+# ------------------------------------------------------------------------------ errors
+
+
+def _error(capsys: pytest.CaptureFixture[str], *argv: str) -> str:
+    code = probe_module.run(_args(*argv))
+    out, err = capsys.readouterr()
+    assert code == 2
+    assert out == ""
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, err  # one line, no traceback
+    assert lines[0].startswith("llmwarm probe: error: ")
+    return lines[0]
+
+
+def test_unreachable_host(capsys: pytest.CaptureFixture[str]) -> None:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]  # closed once the block ends: nothing listens
+    line = _error(capsys, "--model", "m", "--kind", "openai",
+                  "--base-url", f"http://127.0.0.1:{port}/v1")  # fmt: skip
+    assert f"Cannot reach http://127.0.0.1:{port}/v1" in line
+    line = _error(capsys, "--model", "m", "--base-url", f"http://127.0.0.1:{port}")
+    assert "Cannot reach" in line
+
+
+@pytest.mark.parametrize("kind", ["openai", "ollama"])
+def test_wrong_key_names_the_variable_never_the_key(
+    sim: SimServer, kind: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("PROBE_WRONG_KEY", "sk-wrong-value-999")
+    base = sim.openai_base_url if kind == "openai" else str(sim)
+    line = _error(capsys, "--model", "m", "--kind", kind, "--base-url", base,
+                  "--api-key-env", "PROBE_WRONG_KEY")  # fmt: skip
+    assert "refused the API key (401)" in line
+    assert "PROBE_WRONG_KEY" in line
+    assert "sk-wrong-value-999" not in line
+    monkeypatch.delenv("PROBE_WRONG_KEY")
+    line = _error(capsys, "--model", "m", "--kind", kind, "--base-url", base,
+                  "--api-key-env", "PROBE_WRONG_KEY")  # fmt: skip
+    assert "the environment variable PROBE_WRONG_KEY is not set" in line
+
+
+@pytest.mark.parametrize("kind", ["openai", "ollama"])
+def test_unknown_model(
+    sim: SimServer, key: str, kind: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    base = sim.openai_base_url if kind == "openai" else str(sim)
+    line = _error(capsys, "--model", "nope", "--kind", kind, "--base-url", base,
+                  "--api-key-env", key)  # fmt: skip
+    assert "answered 404: the model 'nope' is unknown there" in line
+
+
+def test_option_errors(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        _args("--model", "m", "--gaps", "30,abc")
+    assert "--gaps takes seconds" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        _args("--model", "m", "--gaps", "30,-1")
+    with pytest.raises(ProbeError, match="--warm-calls must be >= 1"):
+        probe(model="m", warm_calls=0)
+    with pytest.raises(ProbeError, match="--time-scale must be > 0"):
+        probe(model="m", time_scale=0)
+    with pytest.raises(ProbeError, match="--kind must be"):
+        probe(model="m", kind="azure")
+
+
+@pytest.mark.parametrize(
+    ("seconds", "friendly"),
+    [(0.2, 1), (3, 2), (7, 5), (50, 45), (60, 60), (228, 210), (299, 270), (599, 570),
+     (600, 600), (3599, 3540), (3600, 3600), (10799, 10500), (91000, 90000)],
+)  # fmt: skip
+def test_friendly_floor(seconds: float, friendly: float) -> None:
+    assert friendly_floor(seconds) == friendly
+    assert friendly_floor(seconds) <= max(seconds, 1)
+
+
+def test_module_entry_point_runs_without_a_traceback() -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "llmwarm.probe", "--model", "m", "--kind", "openai",
+         "--base-url", "http://127.0.0.1:9/v1", "--timeout", "5"],
+        capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert done.returncode == 2
+    assert done.stderr.startswith("llmwarm probe: error: Cannot reach http://127.0.0.1:9/v1")
+    assert "Traceback" not in done.stderr
