@@ -1,0 +1,278 @@
+"""``@batched``: callers pass one item; concurrent items become one list-in/list-out call.
+
+The decorated function takes a list (its first positional parameter) and returns a list
+of the same length, as embedding endpoints do. Callers pass a single item in its place
+and get a single result. Items that arrive on the same event loop with the same other
+arguments are coalesced into calls of at most ``max_size`` items; a batch is sent when it
+is full or ``max_wait`` seconds after its first item, whichever is first.
+
+``@batched`` is a policy like the others, so ``@traced @batched @pooled(...)`` stays one
+wrapper: the policies outside it see one call per item, those inside it see one call per
+batch. See ``docs/batching.md``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import inspect
+import math
+import weakref
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any, ClassVar, TypeVar, cast, overload
+
+from llmwarm import _core
+from llmwarm._core import Call, CallRecord, Flow, FunctionSpec, Policy, Step
+
+__all__ = ["DEFAULT_MAX_SIZE", "DEFAULT_MAX_WAIT", "BatchSizeError", "BatchStats", "batched"]
+
+R = TypeVar("R")
+
+#: The most items sent in one call.
+DEFAULT_MAX_SIZE = 16
+#: Seconds the first item of a batch waits for company before the batch is sent.
+DEFAULT_MAX_WAIT = 0.01
+
+#: Facts of the batch call copied into each caller's record.
+_SHARED_FACTS = ("model", "cold_start", "idle_s", "connection_reused")
+
+
+class BatchSizeError(ValueError):
+    """The batched function returned a result list whose length is not the batch's.
+
+    .. versionadded:: 0.1.0
+    """
+
+
+@dataclasses.dataclass
+class BatchStats:
+    """What a batcher has done so far (``decorated.batcher.stats``).
+
+    .. versionadded:: 0.1.0
+    """
+
+    batches: int = 0
+    """Upstream calls sent."""
+    items: int = 0
+    """Items sent in those calls."""
+    max_batch_size: int = 0
+    """The largest batch sent."""
+    failed_batches: int = 0
+    """Batches whose call raised or returned a result of the wrong length."""
+
+
+class _Pending:
+    """A batch filling up: the first call (its other arguments), entries and timer."""
+
+    __slots__ = ("call", "entries", "proceed", "timer")
+
+    def __init__(self, call: Call, proceed: Callable[[Call], Awaitable[Any]]) -> None:
+        self.call = call
+        self.proceed = proceed
+        self.entries: list[tuple[Any, asyncio.Future[Any], CallRecord]] = []
+        self.timer: asyncio.TimerHandle | None = None
+
+
+class _LoopBatches:
+    """The batches of one batcher on one event loop (futures never cross loops)."""
+
+    def __init__(self, batcher: Batcher, loop: asyncio.AbstractEventLoop) -> None:
+        self.batcher = batcher
+        self.loop = loop
+        self.pending: dict[Any, _Pending] = {}
+        self.sending: set[asyncio.Task[None]] = set()
+
+    async def submit(self, call: Call, proceed: Callable[[Call], Awaitable[Any]]) -> Any:
+        name, item = self.batcher.item_of(call)
+        key = _group_key(call, name)
+        batch = self.pending.get(key)
+        if batch is None:
+            batch = self.pending[key] = _Pending(call, proceed)
+            batch.timer = self.loop.call_later(self.batcher.max_wait, self.flush, key, batch)
+        future: asyncio.Future[Any] = self.loop.create_future()
+        batch.entries.append((item, future, call.record))
+        if len(batch.entries) >= self.batcher.max_size:
+            self.flush(key, batch)
+        return await future  # a caller cancelled here is dropped from its unsent batch
+
+    def flush(self, key: Any, batch: _Pending) -> None:
+        if self.pending.get(key) is batch:
+            del self.pending[key]
+        if batch.timer is not None:
+            batch.timer.cancel()
+        entries = [entry for entry in batch.entries if not entry[1].done()]
+        if entries:
+            task = self.loop.create_task(self.send(batch, entries))
+            self.sending.add(task)
+            task.add_done_callback(self.sending.discard)
+
+    async def send(
+        self, batch: _Pending, entries: list[tuple[Any, asyncio.Future[Any], CallRecord]]
+    ) -> None:
+        batcher = self.batcher
+        name, _ = batcher.item_of(batch.call)
+        items = [item for item, _, _ in entries]
+        record = CallRecord(batch.call.spec.qualname)
+        _core._current.set(record)  # this task's own context: the batch call's record
+        call = batch.call.with_arguments(**{name: items})
+        call.record = record
+        stats = batcher.stats
+        stats.batches += 1
+        stats.items += len(items)
+        stats.max_batch_size = max(stats.max_batch_size, len(items))
+        try:
+            results = list(await batch.proceed(call))
+            if len(results) != len(items):
+                raise BatchSizeError(
+                    f"{call.spec.qualname} returned {len(results)} results for a batch of "
+                    f"{len(items)} items; a @batched function must return exactly one "
+                    "result per item, in order. No caller gets a result from this batch."
+                )
+        except asyncio.CancelledError:
+            stats.failed_batches += 1
+            for _, future, _ in entries:
+                future.cancel()
+            raise
+        except Exception as exc:
+            stats.failed_batches += 1
+            for _, future, _ in entries:
+                if not future.done():
+                    future.set_exception(exc)
+            return
+        for (_, future, caller), result in zip(entries, results, strict=True):
+            for fact in _SHARED_FACTS:
+                value = getattr(record, fact)
+                if value is not None:
+                    setattr(caller, fact, value)
+            if not future.done():
+                future.set_result(result)
+
+
+def _hashable(value: Any) -> Any:
+    try:
+        hash(value)
+    except TypeError:  # an unhashable argument batches only with the very same object
+        return ("llmwarm:id", id(value))
+    return value
+
+
+def _group_key(call: Call, item_name: str) -> Any:
+    others = tuple(
+        (name, _hashable(value))
+        for name, value in sorted(call.arguments.items(), key=lambda pair: pair[0])
+        if name != item_name
+    )
+    return (None if call.instance is None else id(call.instance), others)
+
+
+class _Enqueue(Step):
+    """Put the call's item in a batch of this loop and wait for its own result."""
+
+    __slots__ = ("batcher", "call")
+
+    def __init__(self, batcher: Batcher, call: Call) -> None:
+        self.batcher = batcher
+        self.call = call
+
+    def run_sync(self, proceed: Callable[[Call], Any]) -> Any:
+        raise TypeError("@batched needs an async function")  # refused at bind()
+
+    async def run_async(self, proceed: Callable[[Call], Awaitable[Any]]) -> Any:
+        loop = asyncio.get_running_loop()
+        batches = self.batcher._loops.get(loop)
+        if batches is None:
+            batches = self.batcher._loops[loop] = _LoopBatches(self.batcher, loop)
+        return await batches.submit(self.call, proceed)
+
+
+class Batcher(Policy):
+    """The ``@batched`` policy; exposed as ``decorated.batcher`` (with :attr:`stats`).
+
+    .. versionadded:: 0.1.0
+    """
+
+    handles: ClassVar[tuple[str, ...]] = ("batcher",)
+
+    def __init__(self, max_size: int, max_wait: float) -> None:
+        self.max_size = max_size
+        self.max_wait = max_wait
+        self.stats = BatchStats()
+        self._loops: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _LoopBatches] = (
+            weakref.WeakKeyDictionary()
+        )
+
+    @property
+    def batcher(self) -> Batcher:
+        """Return this policy: its options and :attr:`stats`."""
+        return self
+
+    def bind(self, spec: FunctionSpec) -> None:
+        """Refuse sync functions, async generators and functions without a list parameter."""
+        if not spec.is_async or spec.is_async_gen:
+            raise TypeError(
+                f"@batched needs an async function (async def f(items: list) -> list); "
+                f"{spec.qualname} is {spec.kind}."
+            )
+        kinds = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+        if not any(p.kind in kinds for p in spec.parameters.values()):
+            raise TypeError(
+                f"@batched needs a function whose first positional parameter takes the list "
+                f"of items; {spec.qualname} has none."
+            )
+
+    def item_of(self, call: Call) -> tuple[str, Any]:
+        """Return the name of the item parameter and the caller's item."""
+        name = call._binder.positional[0]
+        return name, call.arguments[name]
+
+    def flow(self, call: Call) -> Flow:
+        """Send the caller's item in a batch; a keep-warm ping passes straight through."""
+        if call.record.warmup:
+            return (yield call)
+        return (yield _Enqueue(self, call))
+
+
+def _check(max_size: object, max_wait: object) -> tuple[int, float]:
+    if isinstance(max_size, bool) or not isinstance(max_size, int) or max_size < 1:
+        raise ValueError(f"max_size must be an int >= 1 (items per call); got {max_size!r}.")
+    if isinstance(max_wait, bool) or not isinstance(max_wait, (int, float)):
+        raise TypeError(f"max_wait must be a number of seconds >= 0; got {max_wait!r}.")
+    if math.isnan(max_wait) or max_wait < 0 or math.isinf(max_wait):
+        raise ValueError(f"max_wait must be a finite number of seconds >= 0; got {max_wait!r}.")
+    return max_size, float(max_wait)
+
+
+_ListFn = Callable[..., Awaitable[Sequence[R]]]
+_ItemFn = Callable[..., Awaitable[R]]
+
+
+@overload
+def batched(fn: _ListFn[R], /) -> _ItemFn[R]: ...
+@overload
+def batched(
+    *, max_size: int = DEFAULT_MAX_SIZE, max_wait: float = DEFAULT_MAX_WAIT
+) -> Callable[[_ListFn[R]], _ItemFn[R]]: ...
+def batched(
+    fn: _ListFn[R] | None = None,
+    /,
+    *,
+    max_size: int = DEFAULT_MAX_SIZE,
+    max_wait: float = DEFAULT_MAX_WAIT,
+) -> _ItemFn[R] | Callable[[_ListFn[R]], _ItemFn[R]]:
+    """Coalesce concurrent single-item calls into list calls of the decorated function.
+
+    The function is ``async def f(items: list, ...) -> list`` (same length, same order);
+    callers call ``await f(item, ...)`` and get that item's result. ``max_size``: most
+    items per call (a full batch is sent at once). ``max_wait``: seconds the first item
+    waits for company. Items go in the same batch only when their other arguments are
+    equal (and, for methods, the instance is the same). A failing call fails each of its
+    callers; a result of the wrong length fails all of them with :class:`BatchSizeError`.
+
+    .. versionadded:: 0.1.0
+    """
+    size, wait = _check(max_size, max_wait)
+
+    def decorate(target: _ListFn[R]) -> _ItemFn[R]:
+        return cast(_ItemFn[R], _core.apply(target, Batcher(size, wait)))
+
+    return decorate if fn is None else decorate(fn)
