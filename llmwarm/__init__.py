@@ -1,6 +1,14 @@
 """llmwarm: composable decorators that remove cold-start latency from LLM API calls."""
 
 from llmwarm._version import __version__
+from llmwarm.batch import batched
 from llmwarm.config import from_config
+from llmwarm.route import Tier, routed
 
-__all__ = ["__version__", "from_config"]
+__all__ = [
+    "__version__",
+    "Tier",
+    "batched",
+    "from_config",
+    "routed",
+]
