@@ -1,14 +1,8 @@
 """llmwarm: composable decorators that remove cold-start latency from LLM API calls."""
 
+from llmwarm import pings
 from llmwarm._version import __version__
-from llmwarm.batch import batched
 from llmwarm.config import from_config
-from llmwarm.route import Tier, routed
+from llmwarm.warm import shutdown, warm
 
-__all__ = [
-    "__version__",
-    "Tier",
-    "batched",
-    "from_config",
-    "routed",
-]
+__all__ = ["__version__", "from_config", "pings", "shutdown", "warm"]

@@ -1,0 +1,143 @@
+"""Shared state across processes and hosts (Redis): each model's last activity, and leases.
+
+A :class:`Fleet` is what ``@warm(backend=...)`` uses so that replicas share activity (traffic
+on any replica counts for all) and send one ping per model per interval in total:
+
+- ``llmwarm:warm:{namespace}:{model}:last`` holds the last activity, as wall-clock epoch
+  seconds, only ever moved forward (a Lua script keeps the maximum);
+- ``llmwarm:warm:{namespace}:{model}:lease`` is a short lease (``SET NX PX``) that one
+  replica takes before it pings.
+
+Redis is only used from the warmer's own thread or task, never on a call's path. When Redis
+is unreachable every operation falls back to local behaviour (a warning is logged once),
+and the first operation that succeeds again logs the recovery.
+
+.. versionadded:: 0.1.0
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import uuid
+from typing import Any
+
+from llmwarm._core import logger
+
+__all__ = ["DEFAULT_NAMESPACE", "Fleet", "is_backend"]
+
+DEFAULT_NAMESPACE = "default"
+_SCHEMES = ("redis://", "rediss://", "unix://")
+_KEY_TTL_MS = 7 * 24 * 3600 * 1000
+
+# Set KEYS[1] to ARGV[1] only if it is newer than what is there; keep keys for ARGV[2] ms.
+_MAX_SET = """
+local current = redis.call('GET', KEYS[1])
+if (not current) or tonumber(current) < tonumber(ARGV[1]) then
+  redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+  return ARGV[1]
+end
+return current
+"""
+
+
+def is_backend(value: object) -> bool:
+    """Whether ``value`` is something ``Fleet`` accepts: a Redis URL, client or a Fleet."""
+    if isinstance(value, Fleet):
+        return True
+    if isinstance(value, str):
+        return value.startswith(_SCHEMES)
+    return all(callable(getattr(value, name, None)) for name in ("get", "set", "eval"))
+
+
+class Fleet:
+    """Activity and leases shared by every replica using the same Redis and namespace.
+
+    ``backend`` is a URL (``redis://``, ``rediss://``, ``unix://``) or a sync
+    ``redis.Redis`` client. The client is created lazily, on first use.
+
+    .. versionadded:: 0.1.0
+    """
+
+    def __init__(self, backend: Any, *, namespace: str = DEFAULT_NAMESPACE) -> None:
+        if not is_backend(backend) or isinstance(backend, Fleet):
+            raise TypeError(
+                f"backend must be a Redis URL (redis://, rediss://, unix://) or a redis "
+                f"client, got {backend!r}."
+            )
+        self.backend = backend
+        self.namespace = namespace
+        self.identity = f"{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self._client: Any = None if isinstance(backend, str) else backend
+        self._lock = threading.Lock()
+        self._down = False
+
+    def _redis(self) -> Any:
+        if self._client is None:
+            with self._lock:
+                if self._client is None:
+                    import redis  # an optional dependency, imported on first use
+
+                    self._client = redis.Redis.from_url(
+                        self.backend, socket_connect_timeout=0.5, socket_timeout=1.0
+                    )
+        return self._client
+
+    def key(self, model: str, what: str) -> str:
+        """Return the Redis key of ``what`` (``last`` or ``lease``) for ``model``."""
+        return f"llmwarm:warm:{self.namespace}:{model}:{what}"
+
+    def _run(self, what: str, fallback: Any, action: Any) -> Any:
+        try:
+            value = action(self._redis())
+        except Exception as exc:  # redis.RedisError, OSError...: never break the warmer
+            if not self._down:
+                self._down = True
+                logger.warning(
+                    "llmwarm: the keep-warm fleet backend is unreachable (%s: %s); "
+                    "this process keeps its models warm on its own until it returns",
+                    what,
+                    exc,
+                )
+            return fallback
+        if self._down:
+            self._down = False
+            logger.info("llmwarm: the keep-warm fleet backend is reachable again")
+        return value
+
+    @property
+    def down(self) -> bool:
+        """Whether the last operation failed (the warmer is running locally)."""
+        return self._down
+
+    def publish(self, model: str, wall: float) -> None:
+        """Record activity on ``model`` at epoch ``wall`` (kept only if newer)."""
+        self._run(
+            "publish",
+            None,
+            lambda r: r.eval(_MAX_SET, 1, self.key(model, "last"), repr(wall), _KEY_TTL_MS),
+        )
+
+    def last(self, model: str) -> float | None:
+        """Return the fleet's last activity on ``model`` (epoch seconds), or None."""
+        value = self._run("read", None, lambda r: r.get(self.key(model, "last")))
+        return None if value is None else float(value)
+
+    def acquire(self, model: str, seconds: float) -> bool:
+        """Take the ping lease on ``model`` for ``seconds``; True if this replica may ping."""
+        ms = max(1, int(seconds * 1000))
+        got = self._run(
+            "lease",
+            True,  # Redis down: ping locally
+            lambda r: r.set(self.key(model, "lease"), self.identity, nx=True, px=ms),
+        )
+        return bool(got)
+
+    def close(self) -> None:
+        """Close a client this fleet created (a client passed in is left to its owner)."""
+        if isinstance(self.backend, str) and self._client is not None:
+            client, self._client = self._client, None
+            try:
+                client.close()
+            except Exception:
+                logger.debug("llmwarm: closing the fleet's Redis client failed", exc_info=True)

@@ -1,0 +1,136 @@
+"""Ping adapters for ``@warm(ping=...)``: the smallest request that keeps a model loaded.
+
+Each factory returns a callable taking the model name: a plain function for a sync client,
+an ``async def`` for an async one (``@warm`` awaits it on its loop)::
+
+    @warm("gpt-4o-mini", interval=240, ping=pings.openai_chat(client))
+    @warm("llama3.2", interval=240, ping=pings.ollama_preload("http://localhost:11434"))
+
+.. versionadded:: 0.1.0
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable
+from datetime import timedelta
+from typing import Any
+
+__all__ = ["DEFAULT_OLLAMA_KEEP_ALIVE", "DEFAULT_OLLAMA_URL", "ollama_preload", "openai_chat"]
+
+DEFAULT_OLLAMA_URL = "http://localhost:11434"
+DEFAULT_OLLAMA_KEEP_ALIVE = "10m"
+_TIMEOUT = 120.0  # a cold load can take a while; a ping is never on a user's path
+
+
+def openai_chat(
+    client: Any,
+    *,
+    prompt: str = "ping",
+    token_parameter: str = "max_tokens",
+    **create_kwargs: Any,
+) -> Callable[[str], Any]:
+    """Return a ping that asks ``client`` (``OpenAI`` or ``AsyncOpenAI``) for 1 output token.
+
+    Works with any OpenAI-compatible server (Azure OpenAI, vLLM, Ollama's ``/v1``...).
+    Newer OpenAI reasoning models take ``token_parameter="max_completion_tokens"``;
+    ``create_kwargs`` are passed on to ``chat.completions.create``.
+
+    .. versionadded:: 0.1.0
+    """
+    create = getattr(getattr(getattr(client, "chat", None), "completions", None), "create", None)
+    if not callable(create):
+        raise TypeError(
+            f"client must be an OpenAI or AsyncOpenAI client (with chat.completions.create), "
+            f"got {client!r}."
+        )
+    if not isinstance(prompt, str) or not prompt:
+        raise ValueError(f"prompt must be a non-empty string, got {prompt!r}.")
+    options = {"messages": [{"role": "user", "content": prompt}], token_parameter: 1}
+    options.update(create_kwargs)
+
+    if inspect.iscoroutinefunction(create):
+
+        async def aping(model: str) -> Any:
+            return await create(model=model, **options)
+
+        return aping
+
+    def ping(model: str) -> Any:
+        return create(model=model, **options)
+
+    return ping
+
+
+def _keep_alive(value: object) -> str | float:
+    if isinstance(value, timedelta):
+        return value.total_seconds()
+    if isinstance(value, bool) or not isinstance(value, (str, int, float)):
+        raise TypeError(
+            f'keep_alive must be a duration such as "10m", seconds or a timedelta, got {value!r}.'
+        )
+    if isinstance(value, str) and not value:
+        raise ValueError('keep_alive must be a duration such as "10m", got an empty string.')
+    return value
+
+
+def ollama_preload(
+    client: Any = DEFAULT_OLLAMA_URL,
+    *,
+    keep_alive: str | float | timedelta = DEFAULT_OLLAMA_KEEP_ALIVE,
+    asynchronous: bool = False,
+) -> Callable[[str], Any]:
+    """Return a ping that loads a model in Ollama: the model name only, no prompt.
+
+    ``client`` is an Ollama base URL (requests sent with ``httpx``; ``asynchronous=True``
+    for an async ping), an ``ollama.Client`` or an ``ollama.AsyncClient``. ``keep_alive``
+    (top level of the request) sets how long Ollama keeps the model loaded afterwards.
+
+    .. versionadded:: 0.1.0
+    """
+    alive = _keep_alive(keep_alive)
+    if isinstance(client, str):
+        if not client.startswith(("http://", "https://")):
+            raise ValueError(f"client must be an http(s) URL or an Ollama client, got {client!r}.")
+        return _http_preload(client.rstrip("/"), alive, asynchronous)
+    generate = getattr(client, "generate", None)
+    if not callable(generate):
+        raise TypeError(
+            f"client must be an Ollama base URL, ollama.Client or ollama.AsyncClient, "
+            f"got {client!r}."
+        )
+    if inspect.iscoroutinefunction(generate):
+
+        async def aping(model: str) -> Any:
+            return await generate(model=model, keep_alive=alive)
+
+        return aping
+
+    def ping(model: str) -> Any:
+        return generate(model=model, keep_alive=alive)
+
+    return ping
+
+
+def _http_preload(url: str, alive: str | float, asynchronous: bool) -> Callable[[str], Any]:
+    import httpx
+
+    endpoint = f"{url}/api/generate"
+
+    def body(model: str) -> dict[str, Any]:
+        return {"model": model, "keep_alive": alive, "stream": False}
+
+    if asynchronous:
+
+        async def aping(model: str) -> Any:
+            async with httpx.AsyncClient(timeout=_TIMEOUT) as http:
+                response = await http.post(endpoint, json=body(model))
+                return response.raise_for_status().json()
+
+        return aping
+
+    def ping(model: str) -> Any:
+        with httpx.Client(timeout=_TIMEOUT) as http:
+            return http.post(endpoint, json=body(model)).raise_for_status().json()
+
+    return ping

@@ -1,0 +1,714 @@
+"""``@warm``: keep a model warm with pings sent only when it has been idle for ``interval``.
+
+Every call that reaches the provider (a user's call or a ping) is activity; the next ping
+is due ``interval`` seconds after the last activity, so steady traffic costs no ping and
+an idle model one per interval. A ping is never sent before a user's call (that would
+double the latency it means to hide): the schedule starts on the first call or on
+:meth:`Warmer.start`. Failing pings back off (exponential, full jitter, capped at
+``10 x interval``); ``backend=`` shares activity and a ping lease across a fleet
+(:mod:`llmwarm.coord`); ``interval="auto"`` learns the unload window (:mod:`llmwarm._learn`).
+
+.. versionadded:: 0.1.0
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import itertools
+import math
+import random
+import threading
+import weakref
+from collections.abc import Callable, Generator, Sequence
+from datetime import timedelta
+from typing import Any, ClassVar, TypeVar, cast
+
+from llmwarm import _scheduler
+from llmwarm._core import (
+    Call,
+    CallRecord,
+    Flow,
+    FunctionSpec,
+    Policy,
+    Stack,
+    apply,
+    invoke,
+    is_stream,
+    logger,
+    observe_stream,
+)
+from llmwarm._learn import SAFETY, Learner
+from llmwarm._lifecycle import on_exit
+from llmwarm.coord import Fleet, is_backend
+
+__all__ = [
+    "DEFAULT_AUTO_START",
+    "DEFAULT_BACKOFF_CAP",
+    "DEFAULT_INTERVAL",
+    "PING_MESSAGES",
+    "Warmer",
+    "shutdown",
+    "warm",
+]
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+DEFAULT_INTERVAL = 300.0
+"""Seconds a model may sit idle before a ping (Ollama unloads after 300 s: use less)."""
+DEFAULT_AUTO_START = 60.0
+"""Where ``interval="auto"`` starts when ``keep_alive`` is not given."""
+DEFAULT_BACKOFF_CAP = 10.0
+"""The longest spacing between failing pings, in multiples of the interval."""
+PING_MESSAGES: tuple[dict[str, str], ...] = ({"role": "user", "content": "ping"},)
+"""The messages of the default ping (with ``max_tokens=1``)."""
+_BACKOFF_BASE = 0.25  # first retry ceiling, in intervals; doubles per failure
+_LOG_EVERY = 10  # while failing, one warning per this many failures
+
+_registry: weakref.WeakSet[Warmer] = weakref.WeakSet()
+
+
+class _NoInstance(Exception):
+    """A method's default ping has no live instance to call yet."""
+
+
+# ------------------------------------------------------------------------------ options
+
+
+def _seconds(name: str, value: object, fix: str) -> float:
+    if isinstance(value, timedelta):
+        value = value.total_seconds()
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(f"{name} must be {fix}, got {value!r}.")
+    if not (math.isfinite(value) and value > 0):
+        raise ValueError(f"{name} must be {fix}, got {value!r}.")
+    return float(value)
+
+
+def _models(model: object) -> tuple[str, ...]:
+    names = (model,) if isinstance(model, str) else model
+    if not isinstance(names, Sequence) or not names:
+        raise TypeError(f"model must be a model name or a non-empty list of names, got {model!r}.")
+    for name in names:
+        if not isinstance(name, str) or not name:
+            raise ValueError(f"model names must be non-empty strings, got {name!r} in {model!r}.")
+    return tuple(dict.fromkeys(cast(Sequence[str], names)))
+
+
+def warm(
+    model: str | Sequence[str],
+    interval: float | timedelta | str = DEFAULT_INTERVAL,
+    *,
+    ping: Callable[[str], Any] | None = None,
+    keep_alive: float | timedelta | None = None,
+    backend: Any = None,
+    _clock: _scheduler.Clock | None = None,
+) -> Callable[[F], F]:
+    """Keep ``model`` warm: ping it through the decorated function after ``interval`` idle.
+
+    ``model`` is one name or a list; each call's ``model`` argument (defaults applied) says
+    which model it used, and calls to other models are ignored. ``interval`` is the longest
+    a model may sit idle, in seconds (or a ``timedelta``), or ``"auto"`` to learn the
+    provider's unload window. ``keep_alive`` is that window if known (it must be longer
+    than ``interval``). ``ping`` is a sync or async callable taking the model name
+    (see :mod:`llmwarm.pings`); by default the decorated function itself is called with
+    ``model=``, ``messages=`` and ``max_tokens=1``, marked as a warm-up. ``backend`` (a
+    Redis URL or client) shares activity and pings across a fleet of processes.
+
+    .. versionadded:: 0.1.0
+    """
+    models = _models(model)
+    number = "a number of seconds > 0 (or a timedelta)"
+    auto = isinstance(interval, str)
+    if auto and interval != "auto":
+        raise ValueError(f'interval must be {number} or "auto", got {interval!r}.')
+    every = None if auto else _seconds("interval", interval, f'{number} or "auto"')
+    window = None if keep_alive is None else _seconds("keep_alive", keep_alive, number)
+    if every is not None and window is not None and every >= window:
+        raise ValueError(
+            f"interval ({every:g} s) must be shorter than keep_alive ({window:g} s): the "
+            f"model would go cold between pings; use e.g. interval={SAFETY * window:g}"
+        )
+    if ping is not None and not callable(ping):
+        raise TypeError(f"ping must be a callable taking the model name, got {ping!r}.")
+    if backend is not None and not is_backend(backend):
+        raise TypeError(
+            "backend must be a Redis URL (redis://, rediss://, unix://) or a redis client, "
+            f"got {backend!r}."
+        )
+    clock = _clock if _clock is not None else _scheduler.SystemClock()
+
+    def decorate(function: F) -> F:
+        fleet = None
+        if backend is not None:
+            fleet = backend if isinstance(backend, Fleet) else Fleet(backend)
+        warmer = Warmer(models, every, window, ping, fleet, clock)
+        return apply(function, _WarmPolicy(warmer))
+
+    return decorate
+
+
+def shutdown() -> None:
+    """Stop every warmer of the process (no ping starts after this returns).
+
+    .. versionadded:: 0.1.0
+    """
+    for warmer in list(_registry):
+        warmer.stop()
+
+
+# ------------------------------------------------------------------------------ policy
+
+
+class _WarmPolicy(Policy):
+    """Reads each call's model, predicts cold starts and records activity."""
+
+    handles: ClassVar[tuple[str, ...]] = ("warmer",)
+
+    def __init__(self, warmer: Warmer) -> None:
+        self.warmer = warmer
+
+    def bind(self, spec: FunctionSpec) -> None:
+        self.warmer._bind(spec)
+
+    def attach(self, stack: Stack) -> None:
+        self.warmer._stack = stack  # the last call is the outermost stack
+
+    def is_warm(self, model: str) -> bool:
+        """Whether ``model`` is predicted warm now (the ``Warmth`` protocol)."""
+        return self.warmer.is_warm(model)
+
+    def warm_up(self, model: str) -> None:
+        """Ping ``model`` in the background as soon as possible (the ``Warmth`` protocol)."""
+        self.warmer.warm_up(model)
+
+    def flow(self, call: Call) -> Flow:
+        w = self.warmer
+        model = call.get("model", w._only)
+        st = w._state.get(model) if isinstance(model, str) else None
+        if st is None or not st.listed:
+            return (yield call)
+        record = call.record
+        started = w._clock.monotonic()
+        with w._lock:
+            idle = None if st.last is None else max(0.0, started - st.last)
+            st.active += 1
+        record.model = model
+        record.idle_s = idle
+        record.cold_start = idle is None or idle > w._window(st)
+        if call.instance is not None and w._ping is None:
+            w._remember(call.instance)
+        w._ensure_running()
+        try:
+            result = yield call
+        except BaseException:
+            w._end(st, record, None, None, ok=False)
+            raise
+        if is_stream(result):
+            return observe_stream(result, _StreamEnd(w, st, record, started, idle))
+        w._end(st, record, idle, w._clock.monotonic() - started, ok=True)
+        return result
+
+
+class _StreamEnd:
+    """Ends a streamed call's activity; its latency is the time to its first chunk."""
+
+    def __init__(self, w: Warmer, st: _Model, record: CallRecord, started: float, idle: Any):
+        self.w, self.st, self.record, self.started, self.idle = w, st, record, started, idle
+        self.latency: float | None = None
+
+    def on_chunk(self, chunk: Any) -> None:
+        if self.latency is None:
+            self.latency = self.w._clock.monotonic() - self.started
+
+    def on_end(self, error: BaseException | None, completed: bool) -> None:
+        latency = self.latency
+        if latency is None and error is None:
+            latency = self.w._clock.monotonic() - self.started
+        self.w._end(self.st, self.record, self.idle, latency, ok=error is None)
+
+
+# ------------------------------------------------------------------------------ warmer
+
+
+class _Model:
+    """What a warmer knows of one model (guarded by the warmer's lock)."""
+
+    def __init__(self, listed: bool, learner: Learner | None) -> None:
+        self.listed = listed
+        self.learner = learner
+        self.last: float | None = None  # last activity, on the warmer clock's monotonic scale
+        self.active = 0  # calls in flight
+        self.asap = False  # a ping was asked for now (start, warm_up)
+        self.pinging = False
+        self.failures = 0
+        self.retry_at = 0.0
+        self.dirty = False  # activity not yet published to the fleet
+        self.flush_at = 0.0
+
+
+class Warmer:
+    """The handle of one ``@warm`` function: ``decorated.warmer``.
+
+    .. versionadded:: 0.1.0
+    """
+
+    def __init__(
+        self,
+        models: tuple[str, ...],
+        interval: float | None,
+        keep_alive: float | None,
+        ping: Callable[[str], Any] | None,
+        fleet: Fleet | None,
+        clock: _scheduler.Clock,
+    ) -> None:
+        self.models = models
+        self.keep_alive = keep_alive
+        self._interval = interval
+        self._ping = ping
+        self._fleet = fleet
+        self._clock = clock
+        self._lock = threading.Lock()
+        start = DEFAULT_AUTO_START if keep_alive is None else SAFETY * keep_alive
+        self._state = {m: _Model(True, None if interval else Learner(start)) for m in models}
+        self._only = models[0] if len(models) == 1 else None
+        self._stopped = False
+        self._scheduler: _scheduler.ThreadScheduler | None = None
+        self._runner: _scheduler.AsyncRunner | None = None
+        self._is_async = False
+        self._ping_async = _is_async_callable(ping)
+        self._spec: FunctionSpec | None = None
+        self._stack: Any = None
+        self._instance: Callable[[], Any] | None = None
+        self._method = False
+        self._sent = 0
+        self._failed = 0
+        self._rng = random.Random()
+        _registry.add(self)
+
+    # -- public handle
+
+    @property
+    def pings_sent(self) -> int:
+        """Pings sent so far (failed ones included)."""
+        return self._sent
+
+    @property
+    def ping_failures(self) -> int:
+        """Pings that failed so far."""
+        return self._failed
+
+    def interval(self, model: str) -> float:
+        """Return the idle seconds allowed before pinging ``model`` (learned when "auto")."""
+        return self._interval_of(self._state[model])
+
+    def is_warm(self, model: str) -> bool:
+        """Whether ``model`` is predicted warm now: active within its window."""
+        st = self._state.get(model)
+        if st is None or st.last is None:
+            return False
+        return st.active > 0 or self._clock.monotonic() - st.last <= self._window(st)
+
+    def next_ping_at(self, model: str) -> float | None:
+        """Return when ``model``'s next ping is due (``time.monotonic()`` scale), or None."""
+        st = self._state.get(model)
+        if st is None or self._stopped:
+            return None
+        with self._lock:
+            return self._due(st, self._clock.monotonic(), flush=False)
+
+    def start(self) -> None:
+        """Start warming now: ping every model at once, then keep them warm.
+
+        Usable from sync and async code (e.g. a FastAPI lifespan); an async function's
+        warmer starts on the running loop, or on its first call when there is none.
+        """
+        with self._lock:
+            self._stopped = False
+            for st in self._state.values():
+                st.asap = st.listed
+        self._ensure_running()
+        self._wake()
+
+    def warm_up(self, model: str) -> None:
+        """Ping ``model`` in the background as soon as possible (any model, listed or not)."""
+        with self._lock:
+            st = self._state.get(model)
+            if st is None:
+                st = self._state[model] = _Model(False, None)
+            st.asap = True
+        self._ensure_running()
+        self._wake()
+
+    def stop(self) -> None:
+        """Stop warming; no ping starts after this returns. Calls do not restart it."""
+        with self._lock:
+            self._stopped = True
+            for st in self._state.values():
+                st.asap = False
+            scheduler, self._scheduler = self._scheduler, None
+            runner, self._runner = self._runner, None
+        if scheduler is not None:
+            scheduler.remove(self)
+        if runner is not None:
+            runner.cancel()
+        if self._fleet is not None:
+            self._fleet.close()
+
+    async def aclose(self) -> None:
+        """Stop warming and wait for an async warmer's task to end."""
+        runner = self._runner
+        self.stop()
+        if runner is not None and runner.loop is asyncio.get_running_loop():
+            await asyncio.wait([runner.task])
+
+    # -- the Job protocol (driven by llmwarm._scheduler)
+
+    def delay(self) -> float | None:
+        """Return seconds until due work (None: nothing scheduled)."""
+        if self._stopped:
+            return None
+        now = self._clock.monotonic()
+        with self._lock:
+            dues = [self._due(st, now, flush=True) for st in self._state.values()]
+        due = min((d for d in dues if d is not None), default=None)
+        return None if due is None else due - now
+
+    def run_due(self) -> None:
+        """Do due pings and fleet updates on this thread."""
+        for model in self._due_models():
+            _drive_sync(self._work(model))
+
+    async def arun_due(self) -> None:
+        """Do due pings and fleet updates on the running loop."""
+        for model in self._due_models():
+            await _drive_async(self._work(model))
+
+    # -- internals
+
+    def _bind(self, spec: FunctionSpec) -> None:
+        self._spec = spec
+        self._is_async = spec.is_async
+        params = list(spec.parameters)
+        self._method = bool(params) and params[0] in ("self", "cls")
+        if self._only is None and not spec.accepts("model"):
+            raise TypeError(
+                f"@warm with several models needs {spec.qualname} to take a `model` "
+                "argument, to know which model each call uses; decorate it once per model."
+            )
+        if self._ping is None:
+            missing = [n for n in ("model", "messages", "max_tokens") if not spec.accepts(n)]
+            if missing:
+                raise TypeError(
+                    f"@warm cannot ping through {spec.qualname}: it does not accept "
+                    f"{', '.join(missing)} as keyword arguments; pass ping=, e.g. "
+                    "ping=llmwarm.pings.openai_chat(client)."
+                )
+            self._ping_async = spec.is_async
+
+    def _remember(self, instance: Any) -> None:
+        ref = self._instance
+        if ref is None or ref() is not instance:
+            try:
+                self._instance = weakref.ref(instance)
+            except TypeError:  # no __weakref__ slot: keep it (documented)
+                self._instance = lambda: instance
+
+    def _interval_of(self, st: _Model) -> float:
+        if self._interval is not None:
+            return self._interval
+        return st.learner.interval() if st.learner is not None else DEFAULT_AUTO_START
+
+    def _window(self, st: _Model) -> float:
+        learned = st.learner.window() if st.learner is not None else None
+        if learned is not None:
+            return learned
+        if self.keep_alive is not None:
+            return self.keep_alive
+        return self._interval_of(st) / (SAFETY if st.learner is not None else 1.0)
+
+    def _due(self, st: _Model, now: float, *, flush: bool) -> float | None:
+        due: float | None = None
+        if st.pinging:
+            pass
+        elif st.asap:
+            due = now
+        elif st.failures:
+            due = st.retry_at
+        elif st.listed and st.last is not None:
+            due = st.last + self._interval_of(st)
+        if flush and st.dirty:
+            due = st.flush_at if due is None else min(due, st.flush_at)
+        return due
+
+    def _due_models(self) -> list[str]:
+        now = self._clock.monotonic()
+        with self._lock:
+            return [
+                m
+                for m, st in self._state.items()
+                if (d := self._due(st, now, flush=True)) is not None and d <= now
+            ]
+
+    def _ensure_running(self) -> None:
+        if self._stopped or self._clock.manual:
+            return
+        if self._is_async:
+            try:
+                loop = asyncio.get_running_loop()
+            except RuntimeError:
+                return  # no loop yet: the first call starts it
+            runner = self._runner
+            if runner is None or not runner.alive(loop):
+                with self._lock:
+                    if self._runner is runner and not self._stopped:
+                        self._runner = _scheduler.AsyncRunner(self, loop)
+                        on_exit(shutdown)
+            return
+        scheduler = self._scheduler
+        if scheduler is None or scheduler.thread is None or scheduler is not _scheduler.shared():
+            self._scheduler = _scheduler.shared()
+            self._scheduler.add(self)
+            on_exit(shutdown)
+
+    def _wake(self) -> None:
+        if self._scheduler is not None:
+            self._scheduler.wake()
+        if self._runner is not None:
+            self._runner.wake()
+
+    def _end(
+        self, st: _Model, record: CallRecord, idle: float | None, latency: float | None, ok: bool
+    ) -> None:
+        if record.cache_hit:  # the provider was not called: no activity, nothing learned
+            with self._lock:
+                st.active -= 1
+            return
+        now = self._clock.monotonic()
+        with self._lock:
+            st.active -= 1
+            st.last = now if st.last is None else max(st.last, now)
+            if self._fleet is not None and not st.dirty:
+                st.dirty, st.flush_at = True, now + self._interval_of(st) / 4
+            if ok and st.failures and not record.warmup:
+                st.failures = 0
+        if ok and latency is not None and st.learner is not None:
+            st.learner.observe(idle, latency)
+
+    def _work(self, model: str) -> Generator[_Op, Any, None]:
+        """Do one model's due work: publish activity, consult the fleet, ping, back off."""
+        st, fleet, clock = self._state[model], self._fleet, self._clock
+        now = clock.monotonic()
+        with self._lock:
+            if st.active:  # a long call in flight is activity
+                st.last = now
+            due = self._due(st, now, flush=False)
+            publish = st.dirty and fleet is not None
+            st.dirty = False
+            wall = clock.time() - (now - (st.last or now))
+        if fleet is not None and publish:
+            yield _Blocking(fleet.publish, model, wall)
+        if due is None or due > now or self._stopped:
+            return
+        interval = self._interval_of(st)
+        if fleet is not None and st.listed:
+            shared = yield _Blocking(fleet.last, model)
+            now = clock.monotonic()
+            with self._lock:
+                if shared is not None:
+                    seen = now - max(0.0, clock.time() - shared)
+                    if st.last is None or seen > st.last:
+                        st.last = seen
+                busy = not st.asap and st.last is not None and st.last + interval > now
+                if busy:  # another replica's traffic or ping counts: no ping needed
+                    st.failures = 0
+            if busy:
+                return
+            if not (yield _Blocking(fleet.acquire, model, interval)):
+                with self._lock:  # another replica holds the lease: it pings
+                    st.asap, st.failures, st.last = False, 0, now
+                return
+        with self._lock:
+            if self._stopped or st.pinging:
+                return
+            st.pinging, st.asap = True, False
+            gap = None if st.last is None else max(0.0, now - st.last)
+            self._sent += 1
+        started = clock.monotonic()
+        try:
+            yield _Ping(self, model)
+        except _NoInstance:
+            with self._lock:
+                st.pinging, self._sent = False, self._sent - 1
+            return
+        except Exception as exc:
+            self._failure(st, model, exc, interval)
+            return
+        end = clock.monotonic()
+        with self._lock:
+            st.pinging = False
+            recovered, st.failures = st.failures, 0
+            st.last = end if st.last is None else max(st.last, end)
+        if recovered:
+            logger.info("llmwarm: keep-warm pings to %r work again (%d failed)", model, recovered)
+        if self._ping is not None and st.learner is not None:
+            st.learner.observe(gap, end - started)
+        if fleet is not None:
+            yield _Blocking(fleet.publish, model, clock.time())
+
+    def _failure(self, st: _Model, model: str, exc: Exception, interval: float) -> None:
+        now = self._clock.monotonic()
+        with self._lock:
+            st.pinging = False
+            st.failures += 1
+            self._failed += 1
+            n = st.failures
+            ceiling = min(DEFAULT_BACKOFF_CAP, _BACKOFF_BASE * 2 ** min(n - 1, 62)) * interval
+            st.retry_at = now + max(interval / 100, self._rng.uniform(0, ceiling))
+        if n == 1 or n % _LOG_EVERY == 0:
+            logger.warning(
+                "llmwarm: keep-warm ping to %r failed (%s: %s; %d in a row); backing off",
+                model,
+                type(exc).__name__,
+                exc,
+                n,
+            )
+        else:
+            logger.debug("llmwarm: keep-warm ping to %r failed again: %r", model, exc)
+
+    def _call_ping(self, model: str) -> Any:
+        if self._ping is not None:
+            return self._ping(model)
+        assert self._spec is not None
+        kwargs = {"model": model, "messages": [dict(m) for m in PING_MESSAGES], "max_tokens": 1}
+        record = CallRecord(self._spec.qualname, warmup=True)
+        stack, ref = self._stack, self._instance
+        if ref is None:
+            if self._method:
+                raise _NoInstance
+            return invoke(stack, _record=record, **kwargs)
+        instance = ref()
+        if instance is None:
+            raise _NoInstance
+        target = stack.__wrapped__
+        if isinstance(target, classmethod):
+            bound = target.__get__(None, instance)
+        else:
+            bound = target.__get__(instance, type(instance))
+        state = stack._self_llmwarm
+        run = state.run_async if self._spec.is_async else state.run_sync
+        return run(bound, instance, (), kwargs, record)
+
+
+# ------------------------------------------------------------------- work, sync and async
+
+
+def _is_async_callable(fn: Any) -> bool:
+    return fn is not None and (
+        inspect.iscoroutinefunction(fn) or inspect.iscoroutinefunction(type(fn).__call__)
+    )
+
+
+class _Op:
+    def run_sync(self) -> Any:
+        raise NotImplementedError
+
+    async def run_async(self) -> Any:
+        raise NotImplementedError
+
+
+class _Blocking(_Op):
+    """Blocking I/O (Redis): inline on the scheduler thread, in a worker thread on a loop."""
+
+    def __init__(self, fn: Callable[..., Any], *args: Any) -> None:
+        self.fn, self.args = fn, args
+
+    def run_sync(self) -> Any:
+        return self.fn(*self.args)
+
+    async def run_async(self) -> Any:
+        return await asyncio.to_thread(self.fn, *self.args)
+
+
+class _Ping(_Op):
+    """One ping; a stream it returns is read to its end and closed."""
+
+    def __init__(self, warmer: Warmer, model: str) -> None:
+        self.warmer, self.model = warmer, model
+
+    def run_sync(self) -> Any:
+        result = self.warmer._call_ping(self.model)
+        if inspect.isawaitable(result) or hasattr(type(result), "__anext__"):
+            return asyncio.run(_settle(result))
+        return _drain(result)
+
+    async def run_async(self) -> Any:
+        if not self.warmer._ping_async:
+            return await asyncio.to_thread(self.run_sync)
+        return await _settle(self.warmer._call_ping(self.model))
+
+
+def _drain(result: Any) -> Any:
+    if is_stream(result):
+        try:
+            for _ in itertools.islice(result, 10_000):
+                pass
+        finally:
+            close = getattr(result, "close", None)
+            if close is not None:
+                close()
+    return result
+
+
+async def _settle(result: Any) -> Any:
+    if inspect.isawaitable(result):
+        result = await result
+    if hasattr(type(result), "__anext__"):
+        try:
+            count = 0
+            async for _ in result:
+                count += 1
+                if count >= 10_000:
+                    break
+        finally:
+            closer = getattr(result, "aclose", None) or getattr(result, "close", None)
+            if closer is not None:
+                closed = closer()
+                if inspect.isawaitable(closed):
+                    await closed
+        return result
+    return _drain(result)
+
+
+def _drive_sync(work: Generator[_Op, Any, None]) -> None:
+    try:
+        op = next(work)
+        while True:
+            try:
+                value = op.run_sync()
+            except Exception as exc:
+                op = work.throw(exc)
+            else:
+                op = work.send(value)
+    except StopIteration:
+        pass
+
+
+async def _drive_async(work: Generator[_Op, Any, None]) -> None:
+    try:
+        op = next(work)
+        while True:
+            try:
+                value = await op.run_async()
+            except Exception as exc:
+                op = work.throw(exc)
+            else:
+                op = work.send(value)
+    except StopIteration:
+        pass
+
+
+def _reset() -> None:
+    """Stop every warmer and forget the shared scheduler (tests)."""
+    shutdown()
+    _scheduler._reset()

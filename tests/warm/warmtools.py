@@ -1,0 +1,48 @@
+"""Helpers of the @warm tests: a fake clock and drivers that step a manual warmer."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class FakeClock:
+    """A clock that moves only when told; warmers on it start no thread or task."""
+
+    manual = True
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+        self.wall = 1_700_000_000.0
+
+    def monotonic(self) -> float:
+        return self.now
+
+    def time(self) -> float:
+        return self.wall + (self.now - 1000.0)
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+def run_until(warmer: Any, clock: FakeClock, end: float) -> int:
+    """Run a manual warmer's due work until ``clock.now == end``; return the rounds run."""
+    for rounds in range(100_000):
+        delay = warmer.delay()
+        if delay is None or clock.now + max(delay, 0) > end:
+            clock.now = end
+            return rounds
+        clock.advance(max(delay, 0))
+        warmer.run_due()
+    raise AssertionError("the warmer never went idle")
+
+
+async def arun_until(warmer: Any, clock: FakeClock, end: float) -> int:
+    """Async twin of :func:`run_until`."""
+    for rounds in range(100_000):
+        delay = warmer.delay()
+        if delay is None or clock.now + max(delay, 0) > end:
+            clock.now = end
+            return rounds
+        clock.advance(max(delay, 0))
+        await warmer.arun_due()
+    raise AssertionError("the warmer never went idle")
