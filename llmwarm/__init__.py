@@ -2,7 +2,18 @@
 
 from llmwarm import pings
 from llmwarm._version import __version__
+from llmwarm.batch import batched
 from llmwarm.config import from_config
+from llmwarm.route import Tier, routed
 from llmwarm.warm import shutdown, warm
 
-__all__ = ["__version__", "from_config", "pings", "shutdown", "warm"]
+__all__ = [
+    "__version__",
+    "Tier",
+    "batched",
+    "from_config",
+    "pings",
+    "routed",
+    "shutdown",
+    "warm",
+]
