@@ -1,10 +1,12 @@
 """llmwarm: composable decorators that remove cold-start latency from LLM API calls."""
 
 from llmwarm import pings
+from llmwarm._stats import reset_stats, stats
 from llmwarm._version import __version__
 from llmwarm.batch import batched
 from llmwarm.config import from_config
 from llmwarm.route import Tier, routed
+from llmwarm.trace import traced
 from llmwarm.warm import shutdown, warm
 
 __all__ = [
@@ -13,7 +15,10 @@ __all__ = [
     "batched",
     "from_config",
     "pings",
+    "reset_stats",
     "routed",
     "shutdown",
+    "stats",
+    "traced",
     "warm",
 ]

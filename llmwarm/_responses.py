@@ -1,0 +1,229 @@
+"""Read what ``@traced`` needs from clients and responses, without importing any SDK.
+
+Everything here is duck-typed: OpenAI pydantic objects (chat completions, chunks, the
+Responses API), Ollama 0.6 responses (pydantic ``ChatResponse``/``GenerateResponse``) and
+plain dicts of the same shapes all read alike. Nothing here ever reads a credential: only
+class names, module names and the client's ``base_url`` host and port are looked at.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import weakref
+from typing import Any
+
+import orjson
+
+__all__ = ["Endpoint", "ResponseFacts", "endpoint_of", "messages_json", "provider_of_result"]
+
+_HOST_PROVIDERS = (
+    (".openai.azure.com", "azure.ai.openai"),
+    ("api.openai.com", "openai"),
+    ("api.groq.com", "groq"),
+    ("api.deepseek.com", "deepseek"),
+    ("api.mistral.ai", "mistral_ai"),
+    ("api.x.ai", "x_ai"),
+    ("api.perplexity.ai", "perplexity"),
+    ("api.anthropic.com", "anthropic"),
+    ("api.cohere.com", "cohere"),
+    ("generativelanguage.googleapis.com", "gcp.gemini"),
+    ("aiplatform.googleapis.com", "gcp.vertex_ai"),
+    ("api.moonshot.ai", "moonshot_ai"),
+)
+
+
+class Endpoint:
+    """Provider name and server address/port learnt from a client object."""
+
+    __slots__ = ("address", "port", "provider")
+
+    def __init__(self, provider: str | None, address: str | None, port: int | None) -> None:
+        self.provider = provider
+        self.address = address
+        self.port = port
+
+
+_NO_ENDPOINT = Endpoint(None, None, None)
+_endpoints: weakref.WeakKeyDictionary[Any, Endpoint] = weakref.WeakKeyDictionary()
+
+
+def _get(obj: Any, name: str) -> Any:
+    if isinstance(obj, dict):
+        return obj.get(name)
+    return getattr(obj, name, None)
+
+
+def _base_url(client: Any) -> Any:
+    url = getattr(client, "base_url", None)  # openai clients, httpx clients
+    if url is None:
+        inner = getattr(client, "_client", None)  # ollama.Client wraps an httpx client
+        url = getattr(inner, "base_url", None)
+    return url
+
+
+def _infer(client: Any) -> Endpoint:
+    kind = type(client)
+    module = kind.__module__ or ""
+    names = {k.__name__ for k in kind.__mro__}
+    address: str | None = None
+    port: int | None = None
+    url = _base_url(client)
+    if url is not None:
+        address = getattr(url, "host", None) or None
+        port = getattr(url, "port", None)
+        if port is None:
+            scheme = getattr(url, "scheme", "")
+            port = 443 if scheme == "https" else 80 if scheme == "http" else None
+    provider: str | None = None
+    if "AzureOpenAI" in names or "AsyncAzureOpenAI" in names:
+        provider = "azure.ai.openai"
+    elif module.startswith("ollama"):
+        provider = "ollama"
+    if provider is None and address:
+        for suffix, name in _HOST_PROVIDERS:
+            if address.endswith(suffix):
+                provider = name
+                break
+        if provider is None and port == 11434:  # Ollama's own port, OpenAI-compatible API
+            provider = "ollama"
+    if provider is None and module.startswith("openai"):
+        provider = "openai"
+    return Endpoint(provider, address, port)
+
+
+def endpoint_of(client: Any) -> Endpoint:
+    """Return what the class and ``base_url`` of ``client`` tell (cached per client)."""
+    if client is None:
+        return _NO_ENDPOINT
+    try:
+        found = _endpoints.get(client)
+    except TypeError:  # not weak-referenceable or not hashable
+        return _infer(client)
+    if found is None:
+        found = _infer(client)
+        with contextlib.suppress(TypeError):
+            _endpoints[client] = found
+    return found
+
+
+def provider_of_result(result: Any) -> str | None:
+    """Guess the provider from the module of a response object (``openai``, ``ollama``)."""
+    module = type(result).__module__ or ""
+    if module.startswith("openai"):
+        return "openai"
+    if module.startswith("ollama"):
+        return "ollama"
+    return None
+
+
+class ResponseFacts:
+    """Response model, id, finish reasons, token usage and text, from a value or a stream."""
+
+    __slots__ = ("finish_reasons", "id", "input_tokens", "model", "output_tokens", "text")
+
+    def __init__(self) -> None:
+        self.model: str | None = None
+        self.id: str | None = None
+        self.finish_reasons: list[str] = []
+        self.input_tokens: int | None = None
+        self.output_tokens: int | None = None
+        self.text: list[str] = []
+
+    def read(self, response: Any, *, chunk: bool = False, content: bool = False) -> None:
+        """Merge what ``response`` (a whole response or one stream chunk) says."""
+        if response is None:
+            return
+        model = _get(response, "model")
+        if isinstance(model, str) and model:
+            self.model = model
+        rid = _get(response, "id")
+        if isinstance(rid, str) and rid:
+            self.id = rid
+        usage = _get(response, "usage")
+        if usage is not None:
+            tin = _get(usage, "prompt_tokens")
+            tin = _get(usage, "input_tokens") if tin is None else tin
+            tout = _get(usage, "completion_tokens")
+            tout = _get(usage, "output_tokens") if tout is None else tout
+            if isinstance(tin, int):
+                self.input_tokens = tin
+            if isinstance(tout, int):
+                self.output_tokens = tout
+        choices = _get(response, "choices")
+        if choices:
+            for choice in choices:
+                reason = _get(choice, "finish_reason")
+                if isinstance(reason, str) and reason:
+                    self.finish_reasons.append(reason)
+                if content:
+                    holder = _get(choice, "delta" if chunk else "message")
+                    text = _get(holder, "content") if holder is not None else None
+                    if isinstance(text, str):
+                        self.text.append(text)
+            return
+        # Ollama: done_reason, prompt_eval_count, eval_count; message.content or response
+        reason = _get(response, "done_reason")
+        if isinstance(reason, str) and reason:
+            self.finish_reasons.append(reason)
+        elif _get(response, "status") == "completed":  # OpenAI Responses API
+            self.finish_reasons.append("stop")
+        tin = _get(response, "prompt_eval_count")
+        tout = _get(response, "eval_count")
+        if isinstance(tin, int):
+            self.input_tokens = tin
+        if isinstance(tout, int):
+            self.output_tokens = tout
+        if content:
+            message = _get(response, "message")
+            text = _get(message, "content") if message is not None else None
+            if text is None:
+                text = _get(response, "response")
+            if text is None:
+                text = _get(response, "output_text")
+            if isinstance(text, str):
+                self.text.append(text)
+
+
+def _parts(content: Any) -> list[dict[str, Any]]:
+    if isinstance(content, str):
+        return [{"type": "text", "content": content}]
+    if isinstance(content, list):
+        parts: list[dict[str, Any]] = []
+        for part in content:
+            text = _get(part, "text")
+            if isinstance(text, str):
+                parts.append({"type": "text", "content": text})
+            else:
+                parts.append({"type": str(_get(part, "type") or "unknown")})
+        return parts
+    return []
+
+
+def messages_json(messages: Any) -> str | None:
+    """Format chat messages (or a prompt string) as ``gen_ai.input.messages`` JSON."""
+    if isinstance(messages, str):
+        out = [{"role": "user", "parts": _parts(messages)}]
+    elif isinstance(messages, (list, tuple)):
+        out = []
+        for message in messages:
+            role = _get(message, "role")
+            out.append(
+                {
+                    "role": role if isinstance(role, str) else "user",
+                    "parts": _parts(_get(message, "content")),
+                }
+            )
+    else:
+        return None
+    return orjson.dumps(out).decode()
+
+
+def output_json(facts: ResponseFacts) -> str:
+    """Format the collected answer text as ``gen_ai.output.messages`` JSON."""
+    message: dict[str, Any] = {
+        "role": "assistant",
+        "parts": [{"type": "text", "content": "".join(facts.text)}],
+    }
+    if facts.finish_reasons:
+        message["finish_reason"] = facts.finish_reasons[-1]
+    return orjson.dumps([message]).decode()
