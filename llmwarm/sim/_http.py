@@ -10,7 +10,7 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.types import Receive, Scope, Send
 
-from llmwarm.sim._engine import SimHTTPError
+from llmwarm.sim._engine import SimHTTPError, SimulatedDisconnect, SimulatorStopping
 
 __all__ = ["COLD_HEADER", "TrackedStream", "dumps", "json_response", "optional_int", "read_json"]
 
@@ -68,6 +68,15 @@ def optional_int(body: dict[str, Any], name: str, *, minimum: int = 1) -> int | 
             422, f"Invalid '{name}': expected an integer >= {minimum}, got {value!r}.", param=name
         )
     return value
+
+
+async def _abort_on_stop(content: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+    """Turn a stop mid-stream into a plain disconnect (the response has already started)."""
+    try:
+        async for chunk in content:
+            yield chunk
+    except SimulatorStopping:
+        raise SimulatedDisconnect from None
 
 
 class TrackedStream(StreamingResponse):

@@ -55,11 +55,15 @@ class _QuietFaults(logging.Filter):
         return not _is_ours(exc)
 
 
-def _is_ours(exc: BaseException | None) -> bool:
+def _is_ours(exc: BaseException | None, depth: int = 0) -> bool:
+    if exc is None or depth > 5:
+        return False
     if isinstance(exc, (SimulatedDisconnect, SimulatorStopping)):
         return True
     nested: tuple[BaseException, ...] = getattr(exc, "exceptions", None) or ()
-    return bool(nested) and all(_is_ours(e) for e in nested)
+    if nested and all(_is_ours(e, depth + 1) for e in nested):
+        return True
+    return _is_ours(exc.__cause__, depth + 1)
 
 
 _FILTER = _QuietFaults()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import logging
 import struct
 import time
 
@@ -194,7 +195,7 @@ def test_hung_request_times_out_on_the_client(sim_server: SimServer) -> None:
 
 
 @pytest.mark.sim(rate_disconnect=1.0)
-def test_disconnect_mid_response(oai: openai.OpenAI) -> None:
+def test_disconnect_mid_response(oai: openai.OpenAI, caplog: pytest.LogCaptureFixture) -> None:
     with pytest.raises(openai.APIConnectionError):
         oai.chat.completions.create(model="m", messages=MESSAGES)
     stream = oai.chat.completions.create(model="m", messages=MESSAGES, stream=True)
@@ -202,6 +203,7 @@ def test_disconnect_mid_response(oai: openai.OpenAI) -> None:
     with pytest.raises(openai.APIConnectionError):
         received.extend(stream)
     assert 0 < len(received) < 16
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]  # no tracebacks
 
 
 @pytest.mark.sim(api_key="sk-right")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import signal
 import socket
@@ -97,7 +98,9 @@ async def test_concurrent_requests_do_not_block_each_other(sim_server: SimServer
     assert stats["requests"] == 200
 
 
-def test_stop_ends_hung_requests_and_open_streams_promptly() -> None:
+def test_stop_ends_hung_requests_and_open_streams_promptly(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
     errors: list[BaseException] = []
 
     def call(url: str, stream: bool) -> None:
@@ -122,6 +125,8 @@ def test_stop_ends_hung_requests_and_open_streams_promptly() -> None:
         assert not worker.is_alive()
     assert stop_time < 5.0
     assert sim_threads() == []
+    assert len(errors) == 1  # the stream was cut; the hung request got a 503
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
 
 
 async def test_app_with_a_fake_clock_expires_models_without_waiting() -> None:
