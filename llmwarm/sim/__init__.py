@@ -14,7 +14,11 @@ model loads, later ones are warm until the model has been idle for ``keep_alive`
 Requires the ``sim`` extra (``pip install 'llmwarm[sim]'``). See ``docs/sim.md``.
 """
 
-from llmwarm.sim._app import create_app
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from llmwarm.sim._config import (
     DEFAULT_COLD_START,
     DEFAULT_COLD_START_JITTER,
@@ -28,7 +32,10 @@ from llmwarm.sim._config import (
 )
 from llmwarm.sim._engine import Simulator
 from llmwarm.sim._model import ModelRegistry, ModelState, Ticket
-from llmwarm.sim._server import SimServer, serve
+
+if TYPE_CHECKING:
+    from llmwarm.sim._app import create_app
+    from llmwarm.sim._server import SimServer, serve
 
 __all__ = [
     "DEFAULT_COLD_START",
@@ -48,3 +55,26 @@ __all__ = [
     "parse_duration",
     "serve",
 ]
+
+# The server side needs the ``sim`` extra (starlette, uvicorn): import it on first use, so
+# that ``llmwarm --help`` and ``llmwarm.sim.cli`` work without it.
+_LAZY = {
+    "create_app": "llmwarm.sim._app",
+    "SimServer": "llmwarm.sim._server",
+    "serve": "llmwarm.sim._server",
+}
+
+
+def __getattr__(name: str) -> Any:
+    """Import the server-side names on first use, with a hint when the extra is missing."""
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'llmwarm.sim' has no attribute {name!r}")
+    try:
+        value = getattr(importlib.import_module(module), name)
+    except ImportError as exc:
+        raise ImportError(
+            f"llmwarm.sim.{name} needs the 'sim' extra: pip install 'llmwarm[sim]' ({exc})"
+        ) from exc
+    globals()[name] = value
+    return value

@@ -152,3 +152,21 @@ def test_python_dash_m_fails_clearly_on_a_negative_cold_start() -> None:
     )
     assert proc.returncode == 2
     assert "--cold-start: must be a number of seconds >= 0, got -1" in proc.stderr
+
+
+def test_importing_the_cli_does_not_need_the_sim_extra() -> None:
+    code = (
+        "import sys, llmwarm.sim.cli, llmwarm.sim;"
+        "assert 'starlette' not in sys.modules and 'uvicorn' not in sys.modules"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
+
+
+def test_public_names_are_sorted_and_importable() -> None:
+    import llmwarm.sim
+
+    assert llmwarm.sim.__all__ == sorted(llmwarm.sim.__all__)
+    for name in llmwarm.sim.__all__:
+        assert getattr(llmwarm.sim, name) is not None
+    with pytest.raises(AttributeError, match="no_such_name"):
+        llmwarm.sim.no_such_name  # type: ignore[attr-defined]  # noqa: B018
