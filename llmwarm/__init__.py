@@ -4,7 +4,9 @@ from llmwarm import pings
 from llmwarm._stats import reset_stats, stats
 from llmwarm._version import __version__
 from llmwarm.batch import batched
+from llmwarm.cache import cached
 from llmwarm.config import from_config
+from llmwarm.pool import aclose, close, pooled
 from llmwarm.route import Tier, routed
 from llmwarm.trace import traced
 from llmwarm.warm import shutdown, warm
@@ -12,9 +14,13 @@ from llmwarm.warm import shutdown, warm
 __all__ = [
     "__version__",
     "Tier",
+    "aclose",
     "batched",
+    "cached",
+    "close",
     "from_config",
     "pings",
+    "pooled",
     "reset_stats",
     "routed",
     "shutdown",

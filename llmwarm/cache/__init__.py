@@ -1,0 +1,493 @@
+"""``@cached``: results of LLM calls by a stable key, single-flight, stream replay.
+
+.. versionadded:: 0.1.0
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import datetime
+import threading
+import time
+import weakref
+from collections.abc import Callable, Generator, Mapping
+from typing import Any, ClassVar, TypeVar, cast, overload
+
+from llmwarm import _lifecycle
+from llmwarm._core import Call, Flow, FunctionSpec, Offload, Policy, apply, is_stream, logger
+from llmwarm._core import observe_stream as _observe_stream
+from llmwarm.cache.backends import (
+    MISSING,
+    Backend,
+    MemoryBackend,
+    RedisBackend,
+    SQLiteBackend,
+    resolve_backend,
+)
+from llmwarm.cache.codec import CodecError, RecordedStream
+from llmwarm.cache.flight import RETRY, STREAM, Flights, Join, Lead, Outcome
+from llmwarm.cache.keys import (
+    KEY_FORMAT,
+    Fingerprinter,
+    Uncacheable,
+    canonical,
+    digest,
+    secret_from,
+)
+from llmwarm.cache.stream import Recorder, replay
+
+__all__ = [
+    "DEFAULT_MAXSIZE",
+    "DEFAULT_TTL",
+    "Backend",
+    "CacheHandle",
+    "CacheStats",
+    "MemoryBackend",
+    "RedisBackend",
+    "SQLiteBackend",
+    "cached",
+]
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+DEFAULT_TTL = 3600.0
+"""Seconds a result stays cached when ``ttl`` is not given."""
+DEFAULT_MAXSIZE = 1000
+"""Entries the default memory back end keeps per function (least recently used go first)."""
+
+_FAILURE_LOG_INTERVAL = 30.0
+_TAKEOVERS = 3  # a waiter retries at most this often after leaders were cancelled
+
+
+@dataclasses.dataclass(frozen=True)
+class CacheStats:
+    """Counters of one cached function (a snapshot).
+
+    .. versionadded:: 0.1.0
+    """
+
+    hits: int
+    """Calls answered from the cache."""
+    misses: int
+    """Cacheable calls not in the cache (each led or joined a single flight)."""
+    shared: int
+    """Misses answered by another caller's upstream call (single-flight waiters)."""
+    uncacheable: int
+    """Calls or results that could not be cached (arguments, ``cacheable``, encoding)."""
+    errors: int
+    """Back-end failures (the call went upstream)."""
+
+
+def _default_cacheable(arguments: Mapping[str, Any]) -> bool:
+    return arguments.get("n") in (None, 1)
+
+
+class CacheHandle:
+    """``fn.cache``: clear, invalidate and read the stats of one cached function.
+
+    .. versionadded:: 0.1.0
+    """
+
+    def __init__(self, policy: CachePolicy) -> None:
+        self._policy = policy
+
+    @property
+    def backend(self) -> Backend:
+        """The back end this function's results live in."""
+        return self._policy.backend
+
+    @property
+    def stats(self) -> CacheStats:
+        """A snapshot of the counters."""
+        p = self._policy
+        return CacheStats(p.hits, p.misses, p.shared, p.uncacheable, p.errors)
+
+    def info(self) -> dict[str, Any]:
+        """Return the counters with the back end's name and the time to live."""
+        return {
+            **dataclasses.asdict(self.stats),
+            "backend": type(self._policy.backend).__name__,
+            "ttl": self._policy.ttl,
+            "function": self._policy.name,
+        }
+
+    def clear(self) -> None:
+        """Remove every entry of this function (other functions sharing the back end stay)."""
+        self._policy.backend.clear(self._policy.prefix)
+
+    def invalidate(self, *args: Any, **kwargs: Any) -> None:
+        """Remove the entry of one call, given as the function's arguments."""
+        self._policy.backend.delete(self._policy.cache_key(*args, **kwargs))
+
+    async def aclear(self) -> None:
+        """Do :meth:`clear` in a worker thread."""
+        await asyncio.to_thread(self.clear)
+
+    async def ainvalidate(self, *args: Any, **kwargs: Any) -> None:
+        """Do :meth:`invalidate` in a worker thread."""
+        await asyncio.to_thread(self.invalidate, *args, **kwargs)
+
+
+class CachePolicy(Policy):
+    """The policy behind :func:`cached` (one per decorated function)."""
+
+    handles: ClassVar[tuple[str, ...]] = ("cache", "cache_key")
+
+    def __init__(
+        self,
+        *,
+        ttl: float | None,
+        backend: Backend,
+        key: Callable[[Mapping[str, Any]], Any] | None,
+        cacheable: Callable[[Mapping[str, Any]], bool] | None,
+        scope: Callable[[], Any] | None,
+        secret: bytes,
+    ) -> None:
+        self.ttl = ttl
+        self.backend = backend
+        self.key_function = key
+        self.cacheable = cacheable or _default_cacheable
+        self.scope = scope
+        self.fingerprinter = Fingerprinter(secret)
+        self.flights = Flights()
+        self.cache = CacheHandle(self)
+        self.name = "?"
+        self.prefix = "?:"
+        self.self_name: str | None = None
+        self.spec: FunctionSpec | None = None
+        self.hits = self.misses = self.shared = self.uncacheable = self.errors = 0
+        self._warned: set[str] = set()
+        self._failing = False
+        self._failures = 0
+        self._last_report = -_FAILURE_LOG_INTERVAL
+        _track(self)
+
+    def bind(self, spec: FunctionSpec) -> None:
+        """Learn the function's name (part of every key) and whether it is a method."""
+        module = getattr(spec.function, "__module__", None) or "?"
+        self.name = f"{module}.{spec.qualname}"
+        self.prefix = self.name + ":"
+        self.spec = spec
+        first = next(iter(spec.parameters), None)
+        self.self_name = first if first in ("self", "cls") else None
+
+    # ------------------------------------------------------------------------- keys
+
+    def _build(self, arguments: Mapping[str, Any], instance: Any) -> str:
+        kept, fingerprint = self.fingerprinter.split(arguments)
+        material: Any = kept
+        scope = None
+        try:
+            if self.key_function is not None:
+                if instance is not None and self.self_name is not None:
+                    arguments = {self.self_name: instance, **arguments}
+                material = self.key_function(arguments)
+            if self.scope is not None:
+                scope = self.scope()
+        except Exception as exc:
+            raise Uncacheable(f"key= or scope= raised {exc!r}") from exc
+        return self.prefix + digest(
+            canonical([KEY_FORMAT, self.name, material, scope, fingerprint])
+        )
+
+    def cache_key(self, *args: Any, **kwargs: Any) -> str:
+        """Return the key of a call given as the function's arguments (methods: instance first).
+
+        Raises :class:`ValueError` when the arguments cannot make a key.
+        """
+        assert self.spec is not None, "cache_key() of a policy that decorates nothing"
+        instance = None
+        if self.self_name is not None:
+            if args:
+                instance, args = args[0], args[1:]
+            else:
+                instance = kwargs.pop(self.self_name, None)
+            arguments = self.spec.method_binder.bind(args, kwargs)
+        else:
+            arguments = self.spec.plain_binder.bind(args, kwargs)
+        try:
+            return self._build(arguments, instance)
+        except Uncacheable as exc:
+            raise ValueError(
+                f"these arguments cannot make a cache key of {self.name}: {exc}"
+            ) from None
+
+    # ---------------------------------------------------------------------- the flow
+
+    def flow(self, call: Call) -> Flow:
+        """Serve a hit, or make one upstream call per key at a time and store its result."""
+        record = call.record
+        if record.warmup:  # keep-warm pings neither read nor fill the cache
+            return (yield call)
+        try:
+            key = self._build(call.arguments, call.instance)
+            cacheable = self.cacheable(call.arguments)
+        except Exception as exc:
+            self._refuse("arguments", exc)
+            record.cache_hit = False
+            return (yield call)
+        if not cacheable:
+            self.uncacheable += 1
+            record.cache_hit = False
+            return (yield call)
+        backend = self.backend
+        for attempt in range(_TAKEOVERS + 1):
+            if backend.inline:
+                try:
+                    value = backend.get(key)
+                except Exception as exc:
+                    value = self._failed("read", exc)
+            else:
+                value = yield Offload(self._get, key)
+            if value is not MISSING:
+                self.hits += 1
+                record.cache_hit = True
+                if type(value) is RecordedStream:
+                    return replay(value, call.spec.is_async)
+                return value
+            if attempt == 0:
+                self.misses += 1
+                record.cache_hit = False
+            joined = yield Join(self.flights, key)
+            if type(joined) is Lead:
+                return (yield from self._lead(call, key, joined))
+            outcome = cast(Outcome, joined)
+            if outcome.kind == "value":
+                self.shared += 1
+                record.extra["cache.shared"] = True
+                return outcome.value
+            if outcome.kind == "error":
+                raise outcome.value
+            if outcome.kind == "stream":
+                break  # streams are not shared: this caller makes its own call
+        return (yield from self._upstream(call, key))
+
+    def _lead(self, call: Call, key: str, lead: Lead) -> Flow:
+        outcome = RETRY  # if the leader is cancelled or interrupted, a waiter takes over
+        try:
+            try:
+                result = yield call
+            except Exception as exc:
+                outcome = Outcome("error", exc)
+                raise
+            if is_stream(result):
+                outcome = STREAM
+                return self._record(call, key, result)
+            yield from self._store(key, result)
+            outcome = Outcome("value", result)
+            return result
+        finally:
+            self.flights.settle(lead, outcome)
+
+    def _upstream(self, call: Call, key: str) -> Flow:
+        result = yield call
+        if is_stream(result):
+            return self._record(call, key, result)
+        yield from self._store(key, result)
+        return result
+
+    def _store(self, key: str, value: Any) -> Generator[Offload, Any, None]:
+        if self.backend.inline:
+            self._set(key, value)
+        else:
+            yield Offload(self._set, key, value)
+
+    def _record(self, call: Call, key: str, stream: Any) -> Any:
+        def store(recorded: RecordedStream) -> None:
+            if self.backend.inline:
+                self._set(key, recorded)
+                return
+            try:
+                loop = asyncio.get_running_loop()
+            except RuntimeError:
+                self._set(key, recorded)
+            else:  # never block the event loop on a disk or network write
+                loop.run_in_executor(None, self._set, key, recorded)
+
+        return _observe_stream(stream, Recorder(store))
+
+    # --------------------------------------------------------------- back-end access
+
+    def _get(self, key: str) -> Any:
+        try:
+            value = self.backend.get(key)
+        except Exception as exc:
+            return self._failed("read", exc)
+        if self._failing:
+            self._recovered()
+        return value
+
+    def _set(self, key: str, value: Any) -> None:
+        try:
+            self.backend.set(key, value, self.ttl)
+        except CodecError as exc:
+            self._refuse("result", exc)
+            return
+        except Exception as exc:
+            self._failed("write", exc)
+            return
+        if self._failing:
+            self._recovered()
+
+    def _refuse(self, what: str, exc: BaseException) -> None:
+        self.uncacheable += 1
+        if what not in self._warned:
+            self._warned.add(what)
+            logger.warning(
+                "llmwarm: %s of %s cannot be cached (%s); such calls go upstream uncached "
+                "(logged once per function)",
+                what,
+                self.name,
+                exc,
+            )
+
+    def _failed(self, action: str, exc: BaseException) -> Any:
+        self.errors += 1
+        self._failures += 1
+        self._failing = True
+        now = time.monotonic()
+        if now - self._last_report >= _FAILURE_LOG_INTERVAL:
+            self._last_report = now
+            logger.warning(
+                "llmwarm: cache back end %s failed to %s for %s (%s: %s); calls go upstream "
+                "until it recovers (%d failures since the last report)",
+                type(self.backend).__name__,
+                action,
+                self.name,
+                type(exc).__name__,
+                exc,
+                self._failures,
+            )
+            self._failures = 0
+        return MISSING
+
+    def _recovered(self) -> None:
+        self._failing = False
+        self._last_report = -_FAILURE_LOG_INTERVAL
+        logger.info(
+            "llmwarm: cache back end %s of %s recovered", type(self.backend).__name__, self.name
+        )
+
+    def _after_fork(self) -> None:
+        self.flights.reset()
+        after_fork = getattr(self.backend, "_after_fork", None)
+        if after_fork is not None:
+            after_fork()
+
+
+_live: weakref.WeakSet[CachePolicy] = weakref.WeakSet()
+_live_lock = threading.Lock()
+
+
+def _track(policy: CachePolicy) -> None:
+    with _live_lock:
+        _live.add(policy)
+    _lifecycle.on_fork_child(_after_fork)
+
+
+def _after_fork() -> None:
+    global _live_lock
+    _live_lock = threading.Lock()
+    for policy in list(_live):
+        policy._after_fork()
+
+
+def _reset() -> None:
+    """Forget the flights of every live cached function (tests)."""
+    for policy in list(_live):
+        policy.flights.reset()
+
+
+def _seconds(ttl: Any) -> float | None:
+    if ttl is None:
+        return None
+    if isinstance(ttl, datetime.timedelta):
+        ttl = ttl.total_seconds()
+    if isinstance(ttl, bool) or not isinstance(ttl, (int, float)) or not ttl > 0:
+        raise ValueError(
+            f"cached(ttl={ttl!r}) must be a positive number of seconds, a positive "
+            "datetime.timedelta, or None (no expiry)."
+        )
+    return float(ttl)
+
+
+def _check_callable(name: str, value: Any) -> None:
+    if value is not None and not callable(value):
+        raise TypeError(f"cached({name}={value!r}) must be a callable or None.")
+
+
+@overload
+def cached(ttl: F, /) -> F: ...
+
+
+@overload
+def cached(
+    ttl: float | datetime.timedelta | None = DEFAULT_TTL,
+    *,
+    maxsize: int = DEFAULT_MAXSIZE,
+    backend: Any = None,
+    key: Callable[[Mapping[str, Any]], Any] | None = None,
+    cacheable: Callable[[Mapping[str, Any]], bool] | None = None,
+    scope: Callable[[], Any] | None = None,
+    fingerprint_key: str | bytes | None = None,
+) -> Callable[[F], F]: ...
+
+
+def cached(
+    ttl: Any = DEFAULT_TTL,
+    *,
+    maxsize: int = DEFAULT_MAXSIZE,
+    backend: Any = None,
+    key: Callable[[Mapping[str, Any]], Any] | None = None,
+    cacheable: Callable[[Mapping[str, Any]], bool] | None = None,
+    scope: Callable[[], Any] | None = None,
+    fingerprint_key: str | bytes | None = None,
+) -> Any:
+    """Cache the results of an LLM call (sync, async, methods, streams).
+
+    ``ttl``: seconds or a ``timedelta`` (``None``: no expiry). ``maxsize``: entries of the
+    default memory back end. ``backend``: ``None`` (memory), ``"sqlite:///path.db"``,
+    ``"redis://host:port/db"``, a ``redis.Redis`` client, or a :class:`Backend`.
+    ``key(arguments) -> object`` replaces the bound arguments as the key material (it gets
+    the bound arguments, with the instance as ``self`` for methods); the function's name,
+    ``scope()`` and the credential fingerprint are always added. ``cacheable(arguments)``
+    refuses calls (default: all but ``n > 1``). ``scope()`` separates entries (a tenant).
+    ``fingerprint_key``: the secret keying credential fingerprints (default
+    ``$LLMWARM_CACHE_SECRET``, else a library constant).
+
+    The decorated function gets ``.cache`` (:class:`CacheHandle`) and ``.cache_key()``.
+
+    .. versionadded:: 0.1.0
+    """
+    if callable(ttl) and not isinstance(ttl, (int, float, datetime.timedelta)):
+        return cached()(ttl)
+    seconds = _seconds(ttl)
+    if isinstance(maxsize, bool) or not isinstance(maxsize, int) or maxsize < 1:
+        raise ValueError(
+            f"cached(maxsize={maxsize!r}) must be a positive int: the number of entries "
+            "the memory back end keeps per function."
+        )
+    _check_callable("key", key)
+    _check_callable("cacheable", cacheable)
+    _check_callable("scope", scope)
+    if fingerprint_key is not None and not isinstance(fingerprint_key, (str, bytes)):
+        raise TypeError(f"cached(fingerprint_key={fingerprint_key!r}) must be str, bytes or None.")
+    if fingerprint_key is not None and not fingerprint_key:
+        raise ValueError("cached(fingerprint_key='') must not be empty; omit it instead.")
+
+    # Resolved now, so a bad back end fails at decoration; memory is one per function.
+    shared = None if backend is None else resolve_backend(backend, maxsize=maxsize, ttl=seconds)
+
+    def decorate(function: F) -> F:
+        policy = CachePolicy(
+            ttl=seconds,
+            backend=shared if shared is not None else MemoryBackend(maxsize=maxsize, ttl=seconds),
+            key=key,
+            cacheable=cacheable,
+            scope=scope,
+            secret=secret_from(fingerprint_key),
+        )
+        return apply(function, policy)
+
+    return decorate

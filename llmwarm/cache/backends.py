@@ -1,0 +1,375 @@
+"""Cache back ends behind one small interface: memory, SQLite file, Redis.
+
+A back end maps string keys to results with a time to live. The memory back end keeps
+Python objects (no encoding on the hottest path); the persistent ones store bytes made by
+:mod:`llmwarm.cache.codec`. Back ends raise on failure; ``@cached`` logs it and goes
+upstream.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import threading
+import time
+from collections.abc import Callable
+from typing import Any, Final, Protocol, runtime_checkable
+from urllib.parse import parse_qs, urlsplit, urlunsplit
+
+import cachetools
+
+from llmwarm.cache import codec
+
+__all__ = [
+    "MISSING",
+    "Backend",
+    "MemoryBackend",
+    "RedisBackend",
+    "SQLiteBackend",
+    "resolve_backend",
+]
+
+
+class _Missing:
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "MISSING"
+
+
+MISSING: Final = _Missing()
+"""What :meth:`Backend.get` returns for an absent or expired key (``None`` is a value)."""
+
+DEFAULT_NAMESPACE = "llmwarm:cache:"
+_NEVER = 1e18  # seconds: "no expiry" for the memory back end
+
+
+@runtime_checkable
+class Backend(Protocol):
+    """What ``@cached`` needs from a back end.
+
+    ``inline`` says whether lookups are cheap and never block (then the async path does
+    not move them to a thread). ``ttl`` is seconds, or ``None`` for no expiry.
+
+    .. versionadded:: 0.1.0
+    """
+
+    inline: bool
+
+    def get(self, key: str) -> Any:
+        """Return the value stored under ``key``, or :data:`MISSING`."""
+        ...
+
+    def set(self, key: str, value: Any, ttl: float | None) -> None:
+        """Store ``value`` under ``key`` for ``ttl`` seconds."""
+        ...
+
+    def delete(self, key: str) -> None:
+        """Remove ``key`` (absent keys are fine)."""
+        ...
+
+    def clear(self, prefix: str = "") -> None:
+        """Remove every key that starts with ``prefix``."""
+        ...
+
+
+class _Evicting(cachetools.TTLCache[str, Any]):
+    """A ``TTLCache`` that drops what it evicts or expires from the lock-free read index."""
+
+    def __init__(
+        self, maxsize: int, ttl: float, timer: Callable[[], float], index: dict[str, Any]
+    ) -> None:
+        super().__init__(maxsize, ttl, timer=timer)
+        self.index = index
+
+    def popitem(self) -> tuple[str, Any]:
+        key, value = super().popitem()
+        self.index.pop(key, None)
+        return key, value
+
+    def expire(self, time: float | None = None) -> Any:
+        expired = super().expire(time)
+        for key, _ in expired:
+            self.index.pop(key, None)
+        return expired
+
+
+class MemoryBackend:
+    """An in-process ``cachetools.TTLCache`` (monotonic clock); values stay Python objects.
+
+    Writes go through the ``TTLCache`` under a lock (it evicts the least recently *stored*
+    entry when full and drops expired ones); reads are one lock-free ``dict`` lookup in an
+    index the cache keeps in step, plus an expiry check, because ``TTLCache.__getitem__``
+    alone costs about a microsecond, a third of a hit. ``ttl=None`` never expires.
+    The time to live is the cache's own; the ``ttl`` given to :meth:`set` is ignored.
+    ``timer`` is the clock (tests pass a fake one).
+
+    .. versionadded:: 0.1.0
+    """
+
+    inline = True
+
+    def __init__(
+        self,
+        *,
+        maxsize: int = 1000,
+        ttl: float | None = 3600.0,
+        timer: Callable[[], float] = time.monotonic,
+    ) -> None:
+        if maxsize < 1:
+            raise ValueError(f"MemoryBackend(maxsize={maxsize!r}) must be at least 1.")
+        self.maxsize = maxsize
+        self.ttl = ttl
+        self.timer = timer
+        self._index: dict[str, tuple[Any, float]] = {}
+        self._store = _Evicting(maxsize, _NEVER if ttl is None else ttl, timer, self._index)
+        self._lock = threading.Lock()
+
+    def get(self, key: str) -> Any:
+        """Return the value under ``key`` or :data:`MISSING` (no lock: one dict lookup)."""
+        entry = self._index.get(key)
+        if entry is None or entry[1] <= self.timer():
+            return MISSING
+        return entry[0]
+
+    def set(self, key: str, value: Any, ttl: float | None) -> None:
+        """Store ``value`` under ``key`` (the cache's own time to live applies)."""
+        with self._lock:
+            self._store[key] = None
+            self._index[key] = (value, self.timer() + (_NEVER if self.ttl is None else self.ttl))
+
+    def delete(self, key: str) -> None:
+        """Remove ``key``."""
+        with self._lock:
+            self._store.pop(key, None)
+            self._index.pop(key, None)
+
+    def clear(self, prefix: str = "") -> None:
+        """Remove every key that starts with ``prefix``."""
+        with self._lock:
+            if not prefix:
+                self._store.clear()
+                self._index.clear()
+                return
+            for key in [k for k in self._index if k.startswith(prefix)]:
+                self._store.pop(key, None)
+                self._index.pop(key, None)
+
+    def __len__(self) -> int:
+        with self._lock:
+            self._store.expire()
+            return len(self._index)
+
+    def _after_fork(self) -> None:
+        self._lock = threading.Lock()
+
+
+class SQLiteBackend:
+    """A SQLite file in WAL mode: survives restarts, shared by the processes of one host.
+
+    One connection per process (reopened after ``fork``) behind a lock. Expiry uses the
+    wall clock (``time.time``), which every process shares. Expired rows are skipped on
+    read and deleted every ``cleanup_every`` writes.
+
+    .. versionadded:: 0.1.0
+    """
+
+    inline = False
+
+    def __init__(self, path: str | os.PathLike[str], *, cleanup_every: int = 256) -> None:
+        self.path = os.fspath(path)
+        self.cleanup_every = cleanup_every
+        self._lock = threading.Lock()
+        self._connection: sqlite3.Connection | None = None
+        self._pid = 0
+        self._writes = 0
+
+    def _connect(self) -> sqlite3.Connection:
+        if self._connection is not None and self._pid == os.getpid():
+            return self._connection
+        directory = os.path.dirname(self.path)
+        if directory:
+            os.makedirs(directory, exist_ok=True)
+        connection = sqlite3.connect(
+            self.path, timeout=5.0, check_same_thread=False, isolation_level=None
+        )
+        connection.execute("PRAGMA journal_mode=WAL")
+        connection.execute("PRAGMA synchronous=NORMAL")
+        connection.execute(
+            "CREATE TABLE IF NOT EXISTS llmwarm_cache "
+            "(key TEXT PRIMARY KEY, value BLOB NOT NULL, expires REAL)"
+        )
+        self._connection, self._pid = connection, os.getpid()
+        return connection
+
+    def get(self, key: str) -> Any:
+        """Return the value under ``key`` or :data:`MISSING` (expired rows are absent)."""
+        with self._lock:
+            row = (
+                self._connect()
+                .execute("SELECT value, expires FROM llmwarm_cache WHERE key = ?", (key,))
+                .fetchone()
+            )
+        if row is None or (row[1] is not None and row[1] <= time.time()):
+            return MISSING
+        try:
+            return codec.decode(row[0])
+        except codec.CodecError:
+            self.delete(key)  # a corrupt row is dropped, then reported
+            raise
+
+    def set(self, key: str, value: Any, ttl: float | None) -> None:
+        """Store ``value`` under ``key`` for ``ttl`` seconds."""
+        data = codec.encode(value)
+        expires = None if ttl is None else time.time() + ttl
+        with self._lock:
+            connection = self._connect()
+            connection.execute(
+                "INSERT OR REPLACE INTO llmwarm_cache (key, value, expires) VALUES (?, ?, ?)",
+                (key, data, expires),
+            )
+            self._writes += 1
+            if self._writes % self.cleanup_every == 0:
+                self._cleanup(connection)
+
+    def _cleanup(self, connection: sqlite3.Connection) -> None:
+        connection.execute(
+            "DELETE FROM llmwarm_cache WHERE expires IS NOT NULL AND expires <= ?", (time.time(),)
+        )
+
+    def cleanup(self) -> None:
+        """Delete every expired row now."""
+        with self._lock:
+            self._cleanup(self._connect())
+
+    def delete(self, key: str) -> None:
+        """Remove ``key``."""
+        with self._lock:
+            self._connect().execute("DELETE FROM llmwarm_cache WHERE key = ?", (key,))
+
+    def clear(self, prefix: str = "") -> None:
+        """Remove every key that starts with ``prefix``."""
+        with self._lock:
+            self._connect().execute(
+                "DELETE FROM llmwarm_cache WHERE substr(key, 1, ?) = ?", (len(prefix), prefix)
+            )
+
+    def close(self) -> None:
+        """Close this process's connection (it reopens on next use)."""
+        with self._lock:
+            if self._connection is not None and self._pid == os.getpid():
+                self._connection.close()
+            self._connection = None
+
+    def _after_fork(self) -> None:
+        self._lock = threading.Lock()
+        self._connection = None  # the parent's connection must not be used by the child
+
+
+class RedisBackend:
+    """Redis (sync client, moved to a worker thread on the async path): shared by replicas.
+
+    Keys are ``namespace + key``; the TTL is set in Redis (``SET ... PX``). ``client`` is
+    a ``redis.Redis`` or a URL; a URL client gets short timeouts so an outage costs
+    milliseconds, and ``redis-py`` reconnects by itself when the server is back.
+
+    .. versionadded:: 0.1.0
+    """
+
+    inline = False
+
+    def __init__(self, client: Any, *, namespace: str = DEFAULT_NAMESPACE) -> None:
+        if isinstance(client, str):
+            client = _redis_from_url(client)
+        elif type(client).__module__.startswith("redis.asyncio"):
+            raise TypeError(
+                "RedisBackend needs a synchronous redis.Redis client (llmwarm runs it in a "
+                f"worker thread on the async path); got {type(client).__qualname__} from "
+                "redis.asyncio. Pass redis.Redis(...) or a redis:// URL instead."
+            )
+        self.client = client
+        self.namespace = namespace
+
+    def get(self, key: str) -> Any:
+        """Return the value under ``key`` or :data:`MISSING`."""
+        data = self.client.get(self.namespace + key)
+        if data is None:
+            return MISSING
+        try:
+            return codec.decode(data)
+        except codec.CodecError:
+            self.delete(key)
+            raise
+
+    def set(self, key: str, value: Any, ttl: float | None) -> None:
+        """Store ``value`` under ``key`` with a Redis-side TTL."""
+        data = codec.encode(value)
+        milliseconds = None if ttl is None else max(1, int(ttl * 1000))
+        self.client.set(self.namespace + key, data, px=milliseconds)
+
+    def delete(self, key: str) -> None:
+        """Remove ``key``."""
+        self.client.delete(self.namespace + key)
+
+    def clear(self, prefix: str = "") -> None:
+        """Remove every key of this namespace that starts with ``prefix``."""
+        pattern = _glob_escape(self.namespace + prefix) + "*"
+        batch: list[Any] = []
+        for name in self.client.scan_iter(match=pattern, count=500):
+            batch.append(name)
+            if len(batch) >= 500:
+                self.client.delete(*batch)
+                batch.clear()
+        if batch:
+            self.client.delete(*batch)
+
+
+def _glob_escape(text: str) -> str:
+    return "".join("\\" + c if c in "*?[]\\" else c for c in text)
+
+
+def _redis_from_url(url: str) -> Any:
+    import redis  # optional dependency: the `redis` extra
+
+    return redis.Redis.from_url(
+        url, socket_connect_timeout=0.5, socket_timeout=1.0, health_check_interval=5
+    )
+
+
+def resolve_backend(backend: Any, *, maxsize: int, ttl: float | None) -> Backend:
+    """Turn ``backend=`` (None, a URL, a redis client, or a back end) into a back end."""
+    if backend is None:
+        return MemoryBackend(maxsize=maxsize, ttl=ttl)
+    if isinstance(backend, str):
+        scheme = urlsplit(backend).scheme
+        if scheme == "memory":
+            return MemoryBackend(maxsize=maxsize, ttl=ttl)
+        if scheme == "sqlite":
+            # sqlite:///relative.db or sqlite:////absolute/path.db, as SQLAlchemy writes them
+            path = backend[len("sqlite:///") :] if backend.startswith("sqlite:///") else ""
+            if not path:
+                raise ValueError(
+                    f"cached(backend={backend!r}) has no file path; write "
+                    "'sqlite:///relative/cache.db' or 'sqlite:////absolute/cache.db'."
+                )
+            return SQLiteBackend(path)
+        if scheme in ("redis", "rediss", "unix"):
+            parts = urlsplit(backend)
+            query = parse_qs(parts.query)
+            namespace = query.pop("namespace", [DEFAULT_NAMESPACE])[0]
+            rest = "&".join(f"{k}={v}" for k, values in query.items() for v in values)
+            return RedisBackend(urlunsplit(parts._replace(query=rest)), namespace=namespace)
+        raise ValueError(
+            f"cached(backend={backend!r}) has an unknown scheme {scheme!r}; accepted: "
+            "'memory://', 'sqlite:///path/cache.db', 'redis://host:port/db' (or 'rediss://'), "
+            "a redis.Redis client, or an object with get/set/delete/clear and `inline`."
+        )
+    if isinstance(backend, Backend):
+        return backend
+    if hasattr(backend, "get") and hasattr(backend, "set") and hasattr(backend, "scan_iter"):
+        return RedisBackend(backend)
+    raise TypeError(
+        f"cached(backend={backend!r}) is not a back end; accepted: None (memory), a URL "
+        "('sqlite:///path/cache.db', 'redis://host:port/db'), a redis.Redis client, or an "
+        "object with get/set/delete/clear and an `inline` attribute."
+    )

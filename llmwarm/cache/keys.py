@@ -1,0 +1,172 @@
+"""Cache keys: canonical JSON of a call, hashed; credentials replaced by a keyed fingerprint.
+
+What is hashed (format ``KEY_FORMAT``), as one JSON array encoded by ``orjson`` with sorted
+keys and no whitespace::
+
+    ["llmwarm-cache-1", "<module>.<qualname>", {<bound arguments>}, <scope value>, <fingerprint>]
+
+* bound arguments: by name, defaults applied, extra ``**kwargs`` merged flat (so ``f(x)``
+  and ``f(prompt=x)`` agree), without ``self``/``cls``, the injected ``client`` and
+  ``http_client``, and without credentials (``api_key``; ``Authorization``, ``api-key`` and
+  ``x-api-key`` in ``headers``/``extra_headers``);
+* tuples are lists, sets are sorted lists, dict keys are sorted (non-string keys become
+  strings), pydantic models are ``model_dump(mode="json")``, dataclasses their fields,
+  bytes ``{"__bytes__": "<hex>"}``; anything else makes the call uncacheable;
+* fingerprint: ``None`` without credentials, else the hex HMAC-SHA256 of the credentials.
+
+The digest is BLAKE2b with a 16-byte digest, as 32 hex characters. The stored key is
+``"<module>.<qualname>:<digest>"``, so a back end can clear one function's entries.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import hmac
+import os
+from collections.abc import Mapping
+from typing import Any
+
+import orjson
+
+__all__ = [
+    "CREDENTIAL_HEADERS",
+    "ENV_SECRET",
+    "INJECTED",
+    "KEY_FORMAT",
+    "Fingerprinter",
+    "Uncacheable",
+    "canonical",
+    "digest",
+]
+
+KEY_FORMAT = "llmwarm-cache-1"
+"""Version of what is hashed; changes whenever a key for the same data would change."""
+
+ENV_SECRET = "LLMWARM_CACHE_SECRET"
+"""Environment variable holding the fingerprint secret shared by every process of a back end."""
+
+INJECTED = ("client", "http_client")
+"""Arguments ``@pooled`` injects: never part of a key (their credential is fingerprinted)."""
+
+CREDENTIAL_ARGS = ("api_key",)
+CREDENTIAL_HEADERS = frozenset({"authorization", "api-key", "x-api-key"})
+HEADER_ARGS = ("extra_headers", "headers")
+
+_SPECIAL = (*INJECTED, *CREDENTIAL_ARGS, *HEADER_ARGS)
+
+# Public, fixed, and documented: without a secret, fingerprints are an HMAC under this
+# constant, which still never reveals a credential but lets someone who can read the back
+# end *confirm a guess* of a low-entropy credential. Set LLMWARM_CACHE_SECRET to avoid that.
+_DEFAULT_SECRET = b"llmwarm-cache-fingerprint-v1:set LLMWARM_CACHE_SECRET for shared back ends"
+
+_OPTIONS = orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS
+
+
+class Uncacheable(Exception):
+    """A call whose arguments (or scope) cannot be turned into a key."""
+
+
+def _default(value: Any) -> Any:
+    dump = getattr(value, "model_dump", None)
+    if dump is not None and not isinstance(value, type):
+        return dump(mode="json")
+    if isinstance(value, (set, frozenset)):
+        return sorted(value, key=lambda item: orjson.dumps(item, default=_default, option=_OPTIONS))
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return {"__bytes__": bytes(value).hex()}
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: getattr(value, f.name) for f in dataclasses.fields(value)}
+    raise TypeError(f"{type(value).__qualname__} is not JSON serializable")
+
+
+def canonical(value: Any) -> bytes:
+    """Return the canonical JSON bytes of ``value`` (raises :class:`Uncacheable`)."""
+    try:
+        return orjson.dumps(value, default=_default, option=_OPTIONS)
+    except (TypeError, ValueError) as exc:  # orjson.JSONEncodeError is a TypeError
+        raise Uncacheable(str(exc)) from None
+
+
+def digest(data: bytes) -> str:
+    """Return the 32-hex-character BLAKE2b digest of ``data``."""
+    return hashlib.blake2b(data, digest_size=16).hexdigest()
+
+
+def secret_from(fingerprint_key: str | bytes | None) -> bytes:
+    """Return the fingerprint secret: the option, ``$LLMWARM_CACHE_SECRET``, or a constant."""
+    if fingerprint_key is None:
+        fingerprint_key = os.environ.get(ENV_SECRET) or None
+    if fingerprint_key is None:
+        return _DEFAULT_SECRET
+    return fingerprint_key.encode() if isinstance(fingerprint_key, str) else fingerprint_key
+
+
+class Fingerprinter:
+    """Separates a call's credentials from its key: strips them, and fingerprints them."""
+
+    __slots__ = ("_memo", "secret")
+
+    def __init__(self, secret: bytes) -> None:
+        self.secret = secret
+        self._memo: dict[tuple[str, ...], str] = {}
+
+    def fingerprint(self, credentials: tuple[str, ...]) -> str:
+        """Return the keyed one-way fingerprint of some credentials (memoized, bounded)."""
+        found = self._memo.get(credentials)
+        if found is None:
+            message = "\x00".join(credentials).encode()
+            found = hmac.new(self.secret, message, hashlib.sha256).hexdigest()
+            if len(self._memo) >= 256:
+                self._memo.clear()
+            self._memo[credentials] = found
+        return found
+
+    def split(self, arguments: Mapping[str, Any]) -> tuple[Mapping[str, Any], str | None]:
+        """Return the arguments without injected objects and credentials, and the fingerprint."""
+        for name in _SPECIAL:
+            if name in arguments:
+                break
+        else:  # the common case: nothing to strip, no copy
+            return arguments, None
+        kept = dict(arguments)
+        credentials: list[str] = []
+        for name in INJECTED:
+            injected = kept.pop(name, None)
+            if injected is not None:
+                credentials.extend(_object_credentials(name, injected))
+        for name in CREDENTIAL_ARGS:
+            secret = kept.pop(name, None)
+            if secret is not None:
+                credentials.append(f"{name}={secret}")
+        for name in HEADER_ARGS:
+            headers = kept.get(name)
+            if isinstance(headers, Mapping) and headers:
+                plain = {}
+                for header, value in headers.items():
+                    if str(header).lower() in CREDENTIAL_HEADERS:
+                        credentials.append(f"{name}:{str(header).lower()}={value}")
+                    else:
+                        plain[header] = value
+                kept[name] = plain
+        if not credentials:
+            return kept, None
+        return kept, self.fingerprint(tuple(sorted(credentials)))
+
+
+def _object_credentials(name: str, injected: Any) -> list[str]:
+    """Credentials held by an injected SDK or HTTP client (``api_key``, auth headers)."""
+    found = []
+    api_key = getattr(injected, "api_key", None)
+    if isinstance(api_key, str) and api_key:
+        found.append(f"{name}.api_key={api_key}")
+    headers = getattr(injected, "headers", None)
+    if headers is not None and hasattr(headers, "items"):
+        try:
+            items = list(headers.items())
+        except Exception:  # an exotic object: its api_key (if any) already counts
+            items = []
+        for header, value in items:
+            if str(header).lower() in CREDENTIAL_HEADERS:
+                found.append(f"{name}.headers:{str(header).lower()}={value}")
+    return found

@@ -1,0 +1,324 @@
+"""@cached behaviour, sync and async mirrored: hits, errors, TTL, scope, options, handles."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime
+import gc
+import logging
+import weakref
+from typing import Any
+
+import pytest
+
+from llmwarm import cached
+from llmwarm._core import CallRecord, current_record, invoke
+from llmwarm.cache import CacheStats, MemoryBackend
+
+
+def test_a_hit_returns_the_stored_value_without_calling_upstream() -> None:
+    calls: list[str] = []
+    records: list[CallRecord | None] = []
+
+    @cached
+    def complete(prompt: str, model: str = "m") -> dict[str, str]:
+        calls.append(prompt)
+        return {"answer": prompt.upper()}
+
+    first = complete("hi")
+    second = complete(prompt="hi", model="m")
+    assert first == second == {"answer": "HI"}
+    assert calls == ["hi"]
+    assert complete.cache.stats == CacheStats(hits=1, misses=1, shared=0, uncacheable=0, errors=0)
+
+    @cached()
+    def spy(prompt: str) -> str:
+        records.append(current_record())
+        return prompt
+
+    spy("x")
+    assert records[0] is not None
+    assert records[0].cache_hit is False
+
+
+async def test_an_async_hit_returns_a_value_never_a_coroutine() -> None:
+    calls: list[str] = []
+
+    @cached(ttl=60)
+    async def complete(prompt: str, model: str = "m") -> dict[str, str]:
+        calls.append(prompt)
+        await asyncio.sleep(0)
+        return {"answer": prompt.upper()}
+
+    assert await complete("hi") == {"answer": "HI"}
+    assert await complete("hi") == {"answer": "HI"}  # awaiting twice works: a value is cached
+    assert await complete(prompt="hi") == {"answer": "HI"}
+    assert calls == ["hi"]
+    assert complete.cache.stats.hits == 2
+
+
+def test_exceptions_are_never_cached() -> None:
+    attempts: list[int] = []
+
+    @cached
+    def flaky(prompt: str) -> str:
+        attempts.append(1)
+        if len(attempts) == 1:
+            raise ConnectionError("upstream down")
+        return "ok"
+
+    with pytest.raises(ConnectionError):
+        flaky("hi")
+    assert flaky("hi") == "ok"
+    assert flaky("hi") == "ok"
+    assert len(attempts) == 2
+
+
+async def test_async_exceptions_are_never_cached() -> None:
+    attempts: list[int] = []
+
+    @cached
+    async def flaky(prompt: str) -> str:
+        attempts.append(1)
+        if len(attempts) == 1:
+            raise ConnectionError("upstream down")
+        return "ok"
+
+    with pytest.raises(ConnectionError):
+        await flaky("hi")
+    assert await flaky("hi") == "ok"
+    assert await flaky("hi") == "ok"
+    assert len(attempts) == 2
+
+
+def test_ttl_expiry_with_a_fake_clock(clock: Any) -> None:
+    calls: list[int] = []
+
+    @cached(backend=MemoryBackend(maxsize=10, ttl=30, timer=clock))
+    def complete(prompt: str) -> int:
+        calls.append(1)
+        return len(calls)
+
+    assert complete("a") == 1
+    clock.advance(29.9)
+    assert complete("a") == 1
+    clock.advance(0.2)
+    assert complete("a") == 2  # expired: upstream again
+    assert complete("a") == 2
+
+
+async def test_async_ttl_expiry_with_a_fake_clock(clock: Any) -> None:
+    calls: list[int] = []
+
+    @cached(backend=MemoryBackend(maxsize=10, ttl=30, timer=clock))
+    async def complete(prompt: str) -> int:
+        calls.append(1)
+        return len(calls)
+
+    assert await complete("a") == 1
+    clock.advance(29.9)
+    assert await complete("a") == 1
+    clock.advance(0.2)
+    assert await complete("a") == 2
+
+
+def test_maxsize_evicts_the_oldest_entry(clock: Any) -> None:
+    backend = MemoryBackend(maxsize=2, ttl=60, timer=clock)
+    backend.set("a", 1, None)
+    backend.set("b", 2, None)
+    backend.set("c", 3, None)
+    assert len(backend) == 2
+    assert backend.get("b") == 2
+    assert backend.get("c") == 3
+    clock.advance(61)
+    assert len(backend) == 0
+
+
+def test_scope_isolates_entries() -> None:
+    tenant = {"id": "a"}
+    calls: list[str] = []
+
+    @cached(scope=lambda: tenant["id"])
+    def complete(prompt: str) -> str:
+        calls.append(tenant["id"])
+        return f"{tenant['id']}:{prompt}"
+
+    assert complete("hi") == "a:hi"
+    tenant["id"] = "b"
+    assert complete("hi") == "b:hi"  # never a's answer
+    tenant["id"] = "a"
+    assert complete("hi") == "a:hi"
+    assert calls == ["a", "b"]
+
+
+async def test_async_scope_isolates_entries() -> None:
+    tenant = {"id": "a"}
+
+    @cached(scope=lambda: tenant["id"])
+    async def complete(prompt: str) -> str:
+        return f"{tenant['id']}:{prompt}"
+
+    assert await complete("hi") == "a:hi"
+    tenant["id"] = "b"
+    assert await complete("hi") == "b:hi"
+    assert complete.cache.stats.misses == 2
+
+
+def test_warmup_pings_neither_read_nor_fill_the_cache() -> None:
+    calls: list[str] = []
+
+    @cached
+    def complete(prompt: str) -> str:
+        calls.append(prompt)
+        return prompt
+
+    invoke(complete, "hi", _record=CallRecord("complete", warmup=True))
+    complete("hi")  # not filled by the ping: a miss
+    invoke(complete, "hi", _record=CallRecord("complete", warmup=True))  # not served from cache
+    assert calls == ["hi", "hi", "hi"]
+    assert complete.cache.stats == CacheStats(hits=0, misses=1, shared=0, uncacheable=0, errors=0)
+
+
+async def test_async_warmup_pings_neither_read_nor_fill_the_cache() -> None:
+    calls: list[str] = []
+
+    @cached
+    async def complete(prompt: str) -> str:
+        calls.append(prompt)
+        return prompt
+
+    await invoke(complete, "hi", _record=CallRecord("complete", warmup=True))
+    await complete("hi")
+    await invoke(complete, "hi", _record=CallRecord("complete", warmup=True))
+    assert calls == ["hi", "hi", "hi"]
+
+
+def test_n_greater_than_one_and_cacheable_refusals_go_upstream() -> None:
+    calls: list[int] = []
+
+    @cached
+    def complete(prompt: str, n: int = 1) -> int:
+        calls.append(n)
+        return len(calls)
+
+    assert complete("a", n=2) == 1
+    assert complete("a", n=2) == 2
+    assert complete("a") == complete("a") == 3
+
+    @cached(cacheable=lambda a: a["temperature"] == 0)
+    def sampled(prompt: str, temperature: float = 0.0) -> int:
+        calls.append(0)
+        return len(calls)
+
+    assert sampled("a", temperature=1.0) != sampled("a", temperature=1.0)
+    assert sampled("a") == sampled("a")
+    assert sampled.cache.stats.uncacheable == 2
+    assert complete.cache.stats.uncacheable == 2
+
+
+def test_unserializable_arguments_go_upstream_and_warn_once(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    calls: list[object] = []
+
+    @cached
+    def complete(prompt: object) -> int:
+        calls.append(prompt)
+        return len(calls)
+
+    with caplog.at_level(logging.WARNING, logger="llmwarm"):
+        thing = object()
+        assert complete(thing) == 1
+        assert complete(thing) == 2
+    assert complete.cache.stats.uncacheable == 2
+    assert len([r for r in caplog.records if "cannot be cached" in r.getMessage()]) == 1
+
+
+def test_methods_do_not_key_on_self_and_do_not_pin_it() -> None:
+    calls: list[str] = []
+
+    class Bot:
+        @cached
+        def ask(self, prompt: str) -> str:
+            calls.append(prompt)
+            return prompt * 2
+
+    bot = Bot()
+    assert bot.ask("hi") == "hihi"
+    assert Bot().ask("hi") == "hihi"  # another instance, same key (self is not in it)
+    assert calls == ["hi"]
+    ref = weakref.ref(bot)
+    del bot
+    gc.collect()
+    assert ref() is None  # the cache did not keep the instance alive
+    Bot.ask.cache.invalidate(Bot(), "hi")
+    assert Bot().ask("hi") == "hihi"
+    assert calls == ["hi", "hi"]
+
+
+def test_clear_and_invalidate() -> None:
+    calls: list[str] = []
+
+    @cached
+    def complete(prompt: str) -> str:
+        calls.append(prompt)
+        return prompt
+
+    complete("a")
+    complete("b")
+    complete.cache.invalidate("a")
+    complete("a")
+    complete("b")
+    assert calls == ["a", "b", "a"]
+    complete.cache.clear()
+    complete("a")
+    complete("b")
+    assert calls == ["a", "b", "a", "a", "b"]
+    info = complete.cache.info()
+    assert info["backend"] == "MemoryBackend"
+    assert info["hits"] == 1
+
+
+async def test_async_clear_and_invalidate() -> None:
+    calls: list[str] = []
+
+    @cached
+    async def complete(prompt: str) -> str:
+        calls.append(prompt)
+        return prompt
+
+    await complete("a")
+    await complete.cache.ainvalidate("a")
+    await complete("a")
+    await complete.cache.aclear()
+    await complete("a")
+    assert calls == ["a", "a", "a"]
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"ttl": -1}, r"ttl=-1\) must be a positive number"),
+        ({"ttl": datetime.timedelta(seconds=-5)}, "must be a positive number"),
+        ({"ttl": "1h"}, "must be a positive number"),
+        ({"maxsize": 0}, r"maxsize=0\) must be a positive int"),
+        ({"backend": "memcached://localhost"}, "unknown scheme 'memcached'"),
+        ({"backend": "sqlite://"}, "no file path"),
+        ({"fingerprint_key": ""}, "must not be empty"),
+    ],
+)
+def test_bad_options_fail_at_decoration(options: dict[str, Any], message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        cached(**options)
+
+
+def test_bad_callables_and_backends_fail_at_decoration() -> None:
+    with pytest.raises(TypeError, match="key=3"):
+        cached(key=3)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="is not a back end"):
+        cached(backend=42)
+
+
+def test_ttl_accepts_a_timedelta() -> None:
+    fn = cached(datetime.timedelta(minutes=2))(lambda prompt: prompt)
+    assert fn.cache.info()["ttl"] == 120.0
