@@ -4,7 +4,6 @@ from llmwarm import pings
 from llmwarm._stats import reset_stats, stats
 from llmwarm._version import __version__
 from llmwarm.batch import batched
-from llmwarm.cache import cached
 from llmwarm.config import from_config
 from llmwarm.pool import aclose, close, pooled
 from llmwarm.route import Tier, routed
@@ -16,7 +15,6 @@ __all__ = [
     "Tier",
     "aclose",
     "batched",
-    "cached",
     "close",
     "from_config",
     "pings",

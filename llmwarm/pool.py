@@ -1,0 +1,621 @@
+"""``@pooled``: one long-lived HTTP connection pool (and SDK client) per configuration.
+
+Building an ``httpx`` client (or an SDK client around one) per call throws away the TCP
+connection, the TLS session and the HTTP/2 set-up every time: each request pays the
+handshakes again. ``@pooled`` injects one long-lived client instead, shared by every
+decorated function with the same configuration:
+
+- sync functions get an ``httpx.Client``, one per configuration and process;
+- async functions get an ``httpx.AsyncClient``, one per configuration *and event loop*
+  (an ``AsyncClient`` must never cross loops); a pool whose loop has closed is dropped;
+- after ``os.fork()`` the child forgets its parent's pools and builds its own.
+
+With a ``factory`` (``openai.OpenAI``, ``openai.AsyncOpenAI``, ...), the SDK client is built
+once per credential around the pooled client and injected as ``client``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import inspect
+import os
+import threading
+import weakref
+from collections.abc import AsyncIterator, Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar, cast
+
+import httpx
+
+from llmwarm import _lifecycle
+from llmwarm._core import Call, Flow, FunctionSpec, Policy, apply, is_stream, logger, observe_stream
+
+__all__ = [
+    "DEFAULT_LIMITS",
+    "DEFAULT_TIMEOUT",
+    "FromEnv",
+    "Pool",
+    "PoolHandle",
+    "Pooled",
+    "aclose",
+    "close",
+    "from_env",
+    "pooled",
+]
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+#: Connect fast (a dead host should fail in seconds), read long (a long generation or a
+#: stream can be silent for minutes), write and wait for a free connection moderately.
+DEFAULT_TIMEOUT = httpx.Timeout(connect=5.0, read=600.0, write=30.0, pool=30.0)
+#: Keep idle connections 5 minutes (httpx's default is 5 s: any pause between user
+#: requests would cost a new TCP+TLS handshake); 100 concurrent, 20 kept idle.
+DEFAULT_LIMITS = httpx.Limits(
+    max_connections=100, max_keepalive_connections=20, keepalive_expiry=300.0
+)
+
+_MISSING: Any = object()
+
+
+class FromEnv:
+    """A client keyword read from the environment when the client is first needed.
+
+    .. versionadded:: 0.1.0
+    """
+
+    __slots__ = ("default", "name")
+
+    def __init__(self, name: str, default: Any = _MISSING) -> None:
+        self.name = name
+        self.default = default
+
+    def resolve(self, keyword: str) -> Any:
+        """Return the variable's value (or the default); raise if neither exists."""
+        value = os.environ.get(self.name, self.default)
+        if value is _MISSING:
+            raise LookupError(
+                f"@pooled: the environment variable {self.name!r} (for the client keyword "
+                f"{keyword!r}) is not set; set it, or give from_env({self.name!r}, default=...)."
+            )
+        return value
+
+    def __repr__(self) -> str:  # never the value: it is often a credential
+        return f"from_env({self.name!r})"
+
+
+def from_env(name: str, default: Any = _MISSING) -> FromEnv:
+    """Read a client keyword (an API key, a base URL) from ``os.environ`` at first use.
+
+    The value is read again on each call, so a rotated key gets its own client.
+
+    .. versionadded:: 0.1.0
+    """
+    return FromEnv(name, default)
+
+
+def _digest(items: Mapping[str, Any]) -> str:
+    # Credentials never sit readable in a key, a repr or a log: only their hash does.
+    text = repr(sorted(items.items(), key=lambda item: item[0]))
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+# ----------------------------------------------------------------------------- pools
+
+
+class Pool:
+    """One pooled ``httpx`` client, the SDK clients built around it, and its users.
+
+    .. versionadded:: 0.1.0
+    """
+
+    def __init__(self, http_client: Any, loop: asyncio.AbstractEventLoop | None) -> None:
+        self.http_client = http_client
+        self.loop_ref = weakref.ref(loop) if loop is not None else None
+        self.sdk_clients: dict[tuple[Any, str], tuple[Any, Any]] = {}
+        self.in_use = 0
+        self.completed = 0
+        self.closing = False
+        self.closed = False
+        self._lock = threading.Lock()
+        self._shutdown: Any = None  # async: a generator the loop finalizes before closing
+        self._close_task: asyncio.Task[None] | None = None
+
+    @property
+    def is_async(self) -> bool:
+        """Whether this pool holds an ``httpx.AsyncClient`` bound to an event loop."""
+        return self.loop_ref is not None
+
+    def loop_gone(self) -> bool:
+        """Whether the event loop of an async pool has closed (or been collected)."""
+        loop = self.loop_ref() if self.loop_ref is not None else None
+        return self.loop_ref is not None and (loop is None or loop.is_closed())
+
+    def sdk_client(self, factory: Callable[..., Any], kwargs: dict[str, Any], key: str) -> Any:
+        """Return the SDK client for these credentials, built once around the pooled client."""
+        entry = self.sdk_clients.get((factory, key))
+        if entry is None:
+            with self._lock:
+                entry = self.sdk_clients.get((factory, key))
+                if entry is None:
+                    client = factory(http_client=self.http_client, **kwargs)
+                    entry = (client, _origin(getattr(client, "base_url", None)))
+                    self.sdk_clients[(factory, key)] = entry
+        return entry[0]
+
+    def origin_of(self, client: Any) -> Any:
+        """Return the origin (scheme, host, port) a pooled client talks to, when known."""
+        for sdk, origin in self.sdk_clients.values():
+            if sdk is client:
+                return origin
+        return _origin(getattr(self.http_client, "base_url", None))
+
+    def has_open_connection(self, origin: Any) -> bool:
+        """Whether a request to ``origin`` could go out on an already open connection."""
+        try:
+            connections = self.http_client._transport._pool.connections  # httpcore, private
+            return any(
+                conn.is_available() and (origin is None or conn.can_handle_request(origin))
+                for conn in connections
+            )
+        except Exception:  # another transport: fall back to "a request has completed"
+            return self.completed > 0
+
+    def acquire(self) -> None:
+        """Count one more call using the pool."""
+        with self._lock:
+            self.in_use += 1
+
+    def release(self) -> None:
+        """Count one call done; run a close requested while the pool was in use."""
+        with self._lock:
+            self.in_use -= 1
+            self.completed += 1
+            due = self.closing and self.in_use == 0 and not self.closed
+        if due:
+            self._close_now()
+
+    def request_close(self) -> None:
+        """Close now if idle, or when the last call using the pool ends."""
+        with self._lock:
+            self.closing = True
+            due = self.in_use == 0 and not self.closed
+        if due:
+            self._close_now()
+
+    def _close_now(self) -> None:
+        if not self.is_async:
+            self.closed = True
+            self.http_client.close()
+            return
+        loop = self.loop_ref() if self.loop_ref is not None else None
+        if loop is None or loop.is_closed():
+            self.closed = True  # its sockets died with the loop's transports
+            return
+        with contextlib.suppress(RuntimeError):  # the loop closed just now
+            loop.call_soon_threadsafe(self._schedule_aclose, loop)
+
+    def _schedule_aclose(self, loop: asyncio.AbstractEventLoop) -> None:
+        if self._close_task is None:
+            self._close_task = loop.create_task(self.aclose())
+
+    async def aclose(self) -> None:
+        """Close an async pool's client on its own loop (idempotent)."""
+        if not self.closed:
+            self.closed = True
+            await self.http_client.aclose()
+
+
+async def _close_with_loop(pool: Pool) -> AsyncIterator[None]:
+    # An async generator started on the pool's loop: `asyncio.run` (and every Runner)
+    # calls `loop.shutdown_asyncgens()` before closing the loop, which runs this `finally`
+    # on that loop. So pools close cleanly when their loop ends, with no warnings.
+    try:
+        yield
+    finally:
+        await pool.aclose()
+
+
+def _watch_loop(pool: Pool) -> None:
+    agen = _close_with_loop(pool)
+    step = cast(Any, agen.__anext__())  # registers the generator with the running loop
+    try:
+        step.send(None)
+    except StopIteration:
+        pool._shutdown = agen  # keep it alive: the loop only holds a weak reference
+    else:  # pragma: no cover - the generator yields without awaiting
+        raise RuntimeError("llmwarm: unexpected suspension while watching the event loop")
+
+
+def _origin(url: Any) -> Any:
+    if url is None or not str(url):  # httpx's "no base URL" is URL(""), which is truthy
+        return None
+    try:
+        import httpcore
+
+        parsed = httpx.URL(str(url))
+        port = parsed.port or (443 if parsed.scheme == "https" else 80)
+        return httpcore.Origin(parsed.scheme.encode(), parsed.host.encode(), port)
+    except Exception:
+        return None
+
+
+# -------------------------------------------------------------------------- registry
+
+_lock = threading.Lock()
+_sync_pools: dict[tuple[Any, ...], Pool] = {}
+_async_pools: dict[tuple[Any, ...], Pool] = {}
+_hooks_registered = False
+
+
+def _register_hooks() -> None:
+    global _hooks_registered
+    if not _hooks_registered:
+        _hooks_registered = True
+        _lifecycle.on_exit(_close_at_exit)
+        _lifecycle.on_fork_child(_forget)
+
+
+def _get_pool(key: tuple[Any, ...], is_async: bool, build: Callable[[], Any]) -> Pool:
+    if not is_async:
+        pool = _sync_pools.get(key)
+        if pool is None:
+            with _lock:
+                pool = _sync_pools.get(key)
+                if pool is None:
+                    _register_hooks()
+                    pool = _sync_pools[key] = Pool(build(), None)
+        return pool
+    loop = asyncio.get_running_loop()
+    loop_key = (*key, id(loop))
+    pool = _async_pools.get(loop_key)
+    if (
+        pool is not None
+        and pool.loop_ref is not None
+        and pool.loop_ref() is loop  # a live loop: its id cannot belong to another loop
+        and not pool.closing
+        and not pool.closed
+    ):
+        return pool
+    with _lock:  # a new loop (or a dead one whose id was recycled): a new pool
+        _register_hooks()
+        for stale in [k for k, p in _async_pools.items() if p.loop_gone()]:
+            del _async_pools[stale]
+        pool = _async_pools[loop_key] = Pool(build(), loop)
+    _watch_loop(pool)
+    return pool
+
+
+def close() -> None:
+    """Close every sync pool; drop async pools whose event loop has closed.
+
+    A pool in use closes when its last call ends; the next call builds a new pool.
+    Async pools on live loops are closed by :func:`aclose` on their loop, or when the loop
+    ends (``asyncio.run`` finalizes them).
+
+    .. versionadded:: 0.1.0
+    """
+    with _lock:
+        pools = list(_sync_pools.values())
+        _sync_pools.clear()
+        for key in [k for k, p in _async_pools.items() if p.loop_gone()]:
+            del _async_pools[key]
+    for pool in pools:
+        pool.request_close()
+
+
+async def aclose() -> None:
+    """Close every sync pool and every async pool of the running event loop.
+
+    .. versionadded:: 0.1.0
+    """
+    close()
+    loop = asyncio.get_running_loop()
+    with _lock:
+        mine = [(k, p) for k, p in _async_pools.items() if p.loop_ref and p.loop_ref() is loop]
+        for key, _ in mine:
+            del _async_pools[key]
+    for _, pool in mine:
+        with pool._lock:
+            pool.closing = True
+            due = pool.in_use == 0
+        if due:
+            await pool.aclose()
+
+
+def _close_at_exit() -> None:
+    with _lock:
+        pools = [*_sync_pools.values(), *_async_pools.values()]
+        _sync_pools.clear()
+        _async_pools.clear()
+    for pool in pools:
+        with contextlib.suppress(Exception):
+            if not pool.is_async:
+                pool.http_client.close()
+                continue
+            loop = pool.loop_ref() if pool.loop_ref is not None else None
+            if loop is not None and not loop.is_closed() and not loop.is_running():
+                loop.run_until_complete(pool.aclose())
+
+
+def _forget() -> None:
+    # In a forked child: the parent's sockets are shared, never ours to close; forget them.
+    global _lock
+    _lock = threading.Lock()
+    _sync_pools.clear()
+    _async_pools.clear()
+
+
+def _reset() -> None:
+    """Close what can be closed and forget every pool (tests)."""
+    close()
+    with _lock:
+        _async_pools.clear()
+
+
+# ---------------------------------------------------------------------------- policy
+
+
+class _Lease:
+    """Releases a pool when the call using it ends (a stream's end for streams)."""
+
+    __slots__ = ("pool",)
+
+    def __init__(self, pool: Pool) -> None:
+        self.pool = pool
+
+    def on_chunk(self, chunk: Any) -> None:
+        """Ignore chunks."""
+
+    def on_end(self, error: BaseException | None, completed: bool) -> None:
+        """Release the pool."""
+        self.pool.release()
+
+
+class Pooled(Policy):
+    """The ``@pooled`` policy: injects a pooled client unless the caller passed one.
+
+    .. versionadded:: 0.1.0
+    """
+
+    handles = ("pool",)
+
+    def __init__(
+        self,
+        factory: Callable[..., Any] | None,
+        http2: bool,
+        limits: httpx.Limits,
+        timeout: httpx.Timeout,
+        http_options: Mapping[str, Any],
+        client_kwargs: Mapping[str, Any],
+    ) -> None:
+        self.factory = factory
+        self.http2 = http2
+        self.limits = limits
+        self.timeout = timeout
+        self.http_options = dict(http_options)
+        self.client_kwargs = dict(client_kwargs)
+        self.inject = "http_client" if factory is None else "client"
+        self.is_async = False
+        self.pool = PoolHandle(self)
+        self._key = ("http2" if http2 else "http1", repr(limits), repr(timeout))
+        self._static_http = not any(isinstance(v, FromEnv) for v in self.http_options.values())
+        self._static_sdk = not any(isinstance(v, FromEnv) for v in self.client_kwargs.values())
+        self._http_digest = _digest(self.http_options) if self._static_http else ""
+        self._sdk_digest = _digest(self.client_kwargs) if self._static_sdk else ""
+
+    def bind(self, spec: FunctionSpec) -> None:
+        """Refuse a function that cannot receive the keyword ``@pooled`` injects."""
+        if not spec.accepts(self.inject):
+            raise TypeError(
+                f"@pooled injects the keyword argument {self.inject!r}, but {spec.qualname}() "
+                f"has no such parameter; add `{self.inject}=None` (keyword) to its signature"
+                + (" or pass a factory to inject `client` instead." if not self.factory else ".")
+            )
+        factory = self.factory
+        if isinstance(factory, type) and factory.__name__.startswith("Async") != spec.is_async:
+            kind = "an async" if spec.is_async else "a sync"
+            raise TypeError(
+                f"@pooled(factory={factory.__name__}) decorates {kind} function "
+                f"{spec.qualname}(); use the {'async' if spec.is_async else 'sync'} client "
+                "class (e.g. AsyncOpenAI for async def, OpenAI for def)."
+            )
+        self.is_async = spec.is_async
+
+    def _http_client(self, is_async: bool) -> tuple[Pool, Any]:
+        options = self.http_options
+        digest = self._http_digest
+        if not self._static_http:
+            options = _resolve(options)
+            digest = _digest(options)
+        kind = "async" if is_async else "sync"
+
+        def build() -> Any:
+            cls = httpx.AsyncClient if is_async else httpx.Client
+            return cls(http2=self.http2, limits=self.limits, timeout=self.timeout, **options)
+
+        pool = _get_pool((kind, *self._key, digest), is_async, build)
+        return pool, pool.http_client
+
+    def _client(self, is_async: bool) -> tuple[Pool, Any]:
+        pool, http_client = self._http_client(is_async)
+        if self.factory is None:
+            return pool, http_client
+        kwargs = self.client_kwargs
+        digest = self._sdk_digest
+        if not self._static_sdk:
+            kwargs = _resolve(kwargs)
+            digest = _digest(kwargs)
+        return pool, pool.sdk_client(self.factory, kwargs, digest)
+
+    def flow(self, call: Call) -> Flow:
+        """Inject the pooled client; hold the pool until the call (or its stream) ends."""
+        if call.passed(self.inject) and call.get(self.inject) is not None:
+            return (yield call)  # the caller's own client, used as is
+        pool, client = self._client(call.spec.is_async)
+        call.record.connection_reused = pool.has_open_connection(pool.origin_of(client))
+        pool.acquire()
+        try:
+            result = yield call.with_arguments(**{self.inject: client})
+        except BaseException:
+            pool.release()
+            raise
+        if is_stream(result):
+            return observe_stream(result, _Lease(pool))
+        pool.release()
+        return result
+
+
+def _resolve(options: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: v.resolve(k) if isinstance(v, FromEnv) else v for k, v in options.items()}
+
+
+class PoolHandle:
+    """``decorated.pool``: the pooled clients of a decorated function, and pre-warming.
+
+    Async methods and :meth:`http_client` on an async function act on the running loop's pool.
+
+    .. versionadded:: 0.1.0
+    """
+
+    def __init__(self, policy: Pooled) -> None:
+        self._policy = policy
+
+    def http_client(self) -> Any:
+        """Return the pooled ``httpx`` client for this process (or the running loop)."""
+        return self._policy._http_client(self._policy.is_async)[1]
+
+    def client(self) -> Any:
+        """Return the injected client: the SDK client with a factory, else the httpx one."""
+        return self._policy._client(self._policy.is_async)[1]
+
+    def _target(self, url: str | None, client: Any) -> str:
+        target = url or getattr(client, "base_url", None) or ""
+        if not str(target):
+            raise ValueError(
+                "pool.prewarm() needs a url: the pooled client has no base_url to warm."
+            )
+        return str(target)
+
+    def prewarm(self, url: str | None = None, *, connections: int = 1) -> None:
+        """Open ``connections`` connections to ``url`` (default: the client's base URL).
+
+        Sends ``HEAD`` requests (the status is ignored), paying DNS, TCP, TLS and HTTP/2
+        set-up before the first real request. Failures are logged, never raised.
+        """
+        if self._policy.is_async:
+            raise TypeError("pool.prewarm() is for sync functions; await pool.aprewarm().")
+        http_client = self._policy._http_client(False)[1]
+        target = self._target(url, self._policy._client(False)[1])
+
+        def head(_: int) -> None:
+            try:
+                http_client.head(target)
+            except Exception as exc:
+                logger.warning("llmwarm: prewarming %s failed: %r", target, exc)
+
+        if connections <= 1:
+            head(0)
+            return
+        with ThreadPoolExecutor(max_workers=connections) as executor:
+            list(executor.map(head, range(connections)))
+
+    async def aprewarm(self, url: str | None = None, *, connections: int = 1) -> None:
+        """Open connections for the running loop's pool; see :meth:`prewarm`."""
+        if not self._policy.is_async:
+            raise TypeError("pool.aprewarm() is for async functions; call pool.prewarm().")
+        http_client = self._policy._http_client(True)[1]
+        target = self._target(url, self._policy._client(True)[1])
+
+        async def head() -> None:
+            try:
+                await http_client.head(target)
+            except Exception as exc:
+                logger.warning("llmwarm: prewarming %s failed: %r", target, exc)
+
+        await asyncio.gather(*(head() for _ in range(max(1, connections))))
+
+
+# ------------------------------------------------------------------------- decorator
+
+
+def pooled(
+    factory: Callable[..., Any] | None = None,
+    *,
+    http2: bool = False,
+    limits: httpx.Limits | None = None,
+    timeout: httpx.Timeout | float | None = None,
+    http_options: Mapping[str, Any] | None = None,
+    **client_kwargs: Any,
+) -> Callable[[F], F]:
+    """Inject a long-lived, shared HTTP client (``http_client``) or SDK client (``client``).
+
+    ``factory`` (e.g. ``openai.AsyncOpenAI``) is called once per credential as
+    ``factory(http_client=<pooled client>, **client_kwargs)``; values may be
+    :func:`from_env`. ``http_options`` go to ``httpx.Client``/``AsyncClient`` (``verify``,
+    ``proxy``, ``headers``, ``base_url``...). ``limits`` and ``timeout`` default to
+    :data:`DEFAULT_LIMITS` and :data:`DEFAULT_TIMEOUT`.
+
+    .. versionadded:: 0.1.0
+    """
+    limits, timeout = _check(factory, http2, limits, timeout, http_options, client_kwargs)
+
+    def decorate(target: F) -> F:
+        policy = Pooled(factory, http2, limits, timeout, http_options or {}, client_kwargs)
+        return apply(target, policy)
+
+    return decorate
+
+
+def _check(
+    factory: Any,
+    http2: Any,
+    limits: Any,
+    timeout: Any,
+    http_options: Any,
+    client_kwargs: Mapping[str, Any],
+) -> tuple[httpx.Limits, httpx.Timeout]:
+    if factory is not None and not callable(factory):
+        raise TypeError(f"@pooled: factory must be a class or callable, got {factory!r}.")
+    if inspect.iscoroutinefunction(factory):
+        raise TypeError(
+            f"@pooled: factory must build a client synchronously, got the coroutine function "
+            f"{factory!r}; did you mean @pooled() (with parentheses) above it?"
+        )
+    if not isinstance(http2, bool):
+        raise TypeError(f"@pooled: http2 must be True or False, got {http2!r}.")
+    if http2:
+        try:
+            import h2  # noqa: F401
+        except ImportError:
+            raise ImportError(
+                "@pooled(http2=True) needs the h2 package: pip install 'llmwarm[http2]'."
+            ) from None
+    if limits is None:
+        limits = DEFAULT_LIMITS
+    elif not isinstance(limits, httpx.Limits):
+        raise TypeError(f"@pooled: limits must be an httpx.Limits or None, got {limits!r}.")
+    if timeout is None:
+        timeout = DEFAULT_TIMEOUT
+    elif isinstance(timeout, (int, float)) and not isinstance(timeout, bool) and timeout > 0:
+        timeout = httpx.Timeout(float(timeout))
+    elif not isinstance(timeout, httpx.Timeout):
+        raise TypeError(
+            f"@pooled: timeout must be an httpx.Timeout, a positive number of seconds or None "
+            f"(the defaults), got {timeout!r}; httpx.Timeout(None) disables timeouts."
+        )
+    if http_options is not None and not isinstance(http_options, Mapping):
+        raise TypeError(f"@pooled: http_options must be a mapping, got {http_options!r}.")
+    for name in ("http2", "limits", "timeout", "transport"):
+        if http_options and name in http_options:
+            raise TypeError(f"@pooled: http_options cannot set {name!r}; use @pooled's own.")
+    if factory is None and client_kwargs:
+        names = ", ".join(sorted(client_kwargs))
+        raise TypeError(
+            f"@pooled got client keyword arguments ({names}) but no factory to pass them to; "
+            "give a factory (e.g. openai.OpenAI), or pass httpx options as http_options={...}."
+        )
+    if "http_client" in client_kwargs:
+        raise TypeError("@pooled: http_client is the pooled client; do not pass it.")
+    return cast(httpx.Limits, limits), cast(httpx.Timeout, timeout)
