@@ -4,7 +4,9 @@ from llmwarm import pings
 from llmwarm._stats import reset_stats, stats
 from llmwarm._version import __version__
 from llmwarm.batch import batched
+from llmwarm.cache import cached
 from llmwarm.config import from_config
+from llmwarm.pool import aclose, close, pooled
 from llmwarm.pool import aclose, close, pooled
 from llmwarm.route import Tier, routed
 from llmwarm.trace import traced
@@ -14,10 +16,14 @@ __all__ = [
     "__version__",
     "Tier",
     "aclose",
+    "aclose",
     "batched",
+    "cached",
+    "close",
     "close",
     "from_config",
     "pings",
+    "pooled",
     "pooled",
     "reset_stats",
     "routed",
