@@ -178,15 +178,16 @@ class CachePolicy(Policy):
         kept, fingerprint = self.fingerprinter.split(arguments)
         material: Any = kept
         scope = None
-        try:
-            if self.key_function is not None:
-                if instance is not None and self.self_name is not None:
-                    arguments = {self.self_name: instance, **arguments}
-                material = self.key_function(arguments)
-            if self.scope is not None:
-                scope = self.scope()
-        except Exception as exc:
-            raise Uncacheable(f"key= or scope= raised {exc!r}") from exc
+        if self.key_function is not None or self.scope is not None:
+            try:
+                if self.key_function is not None:
+                    if instance is not None and self.self_name is not None:
+                        arguments = {self.self_name: instance, **arguments}
+                    material = self.key_function(arguments)
+                if self.scope is not None:
+                    scope = self.scope()
+            except Exception as exc:
+                raise Uncacheable(f"key= or scope= raised {exc!r}") from exc
         return self.prefix + digest(
             canonical([KEY_FORMAT, self.name, material, scope, fingerprint])
         )
@@ -221,8 +222,9 @@ class CachePolicy(Policy):
         if record.warmup:  # keep-warm pings neither read nor fill the cache
             return (yield call)
         try:
-            key = self._build(call.arguments, call.instance)
-            cacheable = self.cacheable(call.arguments)
+            arguments = call.arguments
+            key = self._build(arguments, call.instance)
+            cacheable = self.cacheable(arguments)
         except Exception as exc:
             self._refuse("arguments", exc)
             record.cache_hit = False

@@ -14,7 +14,7 @@ keys and no whitespace::
   bytes ``{"__bytes__": "<hex>"}``; anything else makes the call uncacheable;
 * fingerprint: ``None`` without credentials, else the hex HMAC-SHA256 of the credentials.
 
-The digest is BLAKE2b with a 16-byte digest, as 32 hex characters. The stored key is
+The digest is the first 32 hex characters (128 bits) of its SHA-256. The stored key is
 ``"<module>.<qualname>:<digest>"``, so a back end can clear one function's entries.
 """
 
@@ -89,8 +89,12 @@ def canonical(value: Any) -> bytes:
 
 
 def digest(data: bytes) -> str:
-    """Return the 32-hex-character BLAKE2b digest of ``data``."""
-    return hashlib.blake2b(data, digest_size=16).hexdigest()
+    """Return the first 32 hex characters (128 bits) of the SHA-256 of ``data``.
+
+    SHA-256 rather than BLAKE2b: with the SHA extensions of current x86 and ARM CPUs it
+    hashes an 8 KB prompt about twice as fast, and is as fast on a short chat.
+    """
+    return hashlib.sha256(data).hexdigest()[:32]
 
 
 def secret_from(fingerprint_key: str | bytes | None) -> bytes:
