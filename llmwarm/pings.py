@@ -49,7 +49,7 @@ def openai_chat(
     options = {"messages": [{"role": "user", "content": prompt}], token_parameter: 1}
     options.update(create_kwargs)
 
-    if inspect.iscoroutinefunction(create):
+    if _is_async(client, create):
 
         async def aping(model: str) -> Any:
             return await create(model=model, **options)
@@ -60,6 +60,11 @@ def openai_chat(
         return create(model=model, **options)
 
     return ping
+
+
+def _is_async(client: Any, method: Any) -> bool:
+    # SDK decorators can hide a coroutine function (openai's `create`): the class tells.
+    return inspect.iscoroutinefunction(method) or type(client).__name__.startswith("Async")
 
 
 def _keep_alive(value: object) -> str | float:
@@ -99,7 +104,7 @@ def ollama_preload(
             f"client must be an Ollama base URL, ollama.Client or ollama.AsyncClient, "
             f"got {client!r}."
         )
-    if inspect.iscoroutinefunction(generate):
+    if _is_async(client, generate):
 
         async def aping(model: str) -> Any:
             return await generate(model=model, keep_alive=alive)

@@ -487,13 +487,16 @@ class Warmer:
         now = self._clock.monotonic()
         with self._lock:
             st.active -= 1
-            st.last = now if st.last is None else max(st.last, now)
+            first = st.last is None
+            st.last = now if first else max(st.last, now)
             if self._fleet is not None and not st.dirty:
                 st.dirty, st.flush_at = True, now + self._interval_of(st) / 4
             if ok and st.failures and not record.warmup:
                 st.failures = 0
         if ok and latency is not None and st.learner is not None:
             st.learner.observe(idle, latency)
+        if first:  # the model's first due time: from none to one is earlier
+            self._wake()
 
     def _work(self, model: str) -> Generator[_Op, Any, None]:
         """Do one model's due work: publish activity, consult the fleet, ping, back off."""

@@ -1,0 +1,132 @@
+"""@warm(backend=...) with a real redis-server: one ping per interval for a fleet, outages."""
+
+from __future__ import annotations
+
+import logging
+import subprocess
+import sys
+import textwrap
+import time
+from typing import Any
+
+import pytest
+import redis
+
+from llmwarm import warm
+from llmwarm.coord import Fleet
+
+REPLICA = textwrap.dedent(
+    """
+    import sys, time
+    import redis, llmwarm
+    url, start_at, duration, interval = sys.argv[1], *map(float, sys.argv[2:5])
+    r = redis.Redis.from_url(url)
+    def ping(model):
+        r.rpush("pings", repr(time.time()))
+    @llmwarm.warm("m", interval=interval, backend=url, ping=ping)
+    def complete():
+        return "ok"
+    time.sleep(max(0.0, start_at - time.time()))
+    complete()
+    time.sleep(duration)
+    llmwarm.shutdown()
+    print(complete.warmer.pings_sent)
+    """
+)
+
+
+def test_three_processes_send_one_ping_per_interval_between_them(redis_server: Any) -> None:
+    interval, duration = 0.3, 3.0
+    start_at = time.time() + 6.0  # every replica imports first, then all start together
+    args = [redis_server.url, repr(start_at), repr(duration), repr(interval)]
+    replicas = [
+        subprocess.Popen(
+            [sys.executable, "-c", REPLICA, *args],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(3)
+    ]
+    sent = [int(p.communicate(timeout=60)[0].strip() or -1) for p in replicas]
+    assert all(p.returncode == 0 for p in replicas)
+    client = redis.Redis.from_url(redis_server.url)
+    stamps = sorted(float(x) for x in client.lrange("pings", 0, -1))
+    client.close()
+    assert sum(sent) == len(stamps)
+    window = [t for t in stamps if start_at + interval <= t <= start_at + duration]
+    alone = (duration - interval) / interval  # what one replica sends in that window
+    assert alone / 2 <= len(window) <= alone + 3  # not 3x: one ping per interval in total
+    assert sum(1 for s in sent if s > 0) >= 1
+
+
+def test_traffic_on_one_replica_counts_for_all(redis_server: Any) -> None:
+    pinged: list[str] = []
+
+    def replica(name: str) -> Any:
+        @warm("m", interval=0.4, backend=redis_server.url, ping=pinged.append)
+        def complete() -> str:
+            return name
+
+        return complete
+
+    busy, idle = replica("busy"), replica("idle")
+    busy()
+    idle()
+    for _ in range(25):  # 2.5 s of traffic on `busy` alone, every 0.1 s
+        time.sleep(0.1)
+        busy()
+    busy.warmer.stop()
+    idle.warmer.stop()
+    assert busy.warmer.pings_sent == 0
+    assert idle.warmer.pings_sent <= 1  # it saw the other replica's activity
+    assert len(pinged) <= 1
+
+
+def test_a_redis_outage_falls_back_to_local_pings_and_recovers(
+    redis_server: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, "llmwarm")
+    pinged: list[float] = []
+
+    @warm("m", interval=0.1, backend=redis_server.url, ping=lambda m: pinged.append(time.time()))
+    def complete() -> str:
+        return "ok"
+
+    def wait_pings(count: int) -> None:
+        deadline = time.monotonic() + 15
+        target = len(pinged) + count
+        while len(pinged) < target and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert len(pinged) >= target
+
+    complete()
+    wait_pings(2)
+    redis_server.stop()
+    assert complete() == "ok"  # a user call never waits on Redis
+    wait_pings(3)  # Redis is down: this process keeps its model warm alone
+    down = [r for r in caplog.records if "unreachable" in r.getMessage()]
+    assert len(down) == 1
+    assert down[0].levelno == logging.WARNING
+    redis_server.start()
+    wait_pings(3)
+    complete.warmer.stop()
+    assert sum("reachable again" in r.getMessage() for r in caplog.records) == 1
+    client = redis.Redis.from_url(redis_server.url)
+    last = client.get("llmwarm:warm:default:m:last")
+    client.close()
+    assert last is not None
+    assert float(last) > time.time() - 10  # activity is shared again
+
+
+def test_fleet_keys_and_lease(redis_server: Any) -> None:
+    one, two = Fleet(redis_server.url, namespace="t"), Fleet(redis_server.url, namespace="t")
+    one.publish("m", 100.0)
+    two.publish("m", 50.0)  # older: ignored
+    assert two.last("m") == 100.0
+    assert one.acquire("m", 5)
+    assert not two.acquire("m", 5)  # one replica pings per lease
+    assert one.key("m", "last") == "llmwarm:warm:t:m:last"
+    one.close()
+    two.close()
+    with pytest.raises(TypeError, match="backend must be a Redis URL"):
+        Fleet("http://nope")
