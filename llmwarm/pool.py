@@ -267,7 +267,13 @@ def _get_pool(key: tuple[Any, ...], is_async: bool, build: Callable[[], Any]) ->
                     _register_hooks()
                     pool = _sync_pools[key] = Pool(build(), None)
         return pool
-    loop = asyncio.get_running_loop()
+    try:
+        loop = asyncio.get_running_loop()
+    except RuntimeError:
+        raise RuntimeError(
+            "@pooled: an async function's pool belongs to an event loop; call it (or its "
+            ".pool methods) from a coroutine running on the loop that makes the calls."
+        ) from None
     loop_key = (*key, id(loop))
     pool = _async_pools.get(loop_key)
     if (

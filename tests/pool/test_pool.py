@@ -424,3 +424,41 @@ def test_a_forked_child_builds_its_own_pool(tls_server: TLSServer, trust: ssl.SS
     assert tls_server.connections == 2  # the child's own connection
     assert get() == (parent_id, True)  # the parent's connection was left open
     assert tls_server.connections == 2
+
+
+# ------------------------------------------------------------ threads and methods
+
+
+def test_threads_share_the_sync_pool(tls_server: TLSServer, trust: ssl.SSLContext) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    @pooled(http_options={"verify": trust})
+    def get(*, http_client: Any = None) -> Any:
+        assert http_client.get(tls_server.url).text == "ok"
+        return http_client
+
+    with ThreadPoolExecutor(max_workers=4) as executor:
+        clients = list(executor.map(lambda _: get(), range(16)))
+    assert len({id(c) for c in clients}) == 1
+    assert 1 <= tls_server.connections <= 4  # at most one per concurrent thread
+    assert tls_server.requests == 16
+
+
+def test_methods_get_the_pool_and_the_handle(tls_server: TLSServer, trust: ssl.SSLContext) -> None:
+    class Service:
+        @pooled(http_options={"verify": trust})
+        def get(self, *, http_client: Any = None) -> Any:
+            http_client.get(tls_server.url)
+            return http_client
+
+    one, two = Service(), Service()
+    assert one.get() is two.get() is one.get.pool.http_client()
+    assert tls_server.connections == 1
+
+
+def test_an_async_pool_needs_a_running_loop(trust: ssl.SSLContext) -> None:
+    @pooled(http_options={"verify": trust})
+    async def get(*, http_client: Any = None) -> None: ...
+
+    with pytest.raises(RuntimeError, match="belongs to an event loop"):
+        get.pool.http_client()
