@@ -7,23 +7,19 @@ from llmwarm.batch import batched
 from llmwarm.cache import cached
 from llmwarm.config import from_config
 from llmwarm.pool import aclose, close, pooled
-from llmwarm.pool import aclose, close, pooled
 from llmwarm.route import Tier, routed
 from llmwarm.trace import traced
 from llmwarm.warm import shutdown, warm
 
 __all__ = [
-    "__version__",
     "Tier",
-    "aclose",
+    "__version__",
     "aclose",
     "batched",
     "cached",
     "close",
-    "close",
     "from_config",
     "pings",
-    "pooled",
     "pooled",
     "reset_stats",
     "routed",
