@@ -156,7 +156,8 @@ class WarmupConfig:
 
     enabled: bool = True
     model: str = ""
-    interval_seconds: float = 300.0
+    interval_seconds: float | None = 300.0
+    """Seconds between pings at most; ``None`` for ``"auto"`` (learnt by ``@warm``)."""
     keep_alive: float | None = None
     backend: str | None = None
 
@@ -244,7 +245,8 @@ class StackConfig:
             w = self.warmup
             extra = f", keep_alive={w.keep_alive:g}" if w.keep_alive is not None else ""
             extra += f", backend={_mask_url(w.backend)}" if w.backend else ""
-            lines.append(f"  @warm({w.model!r}, interval={w.interval_seconds:g}{extra})")
+            every = "'auto'" if w.interval_seconds is None else f"{w.interval_seconds:g}"
+            lines.append(f"  @warm({w.model!r}, interval={every}{extra})")
         if self.pooling:
             p = self.pooling
             limits = {
@@ -391,16 +393,25 @@ def _pooling(path: str, value: Any) -> PoolingConfig | None:
     return config
 
 
-def _warmup(path: str, value: Any, default_model: str | None) -> WarmupConfig | None:
+OLLAMA_KEEP_ALIVE = 600.0
+"""The keep-alive Ollama warm-up pings ask for when ``warmup.keep_alive`` is not set (10m)."""
+
+
+def _interval(path: str, value: Any) -> float | None:
+    return None if value == "auto" else _seconds(path, value)
+
+
+def _warmup(path: str, value: Any, default_model: str | None, provider: str) -> WarmupConfig | None:
     s = _Section(path, value, ("enabled", "model", "interval_seconds", "keep_alive", "backend"))
     if not s.get("enabled", _bool, True):
         return None
     model = s.get("model", _text, default_model or "")
     if not model:
         raise ConfigError(s.at("model"), "is required when the provider has no default_model")
-    interval = s.get("interval_seconds", _seconds, 300.0)
-    keep_alive = s.get("keep_alive", _seconds, None)
-    if keep_alive is not None and interval >= keep_alive:
+    interval = s.get("interval_seconds", _interval, 300.0)
+    default_keep_alive = OLLAMA_KEEP_ALIVE if provider == "ollama" else None
+    keep_alive = s.get("keep_alive", _seconds, default_keep_alive)
+    if keep_alive is not None and interval is not None and interval >= keep_alive:
         raise ConfigError(
             s.at("interval_seconds"),
             f"must be < keep_alive ({keep_alive:g} s), got {interval:g}: a ping as late as "
@@ -488,7 +499,7 @@ def _provider(name: str, value: Any) -> StackConfig:
         pooling = _pooling(s.at("connection_pooling"), s.value["connection_pooling"])
     warmup = None
     if s.has("warmup"):
-        warmup = _warmup(s.at("warmup"), s.value["warmup"], default_model)
+        warmup = _warmup(s.at("warmup"), s.value["warmup"], default_model, name)
     return StackConfig(
         provider=name,
         api_key=s.get("api_key", _text, None),

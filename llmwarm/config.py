@@ -166,7 +166,7 @@ def _decorators(stack: StackConfig, is_async: bool) -> list[Callable[[Any], Any]
     if stack.pooling is not None:
         built.append(_pooled(stack, is_async))
     if stack.warmup is not None:
-        built.append(_warm(stack))
+        built.append(_warm(stack, is_async))
     if stack.routing is not None:
         built.append(_routed(stack))
     if stack.cache is not None:
@@ -210,22 +210,22 @@ def _routed(stack: StackConfig) -> Callable[[Any], Any]:
     )
 
 
-def _warm(stack: StackConfig) -> Callable[[Any], Any]:
+def _warm(stack: StackConfig, is_async: bool) -> Callable[[Any], Any]:
+    from llmwarm import pings
+    from llmwarm.warm import warm
+
     warmup = stack.warmup
     assert warmup is not None
-    try:
-        from llmwarm.warm import warm
-    except ImportError:
-        raise ConfigError(
-            f"llm.{stack.provider}.warmup",
-            "needs @warm, which this installation of llmwarm lacks; set enabled: false",
-        ) from None
-    options: dict[str, Any] = {"interval": warmup.interval_seconds}
-    if warmup.keep_alive is not None:
-        options["keep_alive"] = warmup.keep_alive
-    if warmup.backend is not None:
-        options["backend"] = warmup.backend
-    decorator: Callable[[Any], Any] = warm(warmup.model, **options)
+    options: dict[str, Any] = {"keep_alive": warmup.keep_alive, "backend": warmup.backend}
+    if stack.provider == "ollama":
+        # The Ollama preload: the model name alone loads it for `keep_alive`.
+        options["ping"] = pings.ollama_preload(
+            stack.api_base or pings.DEFAULT_OLLAMA_URL,
+            keep_alive=warmup.keep_alive or pings.DEFAULT_OLLAMA_KEEP_ALIVE,
+            asynchronous=is_async,
+        )
+    interval = "auto" if warmup.interval_seconds is None else warmup.interval_seconds
+    decorator: Callable[[Any], Any] = warm(warmup.model, interval, **options)
     return decorator
 
 

@@ -1,15 +1,16 @@
-"""Reset the pools that config-built stacks open, after each test."""
+"""Stop the warmers and pools that config-built stacks start, after each test."""
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Iterator
 
 import pytest
 
 
 @pytest.fixture(autouse=True)
-def _reset_pools() -> Iterator[None]:
+def _reset_warmers_and_pools() -> Iterator[None]:
     yield
-    from llmwarm import pool
-
-    pool._reset()
+    # `llmwarm.warm` is also the decorator's name in the package: import the module itself.
+    importlib.import_module("llmwarm.warm")._reset()
+    importlib.import_module("llmwarm.pool")._reset()

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import inspect
+import time
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +20,7 @@ from llmwarm.pool import Pooled
 from llmwarm.route import Router
 from llmwarm.sim import SimServer
 from llmwarm.trace import TracedPolicy
+from llmwarm.warm import _WarmPolicy as WarmPolicy
 
 
 def _config(sim: SimServer, **sections: Any) -> dict[str, Any]:
@@ -207,3 +210,78 @@ def test_default_model_keeps_an_explicit_model() -> None:
     assert echo(model="other") == "other"
     assert echo(model=None) == "m"
     assert _names(echo) == [DefaultModel]
+
+
+def _wait_for(predicate: Any, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.02)
+
+
+@pytest.mark.sim(api_key="sk-sim-key-0123456789")
+def test_full_openai_stack_pings_through_itself(sim_server: SimServer) -> None:
+    sections = {
+        **FULL_SECTIONS,
+        "warmup": {"interval_seconds": 0.2, "model": "gpt-4o-mini"},
+        "routing": {"tiers": [{"name": "small", "model": "gpt-4o-mini"}]},
+    }
+    stack = from_config(_config(sim_server, **sections), environ=ENV)
+
+    @stack
+    def complete(
+        messages: list[dict[str, str]],
+        *,
+        model: str | None = None,
+        max_tokens: int | None = None,
+        client: Any = None,
+    ) -> str:
+        response = client.chat.completions.create(
+            model=model, messages=messages, max_tokens=max_tokens
+        )
+        return str(response.model)
+
+    assert _names(complete) == [TracedPolicy, CachePolicy, Router, WarmPolicy, Pooled]
+    assert complete([{"role": "user", "content": "hi"}]) == "gpt-4o-mini"
+    # Idle for more than the interval: @warm pings through the same stack (pooled client).
+    _wait_for(lambda: complete.warmer.pings_sent >= 1)
+    _wait_for(lambda: _models(sim_server).get("gpt-4o-mini", 0) >= 2)
+    assert complete.warmer.ping_failures == 0
+
+
+@pytest.mark.parametrize("kind", ["sync", "async"])
+async def test_ollama_warmup_uses_the_preload(sim_server: SimServer, kind: str) -> None:
+    data = {
+        "llm": {
+            "ollama": {
+                "api_base": str(sim_server),
+                "default_model": "llama3.2",
+                "warmup": {"interval_seconds": 0.2, "keep_alive": "10m"},
+            }
+        }
+    }
+    body = {"stream": False, "messages": [{"role": "user", "content": "hi"}]}
+    if kind == "sync":
+
+        def chat(*, model: str | None = None, http_client: Any = None) -> str:
+            return str(http_client.post("/api/chat", json={**body, "model": model}).json()["model"])
+
+        fn: Any = from_config(data, provider="ollama")(chat)
+        assert fn() == "llama3.2"
+    else:
+
+        async def achat(*, model: str | None = None, http_client: Any = None) -> str:
+            assert isinstance(http_client, httpx.AsyncClient)
+            reply = await http_client.post("/api/chat", json={**body, "model": model})
+            return str(reply.json()["model"])
+
+        fn = from_config(data, provider="ollama")(achat)
+        assert await fn() == "llama3.2"
+    assert _names(fn) == [DefaultModel, WarmPolicy, Pooled]
+    # Idle past the interval: @warm sends the Ollama preload (POST /api/generate, no prompt).
+    deadline = time.monotonic() + 10
+    while sim_server.stats()["models"]["llama3.2"]["requests"] < 2:
+        assert time.monotonic() < deadline, "no preload reached the simulator"
+        await asyncio.sleep(0.05)  # never block the loop: async pings run on it
+    assert fn.warmer.pings_sent >= 1
+    assert fn.warmer.ping_failures == 0

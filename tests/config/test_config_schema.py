@@ -325,3 +325,22 @@ def test_example_file_is_valid() -> None:
     stacks = load_config(example, ENV)
     assert set(stacks) == {"openai", "ollama"}
     assert stacks["ollama"].routing is not None
+
+
+def test_warmup_interval_auto_and_the_ollama_keep_alive_default() -> None:
+    data = {
+        "llm": {
+            "ollama": {"default_model": "llama3.2", "warmup": {"interval_seconds": "auto"}},
+            "openai": {"default_model": "m", "warmup": {"interval_seconds": "20m"}},
+        }
+    }
+    stacks = parse_config(data, {})
+    # Ollama pings ask for 10 minutes unless told otherwise; OpenAI's window is unknown.
+    assert stacks["ollama"].warmup == WarmupConfig(True, "llama3.2", None, 600.0, None)
+    assert stacks["openai"].warmup == WarmupConfig(True, "m", 1200.0, None, None)
+    data["llm"]["ollama"]["warmup"] = {"interval_seconds": "15m"}
+    with pytest.raises(ConfigError) as info:
+        parse_config(data, {})
+    assert str(info.value).startswith(
+        "llm.ollama.warmup.interval_seconds must be < keep_alive (600 s), got 900"
+    )
