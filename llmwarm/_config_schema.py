@@ -408,7 +408,9 @@ def _warmup(path: str, value: Any, default_model: str | None, provider: str) -> 
     model = s.get("model", _text, default_model or "")
     if not model:
         raise ConfigError(s.at("model"), "is required when the provider has no default_model")
-    interval = s.get("interval_seconds", _interval, 300.0)
+    interval: float | None = 300.0
+    if s.has("interval_seconds"):
+        interval = _interval(s.at("interval_seconds"), s.value["interval_seconds"])
     default_keep_alive = OLLAMA_KEEP_ALIVE if provider == "ollama" else None
     keep_alive = s.get("keep_alive", _seconds, default_keep_alive)
     if keep_alive is not None and interval is not None and interval >= keep_alive:
