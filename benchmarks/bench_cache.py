@@ -131,6 +131,38 @@ def hit_path(quick: bool) -> dict[str, Any]:
     }
 
 
+def full_stack(quick: bool) -> dict[str, Any]:
+    """A hit through ``@traced @cached @routed @warm @pooled`` against a bare call."""
+    import llmwarm
+    from llmwarm import Tier, pooled, routed, traced, warm
+
+    rounds, number = (3, 2_000) if quick else (7, 20_000)
+
+    def bare(messages: Any, *, model: str = "gpt-4o-mini", http_client: Any = None) -> str:
+        return "answer"
+
+    stack = traced(
+        cached(
+            routed([Tier("small", "gpt-4o-mini"), Tier("large", "gpt-4o")])(
+                warm("gpt-4o-mini", 3600, ping=lambda model: None)(pooled()(bare))
+            )
+        )
+    )
+    messages = SHORT_CHAT["messages"]
+    try:
+        stack(messages, model="gpt-4o-mini")
+
+        def timer(fn: Any) -> Any:
+            return lambda n: per_call(lambda: fn(messages, model="gpt-4o-mini"), n)
+
+        result = ratios({"full_stack_hit": timer(stack)}, timer(bare), rounds=rounds, number=number)
+        assert stack.cache.stats.misses == 1, "the benchmark must measure hits only"
+        return result
+    finally:
+        llmwarm.shutdown()
+        llmwarm.close()
+
+
 def single_flight(quick: bool) -> dict[str, int]:
     concurrency = 100
     upstream = {"cached": 0, "naive": 0}
@@ -259,6 +291,7 @@ def run(quick: bool) -> dict[str, Any]:
     """Measure; ``quick`` makes fewer, shorter rounds and a smaller memory test (CI)."""
     return {
         "hit_path": hit_path(quick),
+        "full_stack": full_stack(quick),
         "key_building": key_building(quick),
         "single_flight": single_flight(quick),
         "memory": memory(quick),

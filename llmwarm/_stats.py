@@ -3,7 +3,8 @@
 Every call through any llmwarm stack ends in :func:`record_call`, registered with the core's
 ``on_call_end`` when ``llmwarm`` is imported (a function appended to a list: no thread, no
 socket). Memory is bounded: the last :data:`DEFAULT_MAX_SAMPLES` calls and warm-up pings,
-and the last-call time of at most :data:`DEFAULT_MAX_MODELS` models.
+and the last-call time of at most :data:`DEFAULT_MAX_MODELS` models (the one first seen
+longest ago is forgotten first).
 
 Whether a call was cold comes from ``@warm`` when it is in the stack (``record.cold_start``);
 otherwise from the time since this process last called that model: a model idle longer
@@ -39,7 +40,7 @@ DEFAULT_KEEP_ALIVE = 300.0
 DEFAULT_MAX_SAMPLES = 10_000
 """Calls (and, separately, warm-up pings) kept for :func:`stats`; older ones are dropped."""
 DEFAULT_MAX_MODELS = 1024
-"""Models whose last-call time is remembered; the least recently called is forgotten."""
+"""Models whose last-call time is remembered; the one first seen longest ago is forgotten."""
 DEFAULT_WINDOW = 3600.0
 """Seconds of history :func:`stats` summarises by default."""
 
@@ -53,15 +54,22 @@ _last_call: dict[str, float] = {}
 
 
 def _model_of(record: CallRecord, call: Call) -> str | None:
+    """The call's model: routed (``record.model``), else its ``model`` argument or default."""
     model = record.model
     if model is None:
         model = call.kwargs.get("model")
         if model is None:
-            model = call.get("model")
+            # Cheaper than binding every argument: only ``model`` is needed here.
+            binder = call._binder
+            position = binder.index.get("model")
+            if position is not None and position < len(call.args):
+                model = call.args[position]
+            else:
+                model = binder.defaults.get("model")
     return model if isinstance(model, str) else None
 
 
-def predict(record: CallRecord, call: Call) -> None:
+def predict(record: CallRecord, call: Call, model: str | None = None) -> None:
     """Fill ``record.cold_start``/``idle_s`` from the last-call map when nothing else did.
 
     A cache hit never reaches the model, so it is not cold. Warm-up pings get no prediction.
@@ -71,9 +79,10 @@ def predict(record: CallRecord, call: Call) -> None:
     if record.cache_hit:
         record.cold_start = False
         return
-    model = _model_of(record, call)
     if model is None:
-        return
+        model = _model_of(record, call)
+        if model is None:
+            return
     last = _last_call.get(model)
     if last is None:
         record.cold_start = True
@@ -86,31 +95,31 @@ def predict(record: CallRecord, call: Call) -> None:
 
 
 def _touch(model: str, now: float) -> None:
+    if model in _last_call:
+        _last_call[model] = now  # one atomic store on the hot path
+        return
     with _lock:
-        _last_call.pop(model, None)
         _last_call[model] = now
-        if len(_last_call) > DEFAULT_MAX_MODELS:
-            del _last_call[next(iter(_last_call))]
+        while len(_last_call) > DEFAULT_MAX_MODELS:
+            del _last_call[next(iter(_last_call))]  # the model first seen longest ago
 
 
 def record_call(record: CallRecord, call: Call) -> None:
     """Count one ended call (the core's call-end hook; cheap, thread-safe)."""
     now = _clock()
+    model = _model_of(record, call)
     if record.warmup:
         _pings.append(now)
-        model = _model_of(record, call)
         if model is not None and record.error is None:
             _touch(model, now)
         return
-    if record.cold_start is None:
-        predict(record, call)
+    if record.cold_start is None and model is not None:
+        predict(record, call, model)
     failed = record.error is not None
     hit = record.cache_hit is True
     _samples.append((now, record.duration or 0.0, record.cold_start, hit, failed))
-    if not hit and not failed:
-        model = _model_of(record, call)
-        if model is not None:
-            _touch(model, now)
+    if model is not None and not hit and not failed:
+        _touch(model, now)
 
 
 def _percentile(ordered: list[float], q: float) -> float | None:

@@ -301,6 +301,8 @@ class TracedPolicy(Policy):
         self.tracer_provider = tracer_provider
         self.meter_provider = meter_provider
         self._last: tuple[Any, Any, _Telemetry | None] = (None, None, None)
+        self._params: tuple[tuple[str, str], ...] = _PARAMS
+        self._options = True
 
     @property
     def content(self) -> bool:
@@ -310,7 +312,9 @@ class TracedPolicy(Policy):
         return self._capture
 
     def bind(self, spec: FunctionSpec) -> None:
-        """Remember nothing: any function can be traced."""
+        """Note which request parameters the function can receive (any function is traced)."""
+        self._params = tuple((n, k) for n, k in _PARAMS if spec.accepts(n))
+        self._options = spec.accepts("options")
 
     def _resolve(self) -> _Telemetry | None:
         tp = self.tracer_provider
@@ -332,6 +336,7 @@ class TracedPolicy(Policy):
         if tel is None:
             return (yield call)
         start = time.perf_counter()
+        content = self.content
         arguments = call.arguments
         model = arguments.get("model")
         model = model if isinstance(model, str) else None
@@ -351,11 +356,11 @@ class TracedPolicy(Policy):
                 attrs[sc.SERVER_ADDRESS] = endpoint.address
                 if endpoint.port is not None:
                     attrs[sc.SERVER_PORT] = endpoint.port
-            for name, key in _PARAMS:
+            for name, key in self._params:
                 value = arguments.get(name)
                 if _number(value):
                     attrs[key] = value
-            options = arguments.get("options")
+            options = arguments.get("options") if self._options else None
             if isinstance(options, dict):
                 for name, key in _OLLAMA_PARAMS:
                     value = options.get(name)
@@ -364,7 +369,7 @@ class TracedPolicy(Policy):
             stream = arguments.get("stream")
             if isinstance(stream, bool):
                 attrs[sc.REQUEST_STREAM] = stream
-            if self.content:
+            if content:
                 text = messages_json(arguments.get("messages", arguments.get("prompt")))
                 if text is not None:
                     attrs[sc.INPUT_MESSAGES] = text
@@ -387,7 +392,7 @@ class TracedPolicy(Policy):
             otel_context.detach(token)
         if is_stream(result):
             return _observe_stream(result, state)
-        state.facts.read(result, content=self.content)
+        state.facts.read(result, content=content)
         if provider is None:
             state.provider = provider_of_result(result)
         state.finish(None)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
+from typing import Any
 
 import pytest
 
@@ -179,3 +180,55 @@ async def test_different_keys_do_not_wait_for_each_other() -> None:
     assert await asyncio.wait_for(complete("fast"), timeout=5) == "fast"
     gate.set()
     assert await slow == "slow"
+
+
+async def test_stream_results_are_not_shared_with_waiters() -> None:
+    gate = asyncio.Event()
+    calls: list[int] = []
+
+    async def chunks() -> Any:
+        for part in ("a", "b"):
+            yield part
+
+    @cached
+    async def tokens(prompt: str) -> Any:
+        calls.append(1)
+        await gate.wait()
+        return chunks()
+
+    tasks = [asyncio.create_task(tokens("p")) for _ in range(3)]
+    for _ in range(5):
+        await asyncio.sleep(0)
+    gate.set()
+    streams = await asyncio.wait_for(asyncio.gather(*tasks), timeout=10)
+    for stream in streams:  # each caller got its own stream
+        assert [c async for c in stream] == ["a", "b"]
+    assert len(calls) == 3  # the leader's, and one per waiter: a stream is read only once
+    assert [c async for c in await tokens("p")] == ["a", "b"]
+    assert len(calls) == 3  # now replayed from the cache
+
+
+def test_a_forked_child_forgets_the_parents_flights() -> None:
+    import os
+
+    release = threading.Event()
+
+    @cached
+    def complete(prompt: str) -> str:
+        release.wait(timeout=10)
+        return prompt
+
+    leader = threading.Thread(target=complete, args=("hi",))
+    leader.start()
+    policy = complete.llmwarm_policies[0]
+    for _ in range(1000):  # at most 10 s
+        if len(policy.flights):
+            break
+        time.sleep(0.01)
+    pid = os.fork()
+    if pid == 0:  # the child: the parent's leader thread does not exist here
+        os._exit(0 if complete("hi") == "hi" and len(policy.flights) == 0 else 1)
+    release.set()
+    leader.join(timeout=10)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0

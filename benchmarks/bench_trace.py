@@ -1,0 +1,221 @@
+"""Cost of ``@traced`` per call: with the no-op OTel API, and with the SDK.
+
+Every figure is a ratio measured in the same rounds as its reference:
+
+- ``noop_api``: ``@traced`` with no SDK installed (the API's proxy providers), against a
+  bare call of the same function; also ``stack_entry``, an llmwarm stack with one empty
+  policy, to separate the core's entry from ``@traced`` itself.
+- ``sdk_span``: ``@traced`` with an SDK tracer provider (metrics off), against the bare
+  function wrapped in one hand-written SDK span carrying the same attributes (the start
+  ones passed to ``start_span``, the end ones set before ``end()``).
+- ``sdk_span_and_metrics``: the same with an SDK meter provider too, against the hand-written
+  span plus the same histogram records.
+
+The spans go to a processor that drops them, so export cost is not measured.
+"""
+
+from __future__ import annotations
+
+import gc
+import statistics
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+if __package__ in (None, ""):
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
+from opentelemetry.trace import SpanKind
+
+from llmwarm import _semconv as sc
+from llmwarm import traced
+from llmwarm._core import Policy, apply
+from llmwarm._version import __version__
+
+RESPONSE = {
+    "id": "chatcmpl-1",
+    "model": "gpt-4o-mini-2024-07-18",
+    "choices": [{"finish_reason": "stop"}],
+    "usage": {"prompt_tokens": 12, "completion_tokens": 34},
+}
+
+
+def per_call(fn: Any, number: int) -> float:
+    """Seconds per call of ``fn`` over ``number`` calls, GC paused (as timeit does)."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        started = time.perf_counter()
+        for _ in range(number):
+            fn()
+        return (time.perf_counter() - started) / number
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def ratios(
+    candidates: dict[str, Any], reference: Any, *, rounds: int, number: int
+) -> dict[str, dict[str, float]]:
+    """Time candidates and reference in the same rounds; median/min/max of per-round ratios."""
+    per_round: dict[str, list[float]] = {name: [] for name in candidates}
+    for _ in range(rounds):
+        base = reference(number)
+        for name, candidate in candidates.items():
+            per_round[name].append(candidate(number) / base)
+    return {
+        name: {
+            "median": round(statistics.median(v), 2),
+            "min": round(min(v), 2),
+            "max": round(max(v), 2),
+        }
+        for name, v in per_round.items()
+    }
+
+
+def complete(prompt: str, *, model: str = "gpt-4o-mini", max_tokens: int = 64) -> Any:
+    return RESPONSE
+
+
+class _Drop(SpanProcessor):
+    """Accept and forget every span."""
+
+
+def _reference(tracer: Any, histograms: tuple[Any, Any] | None) -> Any:
+    """The bare function inside one SDK span with the attributes ``@traced`` sets."""
+
+    def call(prompt: str, *, model: str = "gpt-4o-mini", max_tokens: int = 64) -> Any:
+        start = time.perf_counter()
+        span = tracer.start_span(
+            f"chat {model}",
+            kind=SpanKind.CLIENT,
+            attributes={
+                sc.OPERATION_NAME: "chat",
+                sc.PROVIDER_NAME: "openai",
+                sc.REQUEST_MODEL: model,
+                sc.REQUEST_MAX_TOKENS: max_tokens,
+            },
+        )
+        result = complete(prompt, model=model, max_tokens=max_tokens)
+        span.set_attributes(
+            {
+                sc.RESPONSE_MODEL: result["model"],
+                sc.RESPONSE_ID: result["id"],
+                sc.RESPONSE_FINISH_REASONS: ["stop"],
+                sc.USAGE_INPUT_TOKENS: 12,
+                sc.USAGE_OUTPUT_TOKENS: 34,
+                sc.COLD_START: False,
+                sc.IDLE_S: 0.001,
+            }
+        )
+        span.end()
+        if histograms is not None:
+            attrs = {
+                sc.OPERATION_NAME: "chat",
+                sc.WARMUP: False,
+                sc.PROVIDER_NAME: "openai",
+                sc.REQUEST_MODEL: model,
+                sc.RESPONSE_MODEL: result["model"],
+                sc.COLD_START: False,
+            }
+            histograms[0].record(time.perf_counter() - start, attrs)
+            histograms[1].record(12, {**attrs, sc.TOKEN_TYPE: "input"})
+            histograms[1].record(34, {**attrs, sc.TOKEN_TYPE: "output"})
+        return result
+
+    return call
+
+
+def run(quick: bool) -> dict[str, Any]:
+    """Measure; ``quick`` makes fewer, shorter rounds (CI)."""
+    rounds, number = (3, 2_000) if quick else (9, 10_000)
+    sdk_number = number // 10
+
+    tracer_provider = TracerProvider()
+    tracer_provider.add_span_processor(_Drop())
+    reader = InMemoryMetricReader()
+    meter_provider = MeterProvider(metric_readers=[reader])
+    tracer = tracer_provider.get_tracer(sc.SCOPE_NAME, __version__, sc.SCHEMA_URL)
+    meter = meter_provider.get_meter(sc.SCOPE_NAME, __version__, sc.SCHEMA_URL)
+    histograms = (
+        meter.create_histogram(sc.OPERATION_DURATION + ".ref", "s"),
+        meter.create_histogram(sc.TOKEN_USAGE + ".ref", "{token}"),
+    )
+
+    noop = traced(provider="openai")(complete)
+    empty = apply(complete, Policy())
+    sdk = traced(provider="openai", tracer_provider=tracer_provider)(complete)
+    sdk_all = traced(
+        provider="openai", tracer_provider=tracer_provider, meter_provider=meter_provider
+    )(complete)
+    span_only = _reference(tracer, None)
+    span_metrics = _reference(tracer, histograms)
+    for fn in (noop, empty, sdk, sdk_all, span_only, span_metrics):
+        fn("hi")  # warm caches
+
+    def timer(fn: Any) -> Any:
+        return lambda n: per_call(lambda: fn("hi"), n)
+
+    bare = per_call(lambda: complete("hi"), number)
+    results: dict[str, Any] = {
+        "bare_call_ns": round(bare * 1e9, 1),
+        "noop_api": ratios(
+            {"traced": timer(noop), "stack_entry": timer(empty)},
+            timer(complete),
+            rounds=rounds,
+            number=number,
+        ),
+        "sdk_span": ratios(
+            {"traced": timer(sdk)}, timer(span_only), rounds=rounds, number=sdk_number
+        ),
+        "sdk_span_and_metrics": ratios(
+            {"traced": timer(sdk_all)}, timer(span_metrics), rounds=rounds, number=sdk_number
+        ),
+        "one_sdk_span_us": round(per_call(lambda: span_only("hi"), sdk_number) * 1e6, 2),
+        "traced_noop_us": round(per_call(lambda: noop("hi"), number) * 1e6, 2),
+    }
+    tracer_provider.shutdown()
+    meter_provider.shutdown()
+    return results
+
+
+def markdown(results: dict[str, Any]) -> str:
+    """The figures as the Markdown table that docs/tracing.md includes."""
+    rows = [
+        ("bare call", f"{results['bare_call_ns']} ns", "reference"),
+        ("`@traced`, no SDK (per call)", f"{results['traced_noop_us']} µs", ""),
+        ("one hand-written SDK span, same attributes", f"{results['one_sdk_span_us']} µs", ""),
+    ]
+    for key, label, against in (
+        ("noop_api.traced", "`@traced`, no SDK", "bare call"),
+        ("noop_api.stack_entry", "llmwarm stack with one empty policy", "bare call"),
+        ("sdk_span.traced", "`@traced`, SDK tracing", "one SDK span, same attributes"),
+        (
+            "sdk_span_and_metrics.traced",
+            "`@traced`, SDK tracing and metrics",
+            "one SDK span + the same histogram records",
+        ),
+    ):
+        group, name = key.split(".")
+        figure = results[group][name]
+        rows.append(
+            (label, f"{figure['median']}x (range {figure['min']} to {figure['max']})", against)
+        )
+    lines = ["| Case | Cost | Against |", "| --- | --- | --- |"]
+    lines += [f"| {a} | {b} | {c} |" for a, b, c in rows]
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    import json
+
+    figures = run(quick="--quick" in sys.argv)
+    print(json.dumps(figures, indent=2))
+    if "--quick" not in sys.argv:
+        out = Path(__file__).resolve().parent / "results" / "trace.md"
+        out.parent.mkdir(exist_ok=True)
+        out.write_text(markdown(figures), encoding="utf-8")
