@@ -15,15 +15,31 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import inspect
+import itertools
 import os
 import threading
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Generator
 from typing import Any, Protocol
 
-from llmwarm._core import logger
+from llmwarm._core import is_stream, logger
 
-__all__ = ["MAX_WAIT", "AsyncRunner", "Clock", "Job", "SystemClock", "ThreadScheduler", "shared"]
+__all__ = [
+    "MAX_WAIT",
+    "AsyncRunner",
+    "Blocking",
+    "Clock",
+    "Job",
+    "Op",
+    "Ping",
+    "SystemClock",
+    "ThreadScheduler",
+    "drive_async",
+    "drive_sync",
+    "is_async_callable",
+    "shared",
+]
 
 #: The longest the runner sleeps before asking its jobs again (a bound, not a rhythm).
 MAX_WAIT = 30.0
@@ -223,3 +239,132 @@ def _reset() -> None:
     """Forget the shared scheduler (tests); its thread ends once its jobs are removed."""
     global _shared
     _shared = None
+
+
+# --------------------------------------------------- work written once, run sync or async
+# A warmer's work is a generator that yields operations; `drive_sync` runs them on the
+# scheduler thread, `drive_async` on the loop (as llmwarm._core drives policy flows).
+
+
+def is_async_callable(fn: Any) -> bool:
+    """Whether calling ``fn`` returns a coroutine (an ``async def`` or async ``__call__``)."""
+    return fn is not None and (
+        inspect.iscoroutinefunction(fn) or inspect.iscoroutinefunction(type(fn).__call__)
+    )
+
+
+class Op:
+    """One operation a warmer's work waits on."""
+
+    def run_sync(self) -> Any:
+        """Do it on the calling thread."""
+        raise NotImplementedError
+
+    async def run_async(self) -> Any:
+        """Do it on the running loop."""
+        raise NotImplementedError
+
+
+class Blocking(Op):
+    """Blocking I/O (Redis): inline on the scheduler thread, in a worker thread on a loop."""
+
+    def __init__(self, fn: Callable[..., Any], *args: Any) -> None:
+        self.fn, self.args = fn, args
+
+    def run_sync(self) -> Any:
+        """Call the function here."""
+        return self.fn(*self.args)
+
+    async def run_async(self) -> Any:
+        """Call the function in a worker thread."""
+        return await asyncio.to_thread(self.fn, *self.args)
+
+
+class Ping(Op):
+    """One ping (``send()``); a stream it returns is read to its end and closed.
+
+    ``is_async`` says ``send()`` returns an awaitable: it is awaited on the loop (or run
+    with ``asyncio.run`` on the scheduler thread); a sync ``send`` runs in a worker thread
+    when the warmer is async, so it never blocks the loop.
+    """
+
+    def __init__(self, send: Callable[[], Any], is_async: bool) -> None:
+        self.send, self.is_async = send, is_async
+
+    def run_sync(self) -> Any:
+        """Send the ping from the scheduler thread."""
+        result = self.send()
+        if inspect.isawaitable(result) or hasattr(type(result), "__anext__"):
+            return asyncio.run(_settle(result))
+        return _drain(result)
+
+    async def run_async(self) -> Any:
+        """Send the ping from the running loop."""
+        if not self.is_async:
+            return await asyncio.to_thread(self.run_sync)
+        return await _settle(self.send())
+
+
+_MAX_CHUNKS = 10_000
+
+
+def _drain(result: Any) -> Any:
+    if is_stream(result):
+        try:
+            for _ in itertools.islice(result, _MAX_CHUNKS):
+                pass
+        finally:
+            close = getattr(result, "close", None)
+            if close is not None:
+                close()
+    return result
+
+
+async def _settle(result: Any) -> Any:
+    if inspect.isawaitable(result):
+        result = await result
+    if not hasattr(type(result), "__anext__"):
+        return _drain(result)
+    try:
+        count = 0
+        async for _ in result:
+            count += 1
+            if count >= _MAX_CHUNKS:
+                break
+    finally:
+        closer = getattr(result, "aclose", None) or getattr(result, "close", None)
+        if closer is not None:
+            closed = closer()
+            if inspect.isawaitable(closed):
+                await closed
+    return result
+
+
+def drive_sync(work: Generator[Op, Any, None]) -> None:
+    """Run a warmer's work on this thread."""
+    try:
+        op = next(work)
+        while True:
+            try:
+                value = op.run_sync()
+            except Exception as exc:
+                op = work.throw(exc)
+            else:
+                op = work.send(value)
+    except StopIteration:
+        pass
+
+
+async def drive_async(work: Generator[Op, Any, None]) -> None:
+    """Run a warmer's work on the running loop."""
+    try:
+        op = next(work)
+        while True:
+            try:
+                value = await op.run_async()
+            except Exception as exc:
+                op = work.throw(exc)
+            else:
+                op = work.send(value)
+    except StopIteration:
+        pass

@@ -14,8 +14,7 @@ double the latency it means to hide): the schedule starts on the first call or o
 from __future__ import annotations
 
 import asyncio
-import inspect
-import itertools
+import functools
 import math
 import random
 import threading
@@ -276,7 +275,7 @@ class Warmer:
         self._scheduler: _scheduler.ThreadScheduler | None = None
         self._runner: _scheduler.AsyncRunner | None = None
         self._is_async = False
-        self._ping_async = _is_async_callable(ping)
+        self._ping_async = _scheduler.is_async_callable(ping)
         self._spec: FunctionSpec | None = None
         self._stack: Any = None
         self._instance: Callable[[], Any] | None = None
@@ -377,12 +376,12 @@ class Warmer:
     def run_due(self) -> None:
         """Do due pings and fleet updates on this thread."""
         for model in self._due_models():
-            _drive_sync(self._work(model))
+            _scheduler.drive_sync(self._work(model))
 
     async def arun_due(self) -> None:
         """Do due pings and fleet updates on the running loop."""
         for model in self._due_models():
-            await _drive_async(self._work(model))
+            await _scheduler.drive_async(self._work(model))
 
     # -- internals
 
@@ -488,7 +487,7 @@ class Warmer:
         with self._lock:
             st.active -= 1
             first = st.last is None
-            st.last = now if first else max(st.last, now)
+            st.last = now if st.last is None else max(st.last, now)
             if self._fleet is not None and not st.dirty:
                 st.dirty, st.flush_at = True, now + self._interval_of(st) / 4
             if ok and st.failures and not record.warmup:
@@ -498,7 +497,7 @@ class Warmer:
         if first:  # the model's first due time: from none to one is earlier
             self._wake()
 
-    def _work(self, model: str) -> Generator[_Op, Any, None]:
+    def _work(self, model: str) -> Generator[_scheduler.Op, Any, None]:
         """Do one model's due work: publish activity, consult the fleet, ping, back off."""
         st, fleet, clock = self._state[model], self._fleet, self._clock
         now = clock.monotonic()
@@ -510,12 +509,12 @@ class Warmer:
             st.dirty = False
             wall = clock.time() - (now - (st.last or now))
         if fleet is not None and publish:
-            yield _Blocking(fleet.publish, model, wall)
+            yield _scheduler.Blocking(fleet.publish, model, wall)
         if due is None or due > now or self._stopped:
             return
         interval = self._interval_of(st)
         if fleet is not None and st.listed:
-            shared = yield _Blocking(fleet.last, model)
+            shared = yield _scheduler.Blocking(fleet.last, model)
             now = clock.monotonic()
             with self._lock:
                 if shared is not None:
@@ -527,7 +526,7 @@ class Warmer:
                     st.failures = 0
             if busy:
                 return
-            if not (yield _Blocking(fleet.acquire, model, interval)):
+            if not (yield _scheduler.Blocking(fleet.acquire, model, interval)):
                 with self._lock:  # another replica holds the lease: it pings
                     st.asap, st.failures, st.last = False, 0, now
                 return
@@ -539,7 +538,7 @@ class Warmer:
             self._sent += 1
         started = clock.monotonic()
         try:
-            yield _Ping(self, model)
+            yield _scheduler.Ping(functools.partial(self._call_ping, model), self._ping_async)
         except _NoInstance:
             with self._lock:
                 st.pinging, self._sent = False, self._sent - 1
@@ -557,7 +556,7 @@ class Warmer:
         if self._ping is not None and st.learner is not None:
             st.learner.observe(gap, end - started)
         if fleet is not None:
-            yield _Blocking(fleet.publish, model, clock.time())
+            yield _scheduler.Blocking(fleet.publish, model, clock.time())
 
     def _failure(self, st: _Model, model: str, exc: Exception, interval: float) -> None:
         now = self._clock.monotonic()
@@ -601,114 +600,6 @@ class Warmer:
         state = stack._self_llmwarm
         run = state.run_async if self._spec.is_async else state.run_sync
         return run(bound, instance, (), kwargs, record)
-
-
-# ------------------------------------------------------------------- work, sync and async
-
-
-def _is_async_callable(fn: Any) -> bool:
-    return fn is not None and (
-        inspect.iscoroutinefunction(fn) or inspect.iscoroutinefunction(type(fn).__call__)
-    )
-
-
-class _Op:
-    def run_sync(self) -> Any:
-        raise NotImplementedError
-
-    async def run_async(self) -> Any:
-        raise NotImplementedError
-
-
-class _Blocking(_Op):
-    """Blocking I/O (Redis): inline on the scheduler thread, in a worker thread on a loop."""
-
-    def __init__(self, fn: Callable[..., Any], *args: Any) -> None:
-        self.fn, self.args = fn, args
-
-    def run_sync(self) -> Any:
-        return self.fn(*self.args)
-
-    async def run_async(self) -> Any:
-        return await asyncio.to_thread(self.fn, *self.args)
-
-
-class _Ping(_Op):
-    """One ping; a stream it returns is read to its end and closed."""
-
-    def __init__(self, warmer: Warmer, model: str) -> None:
-        self.warmer, self.model = warmer, model
-
-    def run_sync(self) -> Any:
-        result = self.warmer._call_ping(self.model)
-        if inspect.isawaitable(result) or hasattr(type(result), "__anext__"):
-            return asyncio.run(_settle(result))
-        return _drain(result)
-
-    async def run_async(self) -> Any:
-        if not self.warmer._ping_async:
-            return await asyncio.to_thread(self.run_sync)
-        return await _settle(self.warmer._call_ping(self.model))
-
-
-def _drain(result: Any) -> Any:
-    if is_stream(result):
-        try:
-            for _ in itertools.islice(result, 10_000):
-                pass
-        finally:
-            close = getattr(result, "close", None)
-            if close is not None:
-                close()
-    return result
-
-
-async def _settle(result: Any) -> Any:
-    if inspect.isawaitable(result):
-        result = await result
-    if hasattr(type(result), "__anext__"):
-        try:
-            count = 0
-            async for _ in result:
-                count += 1
-                if count >= 10_000:
-                    break
-        finally:
-            closer = getattr(result, "aclose", None) or getattr(result, "close", None)
-            if closer is not None:
-                closed = closer()
-                if inspect.isawaitable(closed):
-                    await closed
-        return result
-    return _drain(result)
-
-
-def _drive_sync(work: Generator[_Op, Any, None]) -> None:
-    try:
-        op = next(work)
-        while True:
-            try:
-                value = op.run_sync()
-            except Exception as exc:
-                op = work.throw(exc)
-            else:
-                op = work.send(value)
-    except StopIteration:
-        pass
-
-
-async def _drive_async(work: Generator[_Op, Any, None]) -> None:
-    try:
-        op = next(work)
-        while True:
-            try:
-                value = await op.run_async()
-            except Exception as exc:
-                op = work.throw(exc)
-            else:
-                op = work.send(value)
-    except StopIteration:
-        pass
 
 
 def _reset() -> None:
