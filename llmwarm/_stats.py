@@ -54,7 +54,7 @@ _last_call: dict[str, float] = {}
 
 
 def _model_of(record: CallRecord, call: Call) -> str | None:
-    """The call's model: routed (``record.model``), else its ``model`` argument or default."""
+    """Return the call's model: routed (``record.model``), else its ``model`` argument."""
     model = record.model
     if model is None:
         model = call.kwargs.get("model")
