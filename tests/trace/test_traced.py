@@ -685,3 +685,33 @@ def test_bare_and_called_forms_build_one_policy_each(otel: Otel) -> None:
     first, second = traced(a), traced()(b)
     assert (first(), second()) == (1, 2)
     assert first.llmwarm_policies[0] is not second.llmwarm_policies[0]
+
+
+# ------------------------------------------------------------- with the real decorators
+
+
+def test_real_cached_hit_and_miss_spans_against_the_simulator(
+    otel: Otel, oai: openai.OpenAI
+) -> None:
+    from llmwarm import cached
+
+    @traced(**otel.providers)
+    @cached(ttl=60)
+    def chat(prompt: str, *, model: str = "gpt-4o-mini", max_tokens: int = 3) -> Any:
+        messages = [{"role": "user", "content": prompt}]
+        return oai.chat.completions.create(model=model, messages=messages, max_tokens=max_tokens)
+
+    first = chat("hello")
+    second = chat("hello")
+    assert second.id == first.id
+    miss, hit = (s.attributes for s in otel.spans())
+    assert (miss["llmwarm.cache.hit"], hit["llmwarm.cache.hit"]) == (False, True)
+    assert miss["gen_ai.usage.output_tokens"] == 3
+    assert "gen_ai.usage.output_tokens" not in hit
+    assert hit["llmwarm.cold_start"] is False
+    lookups = {
+        p.attributes["llmwarm.cache.hit"]: p.value for p in otel.metrics()["llmwarm.cache.lookups"]
+    }
+    assert lookups == {False: 1, True: 1}
+    figures = stats.stats()
+    assert (figures["total_requests"], figures["cache_hits"]) == (2, 1)
