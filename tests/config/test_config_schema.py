@@ -344,3 +344,55 @@ def test_warmup_interval_auto_and_the_ollama_keep_alive_default() -> None:
     assert str(info.value).startswith(
         "llm.ollama.warmup.interval_seconds must be < keep_alive (600 s), got 900"
     )
+
+
+# -------------------------------------------------------------------- check-config
+
+
+def _check(path: Path) -> int:
+    import argparse
+
+    from llmwarm import config
+
+    parser = argparse.ArgumentParser()
+    config.add_arguments(parser)
+    return config.run(parser.parse_args([str(path)]))
+
+
+def test_check_config_prints_the_stacks_and_masks_the_key(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-very-secret-0123456789")
+    example = Path(__file__).parents[2] / "examples" / "llmwarm.yaml"
+    assert _check(example) == 0
+    out, err = capsys.readouterr()
+    assert err == ""
+    assert "OK (2 providers)" in out
+    assert "sk-very-secret-0123456789" not in out
+    assert "api_key sk-…6789" in out
+    lines = out.splitlines()
+    openai_at = lines.index(next(x for x in lines if x.startswith("provider openai")))
+    decorators = [x.split("(")[0].strip() for x in lines[openai_at + 1 : openai_at + 5]]
+    assert decorators == ["@traced", "@cached", "@warm", "@pooled"]  # outermost first
+    assert "@warm('llama3.2', interval=240, keep_alive=600)" in out
+
+
+def test_check_config_reports_the_error_path(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-very-secret-0123456789")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(
+        "llm:\n  openai:\n    api_key: ${OPENAI_API_KEY}\n    cache: {ttl_seconds: -1}\n"
+    )
+    assert _check(bad) == 2
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert err == (
+        "llmwarm check-config: error: llm.openai.cache.ttl_seconds must be > 0, got -1\n"
+    )
+    monkeypatch.delenv("OPENAI_API_KEY")
+    assert _check(bad) == 2
+    assert "environment variable OPENAI_API_KEY, which is not set" in capsys.readouterr().err
+    assert _check(tmp_path / "missing.yaml") == 2
+    assert "cannot be read" in capsys.readouterr().err
