@@ -260,7 +260,10 @@ class CachePolicy(Policy):
                 record.extra["cache.shared"] = True
                 return outcome.value
             if outcome.kind == "error":
-                raise outcome.value
+                error, traceback = outcome.value
+                # Every waiter raises the leader's exception object, from the leader's
+                # traceback (not one that grows with each waiter's re-raise).
+                raise error.with_traceback(traceback)
             if outcome.kind == "stream":
                 break  # streams are not shared: this caller makes its own call
         return (yield from self._upstream(call, key))
@@ -271,7 +274,7 @@ class CachePolicy(Policy):
             try:
                 result = yield call
             except Exception as exc:
-                outcome = Outcome("error", exc)
+                outcome = Outcome("error", (exc, exc.__traceback__))
                 raise
             if is_stream(result):
                 outcome = STREAM

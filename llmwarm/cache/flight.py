@@ -21,9 +21,10 @@ __all__ = ["Flights", "Join", "Lead", "Outcome"]
 class Outcome:
     """How a flight ended.
 
-    ``kind`` is ``"value"`` (share ``value``), ``"error"`` (raise ``value``, the leader's
-    exception), ``"stream"`` (the leader got a stream, which is not shared: go upstream),
-    or ``"retry"`` (the leader was cancelled or interrupted: try again, one will lead).
+    ``kind`` is ``"value"`` (share ``value``), ``"error"`` (``value`` is the leader's
+    exception and its traceback: raise it), ``"stream"`` (the leader got a stream, which is
+    not shared: go upstream), or ``"retry"`` (the leader was cancelled or interrupted:
+    try again, one will lead).
     """
 
     __slots__ = ("kind", "value")
