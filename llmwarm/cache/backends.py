@@ -9,16 +9,18 @@ upstream.
 from __future__ import annotations
 
 import os
-import sqlite3
 import threading
 import time
 from collections.abc import Callable
-from typing import Any, Final, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Final, Protocol, runtime_checkable
 from urllib.parse import parse_qs, urlsplit, urlunsplit
 
 import cachetools
 
 from llmwarm.cache import codec
+
+if TYPE_CHECKING:
+    import sqlite3
 
 __all__ = [
     "MISSING",
@@ -187,6 +189,8 @@ class SQLiteBackend:
     def _connect(self) -> sqlite3.Connection:
         if self._connection is not None and self._pid == os.getpid():
             return self._connection
+        import sqlite3  # stdlib, but only SQLite users pay for its import
+
         directory = os.path.dirname(self.path)
         if directory:
             os.makedirs(directory, exist_ok=True)
