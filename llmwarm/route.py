@@ -9,17 +9,15 @@ with ``hedge_after`` a slow call races the next tier. See ``docs/routing.md``.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import math
-from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, ClassVar, TypeVar, cast
 
 from llmwarm import _core
 from llmwarm._classify import Classifier, default_classifier
 from llmwarm._core import Call, CallRecord, Flow, FunctionSpec, Policy, Stack, Warmth, logger
 from llmwarm._failures import attach_attempts, cooldowns, is_retryable, retry_after
-from llmwarm._peek import FirstChunk, peek_async
+from llmwarm._steps import FirstChunk, Race
 
 __all__ = [
     "DEFAULT_COOLDOWN",
@@ -119,70 +117,6 @@ def _check_seconds(name: str, value: object, *, allow_none: bool) -> float | Non
     if math.isnan(seconds) or seconds < 0 or (allow_none and seconds == 0):
         raise ValueError(f"{name} must be a number of seconds > 0; got {value!r}.")
     return seconds
-
-
-class _Race(_core.Step):
-    """Start ``calls[0]``; after ``delay`` also ``calls[1]``; keep the first success.
-
-    Returns ``(winner, value, errors)``: the index of the winning call (None if both
-    failed), its result (a stream is peeked: the race is to the first chunk), and the
-    ``(index, error)`` of the legs that failed. The loser is cancelled.
-    """
-
-    def __init__(self, calls: tuple[Call, Call], delay: float) -> None:
-        self.calls = calls
-        self.delay = delay
-
-    def run_sync(self, proceed: Callable[[Call], Any]) -> Any:
-        raise TypeError("hedge_after needs an async function")  # refused at bind()
-
-    async def run_async(self, proceed: Callable[[Call], Awaitable[Any]]) -> Any:
-        async def leg(call: Call) -> Any:
-            _core._current.set(call.record)  # this task's own context: each leg its record
-            result = await proceed(call)
-            return await peek_async(result) if _core.is_stream(result) else result
-
-        legs = [asyncio.ensure_future(leg(self.calls[0]))]
-        errors: list[tuple[int, BaseException]] = []
-        try:
-            done, _ = await asyncio.wait(legs, timeout=self.delay)
-            if not done:
-                legs.append(asyncio.ensure_future(leg(self.calls[1])))
-            pending = set(legs)
-            while pending:
-                done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
-                for task in sorted(done, key=legs.index):
-                    error = task.exception()
-                    if error is None:
-                        return legs.index(task), task.result(), errors
-                    errors.append((legs.index(task), error))
-            return None, None, errors
-        finally:
-            await _cancel_losers(legs)
-
-
-async def _cancel_losers(legs: Sequence[asyncio.Future[Any]]) -> None:
-    winner_seen = False
-    for task in legs:
-        if not task.done():
-            task.cancel()
-    for task in legs:
-        with contextlib.suppress(BaseException):
-            await task
-        if task.cancelled() or task.exception() is not None:
-            continue
-        if winner_seen:  # two legs finished together: close the second one's stream
-            await _close(task.result())
-        winner_seen = True
-
-
-async def _close(value: Any) -> None:
-    closer = getattr(value, "aclose", None) or getattr(value, "close", None)
-    if closer is not None:
-        with contextlib.suppress(Exception):
-            result = closer()
-            if asyncio.iscoroutine(result):
-                await result
 
 
 class Router(Policy):
@@ -347,9 +281,10 @@ class Router(Policy):
                     self._call_for(call, index, records[0]),
                     self._call_for(call, second, records[1]),
                 )
-                won, value, errors = yield _Race(calls, self.hedge_after)
+                won, value, errors = yield Race(calls, self.hedge_after)
                 failures.extend((legs[i], error) for i, error in errors)
                 if won is not None:
+                    self._cool(failures)  # the losing leg failed first: its model cools too
                     _merge(record, records[won])
                     self._note(record, legs[won], "hedge" if won == 1 else reason)
                     return value
@@ -361,12 +296,18 @@ class Router(Policy):
                 if not is_retryable(error):
                     attach_attempts(error, attempts)
                     raise error
-                cooldowns.cool(tier.model, _or(retry_after(error), self.cooldown))
+            self._cool(failures)
             index = self._next(plan, tried) if self.fallback else None
             reason = "fallback"
         last = attempts[-1][2]
         attach_attempts(last, attempts)
         raise last
+
+    def _cool(self, failures: list[tuple[int, BaseException]]) -> None:
+        for failed, error in failures:
+            if is_retryable(error):
+                seconds = _or(retry_after(error), self.cooldown)
+                cooldowns.cool(self.tiers[failed].model, seconds)
 
     def _next(self, plan: Sequence[int], tried: set[int]) -> int | None:
         for index in plan:

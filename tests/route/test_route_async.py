@@ -259,3 +259,17 @@ async def test_hedge_legs_keep_their_own_records() -> None:
     assert await complete(SHORT) == "m"
     assert capture.last.extra["leg"] == "m"
     assert capture.last.cold_start is False
+
+
+async def test_a_hedge_leg_that_failed_cools_down_even_when_the_other_wins() -> None:
+    @routed(TIERS, hedge_after=0.01)
+    async def complete(messages: list[Any], *, model: str = "", **kw: Any) -> str:
+        if model == "s":
+            await asyncio.sleep(0.05)
+            return model
+        raise ConnectionError(f"{model} refused")
+
+    complete, capture = captured(complete)
+    assert await complete(SHORT) == "s"
+    assert (capture.last.tier, capture.last.route_reason) == ("small", "classified")
+    assert cooldowns.cooling("m")
