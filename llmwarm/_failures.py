@@ -20,12 +20,11 @@ import asyncio
 import contextlib
 import email.utils
 import math
+import sys
 import threading
 import time
 from collections.abc import Callable
 from typing import Any
-
-import httpx
 
 __all__ = [
     "CoolDowns",
@@ -51,12 +50,15 @@ _RETRYABLE_CLASS_NAMES = frozenset(
     }
 )
 _BUILTIN_RETRYABLE = (TimeoutError, ConnectionError, asyncio.TimeoutError)
-_HTTPX_RETRYABLE = (
-    httpx.TimeoutException,
-    httpx.NetworkError,
-    httpx.RemoteProtocolError,
-    httpx.ProxyError,
-)
+
+
+def _httpx_retryable() -> tuple[type[BaseException], ...]:
+    # Never imported here: `import httpx` loads its CLI (rich, pygments) when installed.
+    # An httpx exception cannot exist unless httpx was imported.
+    httpx: Any = sys.modules.get("httpx")
+    if httpx is None:
+        return ()
+    return (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError, httpx.ProxyError)
 
 
 def status_of(exc: BaseException) -> int | None:
@@ -77,7 +79,7 @@ def is_retryable(exc: BaseException) -> bool:
     status = status_of(exc)
     if status is not None:
         return status in RETRYABLE_STATUS or status >= 500
-    if isinstance(exc, (*_BUILTIN_RETRYABLE, *_HTTPX_RETRYABLE)):
+    if isinstance(exc, (*_BUILTIN_RETRYABLE, *_httpx_retryable())):
         return True
     return any(kind.__name__ in _RETRYABLE_CLASS_NAMES for kind in type(exc).__mro__)
 
