@@ -7,7 +7,9 @@ Every figure is a ratio measured in the same rounds as its reference:
   policy, to separate the core's entry from ``@traced`` itself.
 - ``sdk_span``: ``@traced`` with an SDK tracer provider (metrics off), against the bare
   function wrapped in one hand-written SDK span carrying the same attributes (the start
-  ones passed to ``start_span``, the end ones set before ``end()``).
+  ones passed to ``start_span``, the end ones set before ``end()``);
+  ``sdk_span_in_stack``: against that hand-written span inside an llmwarm stack with one
+  empty policy, which isolates ``@traced``'s own cost from the stack's entry and hook.
 - ``sdk_span_and_metrics``: the same with an SDK meter provider too, against the hand-written
   span plus the same histogram records.
 
@@ -154,7 +156,8 @@ def run(quick: bool) -> dict[str, Any]:
     )(complete)
     span_only = _reference(tracer, None)
     span_metrics = _reference(tracer, histograms)
-    for fn in (noop, empty, sdk, sdk_all, span_only, span_metrics):
+    span_in_stack = apply(span_only, Policy())  # same stack entry and stats hook as @traced
+    for fn in (noop, empty, sdk, sdk_all, span_only, span_metrics, span_in_stack):
         fn("hi")  # warm caches
 
     def timer(fn: Any) -> Any:
@@ -171,6 +174,9 @@ def run(quick: bool) -> dict[str, Any]:
         ),
         "sdk_span": ratios(
             {"traced": timer(sdk)}, timer(span_only), rounds=rounds, number=sdk_number
+        ),
+        "sdk_span_in_stack": ratios(
+            {"traced": timer(sdk)}, timer(span_in_stack), rounds=rounds, number=sdk_number
         ),
         "sdk_span_and_metrics": ratios(
             {"traced": timer(sdk_all)}, timer(span_metrics), rounds=rounds, number=sdk_number
@@ -194,6 +200,11 @@ def markdown(results: dict[str, Any]) -> str:
         ("noop_api.traced", "`@traced`, no SDK", "bare call"),
         ("noop_api.stack_entry", "llmwarm stack with one empty policy", "bare call"),
         ("sdk_span.traced", "`@traced`, SDK tracing", "one SDK span, same attributes"),
+        (
+            "sdk_span_in_stack.traced",
+            "`@traced`, SDK tracing",
+            "the same span hand-written inside an llmwarm stack with one empty policy",
+        ),
         (
             "sdk_span_and_metrics.traced",
             "`@traced`, SDK tracing and metrics",
