@@ -7,8 +7,8 @@ The probe talks to an OpenAI-compatible server or to Ollama with ``httpx`` alone
    median is the warm reference;
 3. with ``--sweep``, idle gaps of growing length: after each gap one call, classified cold
    when its latency is above the threshold between the warm median and the first call. The
-   unload window lies between the longest warm gap and the shortest cold gap; a few
-   bisection steps narrow it.
+   unload window lies between the longest warm gap and the shortest cold gap (a cold
+   verdict is confirmed by repeating its gap); a few bisection steps narrow it.
 
 It ends with a recommendation for ``@warm``: an interval of about 80% of the window
 (rounded down to a friendly number), the keep-alive, and the pings a day and their cost.
@@ -359,13 +359,18 @@ def _sweep(
     say: Callable[[str], None],
     sleep: Callable[[float], None],
 ) -> None:
-    def trial(gap: float) -> bool:
+    def once(gap: float) -> bool:
         sleep(gap * endpoint.time_scale)
         seen = endpoint.call(gap)
         cold = seen.total_s > report.threshold_s
         report.sweep.append(Observation(gap, seen.ttft_s, seen.total_s, cold))
         say(f"gap {gap:g} s: {'cold' if cold else 'warm'} ({seen.total_s:.2f} s)")
         return cold
+
+    def trial(gap: float) -> bool:
+        # Noise (a busy host, a slow network) only ever makes a warm call slower, so a
+        # cold verdict is confirmed by the same gap once more; a warm one stands.
+        return once(gap) and once(gap)
 
     warm_gap = 0.0
     cold_gap: float | None = None
