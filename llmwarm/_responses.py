@@ -133,13 +133,20 @@ class ResponseFacts:
         """Merge what ``response`` (a whole response or one stream chunk) says."""
         if response is None:
             return
-        model = _get(response, "model")
+        if isinstance(response, dict):
+            get: Any = response.get
+        else:
+
+            def get(name: str, _r: Any = response) -> Any:
+                return getattr(_r, name, None)
+
+        model = get("model")
         if isinstance(model, str) and model:
             self.model = model
-        rid = _get(response, "id")
+        rid = get("id")
         if isinstance(rid, str) and rid:
             self.id = rid
-        usage = _get(response, "usage")
+        usage = get("usage")
         if usage is not None:
             tin = _get(usage, "prompt_tokens")
             tin = _get(usage, "input_tokens") if tin is None else tin
@@ -149,7 +156,7 @@ class ResponseFacts:
                 self.input_tokens = tin
             if isinstance(tout, int):
                 self.output_tokens = tout
-        choices = _get(response, "choices")
+        choices = get("choices")
         if choices:
             for choice in choices:
                 reason = _get(choice, "finish_reason")
@@ -161,25 +168,27 @@ class ResponseFacts:
                     if isinstance(text, str):
                         self.text.append(text)
             return
+        if choices is not None:  # an OpenAI object (a usage-only final chunk): done
+            return
         # Ollama: done_reason, prompt_eval_count, eval_count; message.content or response
-        reason = _get(response, "done_reason")
+        reason = get("done_reason")
         if isinstance(reason, str) and reason:
             self.finish_reasons.append(reason)
-        elif _get(response, "status") == "completed":  # OpenAI Responses API
+        elif get("status") == "completed":  # OpenAI Responses API
             self.finish_reasons.append("stop")
-        tin = _get(response, "prompt_eval_count")
-        tout = _get(response, "eval_count")
+        tin = get("prompt_eval_count")
+        tout = get("eval_count")
         if isinstance(tin, int):
             self.input_tokens = tin
         if isinstance(tout, int):
             self.output_tokens = tout
         if content:
-            message = _get(response, "message")
+            message = get("message")
             text = _get(message, "content") if message is not None else None
             if text is None:
-                text = _get(response, "response")
+                text = get("response")
             if text is None:
-                text = _get(response, "output_text")
+                text = get("output_text")
             if isinstance(text, str):
                 self.text.append(text)
 

@@ -16,6 +16,8 @@ route, warm-up, connection) are read from the call record when the call ends.
 
 from __future__ import annotations
 
+import os
+import sys
 import time
 from collections.abc import Callable
 from typing import Any, TypeVar, overload
@@ -126,6 +128,32 @@ def _telemetry(tracer_provider: Any, meter_provider: Any) -> _Telemetry | None:
     return bundle
 
 
+_trace_module: Any = sys.modules[otel_trace.__name__]
+_metrics_module: Any = sys.modules.get("opentelemetry.metrics._internal")
+_providers_from_env: bool | None = None
+
+
+def _no_global_providers() -> bool:
+    """Whether no global tracer or meter provider is set (a fast path for the no-SDK case).
+
+    The public getters read ``os.environ`` on every call until a provider is set (it may
+    name one in ``OTEL_PYTHON_*_PROVIDER``); this reads the API's module globals instead,
+    and the environment once. Any doubt answers ``False`` (the public getters decide).
+    """
+    global _providers_from_env
+    if _providers_from_env is None:
+        _providers_from_env = any(
+            name in os.environ
+            for name in ("OTEL_PYTHON_TRACER_PROVIDER", "OTEL_PYTHON_METER_PROVIDER")
+        )
+    if _providers_from_env or _metrics_module is None:
+        return False
+    return (
+        getattr(_trace_module, "_TRACER_PROVIDER", False) is None
+        and getattr(_metrics_module, "_METER_PROVIDER", False) is None
+    )
+
+
 def _error_type(error: BaseException) -> str:
     kind = type(error)
     module = kind.__module__
@@ -175,8 +203,8 @@ class _Span:
         duration = time.perf_counter() - self.start
         call, tel, facts, span = self.call, self.tel, self.facts, self.span
         record = call.record
-        predict(record, call)
         model = record.model or self.model
+        predict(record, call, model)
         provider = self.provider
         hit = record.cache_hit
         if error is None:
@@ -318,9 +346,11 @@ class TracedPolicy(Policy):
 
     def _resolve(self) -> _Telemetry | None:
         tp = self.tracer_provider
+        mp = self.meter_provider
+        if tp is None and mp is None and _no_global_providers():
+            return None
         if tp is None:
             tp = otel_trace.get_tracer_provider()
-        mp = self.meter_provider
         if mp is None:
             mp = metrics.get_meter_provider()
         last = self._last
