@@ -3,11 +3,13 @@
 Every call that reached the provider (a user call or a ping) is an observation: the idle gap
 before it and its latency (a stream's time to its first chunk). A call is *cold* when its
 latency is far above the warm baseline: more than ``COLD_RATIO`` times the baseline and more
-than ``COLD_FLOOR`` seconds above it (the baseline is the median of the fastest half of
-recent latencies, so a few cold starts cannot drag it up).
+than ``COLD_FLOOR`` seconds above it (the baseline is the 20th percentile of recent
+latencies, so cold starts cannot drag it up unless they are four in five).
 
-The first ping comes after a quarter of the starting interval, so that a warm latency is
-known early (the first call of a model is usually cold). The window lies between ``lo``, the
+The first ping comes soon (after a quarter of the starting interval, ``FIRST_LOOK`` = 1 s at
+most), so that a warm latency is known early (the first call of a model is usually cold).
+Each observation is classified against the current baseline, every time: a fast call seen
+late shows that earlier "warm" ones were cold. The window lies between ``lo``, the
 longest gap after which a call was still warm, and ``hi``, the shortest longer gap after
 which a call was cold. Until a cold call bounds it, the learner *probes*: the next interval
 is ``PROBE_GROWTH`` x ``lo``, so the pings themselves stretch the gap until one comes back
@@ -25,17 +27,18 @@ after a cold observation resets the bounds.
 from __future__ import annotations
 
 import math
-import statistics
 import threading
 from collections import deque
 
-__all__ = ["COLD_FLOOR", "COLD_RATIO", "PROBE_GROWTH", "SAFETY", "Learner"]
+__all__ = ["COLD_FLOOR", "COLD_RATIO", "FIRST_LOOK", "PROBE_GROWTH", "SAFETY", "Learner"]
 
 COLD_RATIO = 3.0
 COLD_FLOOR = 0.05
+FIRST_LOOK = 1.0
+BASELINE_PERCENTILE = 0.2
 PROBE_GROWTH = 1.25
 SAFETY = 0.8
-_HISTORY = 64
+_HISTORY = 128
 
 
 class Learner:
@@ -47,17 +50,17 @@ class Learner:
         self.maximum = maximum
         self.lo: float | None = None
         self.hi: float | None = None
-        self.warm_gaps: list[float] = []
+        self.history: deque[tuple[float, float]] = deque(maxlen=_HISTORY)
         self.latencies: deque[float] = deque(maxlen=_HISTORY)
         self.observations = 0
         self._lock = threading.Lock()
 
     def baseline(self) -> float | None:
-        """Return the warm latency baseline: the median of the fastest half seen recently."""
+        """Return the warm latency baseline: a low percentile of recent latencies."""
         if not self.latencies:
             return None
-        fastest = sorted(self.latencies)[: max(1, len(self.latencies) // 2)]
-        return statistics.median(fastest)
+        ordered = sorted(self.latencies)
+        return ordered[int(BASELINE_PERCENTILE * (len(ordered) - 1))]
 
     def is_cold(self, latency: float) -> bool:
         """Whether ``latency`` is a cold start against the current baseline."""
@@ -72,23 +75,30 @@ class Learner:
             return
         with self._lock:
             self.observations += 1
-            cold = self.is_cold(latency)
             self.latencies.append(latency)
-            if gap is None or gap <= 0:
-                return
-            if not cold:
-                self.warm_gaps.append(gap)
-                if self.hi is not None and gap >= self.hi:  # the window grew past hi
-                    self.hi = None
-                self.lo = max(self.warm_gaps)
-            elif self.lo is not None and gap <= self.lo:  # the window shrank: forget
-                self.warm_gaps = [g for g in self.warm_gaps if g < gap]
-                self.lo = max(self.warm_gaps) if self.warm_gaps else None
-                self.hi = gap
+            if gap is not None and gap > 0:
+                self.history.append((gap, latency))
+            self._replay()
+
+    def _replay(self) -> None:
+        # Classify every remembered observation against today's baseline, in order: a
+        # fast call seen late can show that earlier "warm" ones were all cold.
+        lo: float | None = None
+        hi: float | None = None
+        warm: list[float] = []
+        for gap, latency in self.history:
+            if not self.is_cold(latency):
+                warm.append(gap)
+                if hi is not None and gap >= hi:  # the window grew past hi
+                    hi = None
+                lo = max(warm)
+            elif lo is not None and gap <= lo:  # the window shrank: forget longer warm gaps
+                warm = [g for g in warm if g < gap]
+                lo = max(warm) if warm else None
+                hi = gap
             else:
-                self.hi = gap if self.hi is None else min(self.hi, gap)
-            if len(self.warm_gaps) > _HISTORY:
-                self.warm_gaps = sorted(self.warm_gaps)[-_HISTORY:]
+                hi = gap if hi is None else min(hi, gap)
+        self.lo, self.hi = lo, hi
 
     @property
     def settled(self) -> bool:
@@ -107,7 +117,7 @@ class Learner:
         """Return the idle time to allow before the next ping."""
         lo, hi = self.lo, self.hi
         if len(self.latencies) < 2:  # a quick second look gives a warm baseline
-            value = self.start / 4
+            value = min(self.start / 4, FIRST_LOOK)
         elif lo is None and hi is None:
             value = self.start
         elif lo is None:

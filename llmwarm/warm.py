@@ -205,7 +205,10 @@ class _WarmPolicy(Policy):
             raise
         if is_stream(result):
             return observe_stream(result, _StreamEnd(w, st, record, started, idle))
-        w._end(st, record, idle, w._clock.monotonic() - started, ok=True)
+        # Only pings teach the learner among non-streamed calls: a user's call lasts as long
+        # as its answer, which says nothing of a cold start; a stream's first chunk does.
+        latency = w._clock.monotonic() - started if record.warmup else None
+        w._end(st, record, idle, latency, ok=True)
         return result
 
 
@@ -221,10 +224,8 @@ class _StreamEnd:
             self.latency = self.w._clock.monotonic() - self.started
 
     def on_end(self, error: BaseException | None, completed: bool) -> None:
-        latency = self.latency
-        if latency is None and error is None:
-            latency = self.w._clock.monotonic() - self.started
-        self.w._end(self.st, self.record, self.idle, latency, ok=error is None)
+        ok = error is None and self.latency is not None
+        self.w._end(self.st, self.record, self.idle, self.latency, ok=ok)
 
 
 # ------------------------------------------------------------------------------ warmer
