@@ -20,9 +20,11 @@ from llmwarm import trace
 def _fresh_state() -> Iterator[None]:
     stats._reset()
     trace._bundles.clear()
+    trace._providers_from_env = None
     yield
     stats._reset()
     trace._bundles.clear()
+    trace._providers_from_env = None
 
 
 class Otel:
