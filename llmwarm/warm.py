@@ -540,9 +540,10 @@ class Warmer:
         started = clock.monotonic()
         try:
             yield _scheduler.Ping(functools.partial(self._call_ping, model), self._ping_async)
-        except _NoInstance:
+        except _NoInstance:  # no instance to ping a method through: look again later
             with self._lock:
                 st.pinging, self._sent = False, self._sent - 1
+                st.last = clock.monotonic()
             return
         except Exception as exc:
             self._failure(st, model, exc, interval)

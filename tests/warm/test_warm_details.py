@@ -78,11 +78,14 @@ def test_cache_hits_are_not_activity(clock: FakeClock) -> None:
     assert fn.warmer.next_ping_at(MODEL) == first_due
 
 
+CLIENT_CLOCK = FakeClock()  # manual: the test drives the warmer, no thread
+
+
 class Client:
     def __init__(self, log: list[Any], name: str) -> None:
         self.log, self.name = log, name
 
-    @warm(MODEL, interval=60, _clock=None)
+    @warm(MODEL, interval=60, _clock=CLIENT_CLOCK)
     def complete(self, messages: Any, *, model: str = MODEL, max_tokens: int = 16) -> str:
         self.log.append((self.name, max_tokens))
         return "ok"
@@ -90,15 +93,13 @@ class Client:
 
 def test_a_method_default_ping_uses_the_last_instance_and_never_keeps_it_alive() -> None:
     warmer = Client.complete.warmer
-    warmer.stop()  # drive it by hand: the instance decides, not the clock
     log: list[Any] = []
-    warmer.warm_up(MODEL)
+    warmer.start()  # (an earlier test's reset stopped this class-level warmer)
     warmer.run_due()  # no call yet: no instance to ping through
     assert warmer.pings_sent == 0
     assert log == []
     client = Client(log, "first")
     client.complete([])
-    warmer._stopped = False
     warmer.warm_up(MODEL)
     warmer.run_due()
     assert log == [("first", 16), ("first", 1)]  # the ping went through the same instance
@@ -108,6 +109,9 @@ def test_a_method_default_ping_uses_the_last_instance_and_never_keeps_it_alive()
     warmer.run_due()
     assert len(log) == 2  # the instance is gone: skipped, not kept alive
     assert warmer.ping_failures == 0
+    delay = warmer.delay()
+    assert delay is not None
+    assert delay > 30  # skipped until an interval later, never a busy loop
     warmer.stop()
 
 
