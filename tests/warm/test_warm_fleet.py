@@ -63,7 +63,7 @@ def test_traffic_on_one_replica_counts_for_all(redis_server: Any) -> None:
     pinged: list[str] = []
 
     def replica(name: str) -> Any:
-        @warm("m", interval=0.4, backend=redis_server.url, ping=pinged.append)
+        @warm("m", interval=1.0, backend=redis_server.url, ping=pinged.append)
         def complete() -> str:
             return name
 
@@ -72,7 +72,7 @@ def test_traffic_on_one_replica_counts_for_all(redis_server: Any) -> None:
     busy, idle = replica("busy"), replica("idle")
     busy()
     idle()
-    for _ in range(25):  # 2.5 s of traffic on `busy` alone, every 0.1 s
+    for _ in range(40):  # 4 s of traffic on `busy` alone, every 0.1 s (`idle` alone: 4 pings)
         time.sleep(0.1)
         busy()
     busy.warmer.stop()
