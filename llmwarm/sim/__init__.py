@@ -35,7 +35,7 @@ from llmwarm.sim._model import ModelRegistry, ModelState, Ticket
 
 if TYPE_CHECKING:
     from llmwarm.sim._app import create_app
-    from llmwarm.sim._server import SimServer, serve
+    from llmwarm.sim._server import SimServer, aserve, serve
 
 __all__ = [
     "DEFAULT_COLD_START",
@@ -51,6 +51,7 @@ __all__ = [
     "SimServer",
     "Simulator",
     "Ticket",
+    "aserve",
     "create_app",
     "parse_duration",
     "serve",
@@ -62,6 +63,7 @@ _LAZY = {
     "create_app": "llmwarm.sim._app",
     "SimServer": "llmwarm.sim._server",
     "serve": "llmwarm.sim._server",
+    "aserve": "llmwarm.sim._server",
 }
 
 

@@ -15,6 +15,10 @@ from llmwarm.sim._engine import SimHTTPError, SimulatedDisconnect, SimulatorStop
 __all__ = ["COLD_HEADER", "TrackedStream", "dumps", "json_response", "optional_int", "read_json"]
 
 COLD_HEADER = "x-sim-cold-start"
+#: Simulated seconds the server waited before answering (load, then for a complete
+#: response also time to first token and tokens): lets a client that runs the simulator
+#: with a compressed clock tell simulated waiting from its own real overhead.
+WAIT_HEADER = "x-sim-wait"
 
 
 def dumps(data: object) -> bytes:
@@ -27,9 +31,14 @@ def cold_headers(cold: bool) -> dict[str, str]:
     return {COLD_HEADER: "true" if cold else "false"}
 
 
-def json_response(data: object, *, cold: bool = False, status: int = 200) -> Response:
-    """Return a JSON response carrying the cold-start header."""
-    return Response(dumps(data), status, cold_headers(cold), media_type="application/json")
+def json_response(
+    data: object, *, cold: bool = False, status: int = 200, wait: float | None = None
+) -> Response:
+    """Return a JSON response carrying the cold-start header (and the wait, when given)."""
+    headers = cold_headers(cold)
+    if wait is not None:
+        headers[WAIT_HEADER] = f"{wait:.6f}"
+    return Response(dumps(data), status, headers, media_type="application/json")
 
 
 async def read_json(request: Request) -> dict[str, Any]:

@@ -126,14 +126,22 @@ async def chat_completions(request: Request) -> Response:
         ],
         "usage": usage,
     }
-    return _finish(lease, payload, tokens_in=tokens_in, tokens_out=n)
+    wait = lease.load_wait + policy.ttft + n * policy.token_time
+    return _finish(lease, payload, tokens_in=tokens_in, tokens_out=n, wait=wait)
 
 
-def _finish(lease: Lease, payload: dict[str, Any], *, tokens_in: int, tokens_out: int) -> Response:
+def _finish(
+    lease: Lease,
+    payload: dict[str, Any],
+    *,
+    tokens_in: int,
+    tokens_out: int,
+    wait: float | None = None,
+) -> Response:
     """Release ``lease`` and answer ``payload`` (or a truncated body, for a disconnect fault)."""
     if not lease.disconnect:
         lease.release(tokens_in=tokens_in, tokens_out=tokens_out)
-        return json_response(payload, cold=lease.cold)
+        return json_response(payload, cold=lease.cold, wait=wait)
     body = dumps(payload)
 
     async def truncated() -> AsyncIterator[bytes]:

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import httpx
@@ -18,7 +19,7 @@ from llmwarm.sim._app import create_app
 from llmwarm.sim._config import SimConfig
 from llmwarm.sim._engine import SimulatedDisconnect, Simulator, SimulatorStopping
 
-__all__ = ["SimServer", "StoppingServer", "listen", "serve", "uvicorn_config"]
+__all__ = ["SimServer", "StoppingServer", "aserve", "listen", "serve", "uvicorn_config"]
 
 _STARTUP_TIMEOUT = 10.0
 _STOP_TIMEOUT = 10.0
@@ -131,6 +132,13 @@ class SimServer(str):
             data: dict[str, Any] = client.get(f"{self.url}/sim/stats").raise_for_status().json()
             return data
 
+    async def astats(self) -> dict[str, Any]:
+        """Return ``GET /sim/stats`` without blocking the event loop (for :func:`aserve`)."""
+        async with httpx.AsyncClient(trust_env=False, timeout=10) as client:
+            response = (await client.get(f"{self.url}/sim/stats")).raise_for_status()
+            data: dict[str, Any] = response.json()
+            return data
+
     def reset(self) -> None:
         """``POST /sim/reset``: unload every model and zero the counters."""
         with httpx.Client(trust_env=False, timeout=10) as client:
@@ -176,4 +184,47 @@ def serve(
         if thread.is_alive():
             server.force_exit = True
             thread.join(_STOP_TIMEOUT)
+        sock.close()
+
+
+@contextlib.asynccontextmanager
+async def aserve(
+    config: SimConfig | None = None,
+    *,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    **options: Any,
+) -> AsyncIterator[SimServer]:
+    """Run a simulator on the running event loop (no thread); yield it as :func:`serve` does.
+
+    For async code that wants the server and its clients on one loop: no thread hand-offs
+    (whose GIL switches cost milliseconds, which a compressed clock turns into simulated
+    seconds), and the server's timers are ordered with the clients' own. Everything the
+    clients do on the loop delays the server too, as it would a real provider's clients.
+
+    >>> async with aserve(time_scale=0.01) as base_url:  # doctest: +SKIP
+    ...     client = AsyncOpenAI(base_url=f"{base_url}/v1", api_key="sk-sim")
+    """
+    app = create_app(config, **options)
+    sim: Simulator = app.state.sim
+    sock = listen(host, port)
+    server = StoppingServer(uvicorn_config(app), sim)
+    bound_host, bound_port = sock.getsockname()[:2]
+    task = asyncio.create_task(server.serve(sockets=[sock]), name=f"llmwarm-sim:{bound_port}")
+    loop = asyncio.get_running_loop()
+    try:
+        deadline = loop.time() + _STARTUP_TIMEOUT
+        while not server.started:
+            if task.done() or loop.time() > deadline:
+                raise RuntimeError("The llmwarm simulator failed to start; see the log above.")
+            await asyncio.sleep(0.002)
+        shown = f"[{bound_host}]" if ":" in bound_host else bound_host
+        yield SimServer(f"http://{shown}:{bound_port}", app)
+    finally:
+        server.should_exit = True
+        try:
+            await asyncio.wait_for(asyncio.shield(task), _STOP_TIMEOUT)
+        except TimeoutError:
+            server.force_exit = True
+            await task
         sock.close()

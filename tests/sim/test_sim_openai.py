@@ -216,3 +216,17 @@ def test_api_key_is_enforced(sim_server: SimServer) -> None:
     with right:
         right.chat.completions.create(model="m", messages=MESSAGES)
     assert httpx.get(f"{sim_server}/sim/stats", trust_env=False).status_code == 200
+
+
+@pytest.mark.sim(cold_start=20, cold_start_jitter=0.0, ttft=0.5, token_time=0.1)
+def test_wait_header_reports_simulated_seconds_apart_from_real_overhead(
+    sim_server: SimServer,
+) -> None:
+    body = {"model": "m", "messages": [{"role": "user", "content": "hi"}], "max_tokens": 4}
+    with httpx.Client(base_url=sim_server.openai_base_url) as client:
+        cold = client.post("/chat/completions", json=body)
+        warm = client.post("/chat/completions", json=body)
+    tokens = warm.json()["usage"]["completion_tokens"]
+    # cold: the whole load, then time to first token and the tokens; warm: no load.
+    assert float(cold.headers["x-sim-wait"]) == pytest.approx(20 + 0.5 + 0.1 * tokens, abs=0.01)
+    assert float(warm.headers["x-sim-wait"]) == pytest.approx(0.5 + 0.1 * tokens)
