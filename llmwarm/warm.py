@@ -380,9 +380,16 @@ class Warmer:
             _scheduler.drive_sync(self._work(model))
 
     async def arun_due(self) -> None:
-        """Do due pings and fleet updates on the running loop."""
-        for model in self._due_models():
-            await _scheduler.drive_async(self._work(model))
+        """Do due pings and fleet updates on the running loop, every due model at once.
+
+        One after the other, a cold model's ping (a load of seconds) would hold back the
+        others' pings past their keep-alive: each model's work is its own task.
+        """
+        works = [_scheduler.drive_async(self._work(model)) for model in self._due_models()]
+        if len(works) == 1:
+            await works[0]
+        elif works:
+            await asyncio.gather(*works)
 
     # -- internals
 
