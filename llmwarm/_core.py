@@ -161,15 +161,18 @@ class _Binder:
         )
 
     def bind(self, args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> dict[str, Any]:
-        bound = dict(self.defaults)
+        bound = self.defaults.copy()
         count = len(self.positional)
-        if len(args) <= count:
+        if len(args) == 1 and count:  # the usual LLM call: `complete(messages, **options)`
+            bound[self.positional[0]] = args[0]
+        elif len(args) <= count:
             bound.update(zip(self.positional, args, strict=False))
         else:
             bound.update(zip(self.positional, args[:count], strict=True))
             if self.var_positional is not None:
                 bound[self.var_positional] = args[count:]
-        bound.update(kwargs)
+        if kwargs:
+            bound.update(kwargs)
         return bound
 
 
@@ -353,6 +356,14 @@ class Policy:
 
     #: Attribute names this policy exposes on the decorated function (``.cache``, ...).
     handles: ClassVar[tuple[str, ...]] = ()
+    #: Whether the drivers ask :meth:`skips` before running this policy's flow. A flow
+    #: that would only pass the call through still costs a generator (about half a
+    #: microsecond); a policy that is often idle (``@traced`` without an SDK) says so here.
+    may_skip: ClassVar[bool] = False
+
+    def skips(self, call: Call) -> bool:
+        """Return True to let ``call`` bypass this policy (asked only when ``may_skip``)."""
+        return False
 
     def bind(self, spec: FunctionSpec) -> None:
         """Check the policy against the function at decoration time (raise to refuse it)."""
@@ -538,9 +549,14 @@ def observe_stream(stream: Any, observer: StreamObserver) -> Any:
 
 
 def _drive_sync(pipeline: tuple[Policy, ...], index: int, call: Call) -> Any:
-    if index == len(pipeline):
-        return call.target(*call.args, **call.kwargs)
-    flow = pipeline[index].flow(call)
+    while True:
+        if index == len(pipeline):
+            return call.target(*call.args, **call.kwargs)
+        policy = pipeline[index]
+        if not (policy.may_skip and policy.skips(call)):
+            break
+        index += 1
+    flow = policy.flow(call)
     try:
         step = flow.send(None)
         while True:
@@ -559,11 +575,16 @@ def _drive_sync(pipeline: tuple[Policy, ...], index: int, call: Call) -> Any:
 
 
 async def _drive_async(pipeline: tuple[Policy, ...], index: int, call: Call) -> Any:
-    if index == len(pipeline):
-        result = call.target(*call.args, **call.kwargs)
-        # An async generator function returns its stream without being awaited.
-        return result if call.spec.is_async_gen else await result
-    flow = pipeline[index].flow(call)
+    while True:
+        if index == len(pipeline):
+            result = call.target(*call.args, **call.kwargs)
+            # An async generator function returns its stream without being awaited.
+            return result if call.spec.is_async_gen else await result
+        policy = pipeline[index]
+        if not (policy.may_skip and policy.skips(call)):
+            break
+        index += 1
+    flow = policy.flow(call)
     try:
         step = flow.send(None)
         while True:
@@ -602,7 +623,10 @@ def _finish(record: CallRecord, call: Call, error: BaseException | None) -> None
     if error is not None:
         record.error = error
     for hook in _call_end_hooks:
-        safely("call-end hook", hook, record, call)
+        try:  # inline rather than `safely()`: this runs on every call's path
+            hook(record, call)
+        except Exception:
+            logger.exception("llmwarm: call-end hook failed; the call goes on")
 
 
 class _Finisher:
@@ -661,10 +685,13 @@ class StackState:
         try:
             result = _drive_sync(self.pipeline, 0, call)
         except BaseException as exc:
+            _current.reset(token)
             _finish(record, call, exc)
             raise
-        finally:
-            _current.reset(token)
+        _current.reset(token)
+        if type(result) in _NOT_STREAMS:  # the common case, without a call of is_stream()
+            _finish(record, call, None)
+            return result
         return self.leave(call, result)
 
     async def run_async(
@@ -682,10 +709,13 @@ class StackState:
         try:
             result = await _drive_async(self.pipeline, 0, call)
         except BaseException as exc:
+            _current.reset(token)
             _finish(record, call, exc)
             raise
-        finally:
-            _current.reset(token)
+        _current.reset(token)
+        if type(result) in _NOT_STREAMS:
+            _finish(record, call, None)
+            return result
         return self.leave(call, result)
 
     def entry(self) -> Callable[..., Any]:

@@ -107,18 +107,24 @@ def _touch(model: str, now: float) -> None:
 def record_call(record: CallRecord, call: Call) -> None:
     """Count one ended call (the core's call-end hook; cheap, thread-safe)."""
     now = _clock()
+    failed = record.error is not None
+    if record.cache_hit:
+        # The hottest path: a hit never reached the model, so it is neither cold nor
+        # activity, and needs no model lookup.
+        if record.cold_start is None:
+            record.cold_start = False
+        _samples.append((now, record.duration or 0.0, record.cold_start, True, failed))
+        return
     model = _model_of(record, call)
     if record.warmup:
         _pings.append(now)
-        if model is not None and record.error is None:
+        if model is not None and not failed:
             _touch(model, now)
         return
     if record.cold_start is None and model is not None:
         predict(record, call, model)
-    failed = record.error is not None
-    hit = record.cache_hit is True
-    _samples.append((now, record.duration or 0.0, record.cold_start, hit, failed))
-    if model is not None and not hit and not failed:
+    _samples.append((now, record.duration or 0.0, record.cold_start, False, failed))
+    if model is not None and not failed:
         _touch(model, now)
 
 

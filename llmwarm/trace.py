@@ -344,6 +344,12 @@ class TracedPolicy(Policy):
         self._params = tuple((n, k) for n, k in _PARAMS if spec.accepts(n))
         self._options = spec.accepts("options")
 
+    may_skip = True
+
+    def skips(self, call: Call) -> bool:
+        """Let the call through untouched when nothing could observe a span or a metric."""
+        return self._resolve() is None
+
     def _resolve(self) -> _Telemetry | None:
         tp = self.tracer_provider
         mp = self.meter_provider

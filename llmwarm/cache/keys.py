@@ -129,7 +129,9 @@ class Fingerprinter:
     def split(self, arguments: Mapping[str, Any]) -> tuple[Mapping[str, Any], str | None]:
         """Return the arguments without injected objects and credentials, and the fingerprint."""
         for name in _SPECIAL:
-            if name in arguments:
+            # `is not None`, not `in`: a function that declares `client=None` for @pooled
+            # to fill in has it in every call's arguments, and None holds no credential.
+            if arguments.get(name) is not None:
                 break
         else:  # the common case: nothing to strip, no copy
             return arguments, None
@@ -145,7 +147,7 @@ class Fingerprinter:
                 credentials.append(f"{name}={secret}")
         for name in HEADER_ARGS:
             headers = kept.get(name)
-            if isinstance(headers, Mapping) and headers:
+            if headers and isinstance(headers, Mapping):  # ABC checks cost: test falsy first
                 plain = {}
                 for header, value in headers.items():
                     if str(header).lower() in CREDENTIAL_HEADERS:
