@@ -1,0 +1,1 @@
+"""llmwarm benchmarks: run with ``python -m benchmarks``."""

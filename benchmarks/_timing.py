@@ -1,0 +1,65 @@
+"""Timing helpers shared by the benchmarks: ratios against a reference of the same round."""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import statistics
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+
+def per_call(fn: Callable[[], Any], number: int) -> float:
+    """Seconds per call of ``fn``, over ``number`` calls (GC paused, as timeit does)."""
+    gc_was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        started = time.perf_counter()
+        for _ in range(number):
+            fn()
+        return (time.perf_counter() - started) / number
+    finally:
+        if gc_was_enabled:
+            gc.enable()
+
+
+def per_await(make: Callable[[], Awaitable[Any]], number: int) -> float:
+    """Seconds per ``await make()``, over ``number`` awaits in one running loop."""
+
+    async def loop() -> float:
+        started = time.perf_counter()
+        for _ in range(number):
+            await make()
+        return (time.perf_counter() - started) / number
+
+    return asyncio.run(loop())
+
+
+def spread(values: list[float]) -> dict[str, float]:
+    """Median and range of repeated measurements."""
+    return {
+        "median": round(statistics.median(values), 2),
+        "min": round(min(values), 2),
+        "max": round(max(values), 2),
+    }
+
+
+def ratios(
+    candidates: dict[str, Callable[[int], float]],
+    reference: Callable[[int], float],
+    *,
+    rounds: int,
+    number: int,
+) -> dict[str, dict[str, float]]:
+    """Time each candidate and the reference in the same rounds; return per-round ratios.
+
+    ``candidates`` and ``reference`` take a call count and return seconds per call.
+    Interleaving them inside each round means a noisy neighbour slows both alike.
+    """
+    per_round: dict[str, list[float]] = {name: [] for name in candidates}
+    for _ in range(rounds):
+        base = reference(number)
+        for name, candidate in candidates.items():
+            per_round[name].append(candidate(number) / base)
+    return {name: spread(values) for name, values in per_round.items()}

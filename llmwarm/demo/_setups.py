@@ -1,0 +1,234 @@
+"""The three set-ups the demo compares, each talking to its own simulator.
+
+1. ``plain``: a new client per call, no warmer, no cache.
+2. ``recipe``: the common recipe: one pooled client and a fixed-interval ping every
+   keep-alive seconds (``while True: ping(); sleep(keep_alive)``).
+3. ``llmwarm``: ``@traced @cached @routed(prefer_warm) @warm @pooled``.
+
+Every duration handed to a set-up is in real seconds: the simulated figures times the
+simulator's ``time_scale``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+__all__ = ["SETUP_NAMES", "DemoConfig", "Setup", "make_setup"]
+
+SETUP_NAMES = ("plain", "recipe", "llmwarm")
+EventHooks = dict[str, list[Callable[..., Awaitable[None]]]]
+SMALL_MODEL = "gpt-4o-mini"
+LARGE_MODEL = "gpt-4o"
+API_KEY = "sk-llmwarm-demo"  # the simulator accepts any key unless started with one
+
+
+@dataclass(frozen=True)
+class DemoConfig:
+    """The run's parameters, in simulated seconds unless the name says otherwise."""
+
+    requests: int = 120
+    seed: int = 7
+    time_scale: float = 0.001
+    cold_start: float = 14.0
+    keep_alive: float = 300.0
+    ttft: float = 0.3
+    token_time: float = 0.02
+    max_tokens: int = 32
+    mean_gap: float = 240.0
+    warm_interval: float = 240.0
+    cache_ttl: float = 3600.0
+    #: The service starts this long before its first user arrives, in every set-up.
+    lead_in: float = 120.0
+
+    def real(self, simulated: float) -> float:
+        """Convert simulated seconds to real seconds."""
+        return simulated * self.time_scale
+
+
+def _messages(question: str) -> Any:
+    return [{"role": "user", "content": question}]
+
+
+class Setup:
+    """One way of calling the model; the demo replays the same traffic through each."""
+
+    name: str = ""
+
+    def __init__(self, base_url: str, config: DemoConfig, event_hooks: EventHooks) -> None:
+        self.base_url = base_url
+        self.config = config
+        # httpx response hooks through which the demo reads the simulator's headers.
+        self.event_hooks = event_hooks
+
+    async def start(self) -> None:
+        """Prepare before the first request (start warmers, open pools)."""
+
+    async def ask(self, question: str) -> None:
+        """Send one user request and wait for the whole answer."""
+        raise NotImplementedError
+
+    async def stop(self) -> None:
+        """Stop background work and close clients."""
+
+    @property
+    def pings(self) -> int:
+        """Warm-up pings sent so far."""
+        return 0
+
+    @property
+    def cache_hits(self) -> int:
+        """Requests answered without reaching the provider."""
+        return 0
+
+
+class Plain(Setup):
+    """A new client per call: what most code does before it is optimised."""
+
+    name = "plain"
+
+    async def ask(self, question: str) -> None:
+        """Open a client, send the request, close the client."""
+        import httpx
+        from openai import AsyncOpenAI
+
+        async with AsyncOpenAI(
+            base_url=f"{self.base_url}/v1",
+            api_key=API_KEY,
+            max_retries=0,
+            # openai 3 is typed for httpx2 clients and accepts httpx ones (docs/pooling.md).
+            http_client=httpx.AsyncClient(event_hooks=self.event_hooks),  # type: ignore[arg-type]
+        ) as client:
+            await client.chat.completions.create(
+                model=SMALL_MODEL, messages=_messages(question), max_tokens=self.config.max_tokens
+            )
+
+
+class Recipe(Setup):
+    """One pooled client and a ping every keep-alive seconds, whatever the traffic."""
+
+    name = "recipe"
+
+    def __init__(self, base_url: str, config: DemoConfig, event_hooks: EventHooks) -> None:
+        super().__init__(base_url, config, event_hooks)
+        import httpx
+        from openai import AsyncOpenAI
+
+        self.client = AsyncOpenAI(
+            base_url=f"{base_url}/v1",
+            api_key=API_KEY,
+            max_retries=0,
+            http_client=httpx.AsyncClient(event_hooks=event_hooks),  # type: ignore[arg-type]
+        )
+        self._pings = 0
+        self._task: asyncio.Task[None] | None = None
+
+    async def _ping_forever(self) -> None:
+        while True:
+            with contextlib.suppress(Exception):  # the recipe's pings must not crash it
+                await self.client.chat.completions.create(
+                    model=SMALL_MODEL, messages=_messages("ping"), max_tokens=1
+                )
+                self._pings += 1
+            await asyncio.sleep(self.config.real(self.config.keep_alive))
+
+    async def start(self) -> None:
+        """Start the fixed-interval pinger."""
+        self._task = asyncio.create_task(self._ping_forever(), name="demo-recipe-pinger")
+
+    async def ask(self, question: str) -> None:
+        """Send the request on the shared client."""
+        await self.client.chat.completions.create(
+            model=SMALL_MODEL, messages=_messages(question), max_tokens=self.config.max_tokens
+        )
+
+    async def stop(self) -> None:
+        """Cancel the pinger and close the client."""
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        await self.client.close()
+
+    @property
+    def pings(self) -> int:
+        """Pings the fixed-interval loop has sent."""
+        return self._pings
+
+
+class LLMWarm(Setup):
+    """The full llmwarm stack."""
+
+    name = "llmwarm"
+
+    def __init__(self, base_url: str, config: DemoConfig, event_hooks: EventHooks) -> None:
+        super().__init__(base_url, config, event_hooks)
+        from openai import AsyncOpenAI
+
+        from llmwarm import Tier, cached, pooled, routed, traced, warm
+
+        tiers = [Tier("small", SMALL_MODEL), Tier("large", LARGE_MODEL)]
+
+        @traced
+        @cached(ttl=config.real(config.cache_ttl))
+        @routed(tiers, prefer_warm=True)
+        @warm(
+            [SMALL_MODEL, LARGE_MODEL],
+            interval=config.real(config.warm_interval),
+            keep_alive=config.real(config.keep_alive),
+        )
+        @pooled(
+            AsyncOpenAI,
+            http_options={"event_hooks": event_hooks},
+            base_url=f"{base_url}/v1",
+            api_key=API_KEY,
+            max_retries=0,
+        )
+        async def complete(
+            messages: list[dict[str, str]],
+            *,
+            model: str = SMALL_MODEL,
+            max_tokens: int = config.max_tokens,
+            client: Any = None,
+        ) -> Any:
+            return await client.chat.completions.create(
+                model=model, messages=messages, max_tokens=max_tokens
+            )
+
+        self.complete: Callable[..., Awaitable[Any]] = complete
+
+    async def start(self) -> None:
+        """Start warming both tiers' models before traffic arrives."""
+        self.complete.warmer.start()  # type: ignore[attr-defined]
+
+    async def ask(self, question: str) -> None:
+        """Send the request through the stack."""
+        await self.complete(_messages(question))
+
+    async def stop(self) -> None:
+        """Stop the warmer and close the pools of this loop."""
+        import llmwarm
+
+        await self.complete.warmer.aclose()  # type: ignore[attr-defined]
+        await llmwarm.aclose()
+
+    @property
+    def pings(self) -> int:
+        """Pings the warmer has sent."""
+        sent: int = self.complete.warmer.pings_sent  # type: ignore[attr-defined]
+        return sent
+
+    @property
+    def cache_hits(self) -> int:
+        """Requests the cache answered: hits, and misses that shared a single flight."""
+        stats = self.complete.cache.stats  # type: ignore[attr-defined]
+        return int(stats.hits + stats.shared)
+
+
+def make_setup(name: str, base_url: str, config: DemoConfig, event_hooks: EventHooks) -> Setup:
+    """Build the set-up called ``name`` (one of :data:`SETUP_NAMES`)."""
+    kinds: dict[str, type[Setup]] = {"plain": Plain, "recipe": Recipe, "llmwarm": LLMWarm}
+    return kinds[name](base_url, config, event_hooks)
