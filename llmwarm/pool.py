@@ -162,10 +162,17 @@ class Pool:
         except Exception:  # another transport: fall back to "a request has completed"
             return self.completed > 0
 
-    def acquire(self) -> None:
-        """Count one more call using the pool."""
+    def acquire(self) -> bool:
+        """Count one more call using the pool; return False (and count nothing) if closing.
+
+        A pool found in the registry may be closed by :func:`close` on another thread
+        before the call takes its lease: the caller must then look up a fresh pool.
+        """
         with self._lock:
+            if self.closing or self.closed:
+                return False
             self.in_use += 1
+            return True
 
     def release(self) -> None:
         """Count one call done; run a close requested while the pool was in use."""
@@ -362,6 +369,9 @@ def _reset() -> None:
 
 # ---------------------------------------------------------------------------- policy
 
+#: Look-ups a call makes when close() keeps closing the pool it found before it used it.
+_LEASE_ATTEMPTS = 16
+
 
 class _Lease:
     """Releases a pool when the call using it ends (a stream's end for streams)."""
@@ -455,13 +465,26 @@ class Pooled(Policy):
             digest = _digest(kwargs)
         return pool, pool.sdk_client(self.factory, kwargs, digest)
 
+    def _leased_client(self, is_async: bool) -> tuple[Pool, Any]:
+        # Look up and lease atomically with respect to close(): close() unregisters a pool
+        # before it asks it to close, so a pool that refuses the lease (it is closing) is
+        # out of the registry and the next look-up builds a fresh one. Bounded: only a
+        # close() landing between every look-up and its lease could exhaust it.
+        for _ in range(_LEASE_ATTEMPTS):
+            pool, client = self._client(is_async)
+            if pool.acquire():
+                return pool, client
+        raise RuntimeError(
+            f"@pooled: the connection pool was closed {_LEASE_ATTEMPTS} times in a row "
+            "between looking it up and using it; llmwarm.close() is being called in a loop."
+        )
+
     def flow(self, call: Call) -> Flow:
         """Inject the pooled client; hold the pool until the call (or its stream) ends."""
         if call.passed(self.inject) and call.get(self.inject) is not None:
             return (yield call)  # the caller's own client, used as is
-        pool, client = self._client(call.spec.is_async)
+        pool, client = self._leased_client(call.spec.is_async)
         call.record.connection_reused = pool.has_open_connection(pool.origin_of(client))
-        pool.acquire()
         try:
             result = yield call.with_arguments(**{self.inject: client})
         except BaseException:

@@ -8,6 +8,7 @@ import ssl
 import subprocess
 import sys
 import textwrap
+import threading
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
@@ -328,6 +329,64 @@ def test_close_closes_idle_sync_pools_and_new_calls_reconnect(
     assert client.is_closed
     assert [get(), get()] == [False, True]
     assert tls_server.connections == 2
+
+
+def close_before_the_first_lease(monkeypatch: pytest.MonkeyPatch, closer: Any) -> list[Any]:
+    """Make ``closer(pool)`` run between a call's pool look-up and its lease, once."""
+    original = pool.Pool.acquire
+    closed: list[Any] = []
+
+    def acquire(self: pool.Pool) -> bool:
+        if not closed:
+            closed.append(self.http_client)
+            closer(self)
+        return original(self)
+
+    monkeypatch.setattr(pool.Pool, "acquire", acquire)
+    return closed
+
+
+def test_close_from_another_thread_between_look_up_and_lease(
+    tls_server: TLSServer, trust: ssl.SSLContext, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    @pooled(http_options={"verify": trust})
+    def get(*, http_client: Any = None) -> tuple[str, Any]:
+        return http_client.get(tls_server.url).text, http_client
+
+    def close_in_another_thread(_: pool.Pool) -> None:
+        thread = threading.Thread(target=llmwarm.close)
+        thread.start()
+        thread.join(10)
+
+    closed = close_before_the_first_lease(monkeypatch, close_in_another_thread)
+    text, used = get()
+    assert text == "ok"
+    assert len(closed) == 1
+    assert closed[0].is_closed
+    assert used is not closed[0]
+    assert not used.is_closed
+    assert get()[1] is used
+
+
+async def test_a_pool_closing_between_look_up_and_lease_is_not_used(
+    tls_server: TLSServer, trust: ssl.SSLContext, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    @pooled(http_options={"verify": trust})
+    async def get(*, http_client: Any = None) -> tuple[str, Any]:
+        return (await http_client.get(tls_server.url)).text, http_client
+
+    closed = close_before_the_first_lease(monkeypatch, pool.Pool.request_close)
+    text, used = await get()
+    assert text == "ok"
+    assert len(closed) == 1
+    assert used is not closed[0]
+    assert not used.is_closed
+    for _ in range(100):  # the close runs as a task on this loop
+        if closed[0].is_closed:
+            break
+        await asyncio.sleep(0.01)
+    assert closed[0].is_closed
+    assert (await get())[1] is used
 
 
 async def test_aclose_closes_this_loops_pools_and_sync_pools(
