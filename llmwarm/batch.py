@@ -14,6 +14,7 @@ batch. See ``docs/batching.md``.
 from __future__ import annotations
 
 import asyncio
+import copy
 import dataclasses
 import inspect
 import math
@@ -74,26 +75,36 @@ class _Pending:
 
 
 class _LoopBatches:
-    """The batches of one batcher on one event loop (futures never cross loops)."""
+    """The batches of one batcher on one event loop (futures never cross loops).
 
-    def __init__(self, batcher: Batcher, loop: asyncio.AbstractEventLoop) -> None:
+    It never references its loop (it only runs on it): it is the value of a
+    ``WeakKeyDictionary`` keyed by the loop, so a strong reference would keep every loop
+    the batcher ever ran on alive forever.
+    """
+
+    def __init__(self, batcher: Batcher) -> None:
         self.batcher = batcher
-        self.loop = loop
         self.pending: dict[Any, _Pending] = {}
         self.sending: set[asyncio.Task[None]] = set()
 
     async def submit(self, call: Call, proceed: Callable[[Call], Awaitable[Any]]) -> Any:
         name, item = self.batcher.item_of(call)
         key = _group_key(call, name)
+        loop = asyncio.get_running_loop()
         batch = self.pending.get(key)
         if batch is None:
             batch = self.pending[key] = _Pending(call, proceed)
-            batch.timer = self.loop.call_later(self.batcher.max_wait, self.flush, key, batch)
-        future: asyncio.Future[Any] = self.loop.create_future()
+            batch.timer = loop.call_later(self.batcher.max_wait, self.flush, key, batch)
+        future: asyncio.Future[Any] = loop.create_future()
         batch.entries.append((item, future, call.record))
         if len(batch.entries) >= self.batcher.max_size:
             self.flush(key, batch)
-        return await future  # a caller cancelled here is dropped from its unsent batch
+        try:
+            return await future  # a caller cancelled here is dropped from its unsent batch
+        except asyncio.CancelledError:
+            if self.pending.get(key) is batch and all(f.done() for _, f, _ in batch.entries):
+                self.flush(key, batch)  # nobody left: drop it now (its loop may be ending)
+            raise
 
     def flush(self, key: Any, batch: _Pending) -> None:
         if self.pending.get(key) is batch:
@@ -102,7 +113,7 @@ class _LoopBatches:
             batch.timer.cancel()
         entries = [entry for entry in batch.entries if not entry[1].done()]
         if entries:
-            task = self.loop.create_task(self.send(batch, entries))
+            task = asyncio.get_running_loop().create_task(self.send(batch, entries))
             self.sending.add(task)
             task.add_done_callback(self.sending.discard)
 
@@ -137,7 +148,7 @@ class _LoopBatches:
             stats.failed_batches += 1
             for _, future, _ in entries:
                 if not future.done():
-                    future.set_exception(exc)
+                    future.set_exception(_own_copy(exc) if len(entries) > 1 else exc)
             return
         for (_, future, caller), result in zip(entries, results, strict=True):
             for fact in _SHARED_FACTS:
@@ -146,6 +157,26 @@ class _LoopBatches:
                     setattr(caller, fact, value)
             if not future.done():
                 future.set_result(result)
+
+
+def _own_copy(exc: Exception) -> Exception:
+    """Return a copy of ``exc`` for one caller, caused by it (same type, own traceback).
+
+    Raising the same instance in every caller would pile each caller's traceback frames
+    and notes onto one object. An exception that cannot be copied is shared as is.
+    """
+    try:
+        mine = copy.copy(exc)
+    except Exception:
+        return exc
+    if type(mine) is not type(exc):
+        return exc
+    mine.__cause__ = exc
+    mine.__traceback__ = None
+    notes = getattr(exc, "__notes__", None)
+    if isinstance(notes, list):
+        mine.__notes__ = list(notes)  # type: ignore[attr-defined]  # 3.11+, set on demand
+    return mine
 
 
 def _hashable(value: Any) -> Any:
@@ -181,7 +212,7 @@ class _Enqueue(Step):
         loop = asyncio.get_running_loop()
         batches = self.batcher._loops.get(loop)
         if batches is None:
-            batches = self.batcher._loops[loop] = _LoopBatches(self.batcher, loop)
+            batches = self.batcher._loops[loop] = _LoopBatches(self.batcher)
         return await batches.submit(self.call, proceed)
 
 

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import math
+import weakref
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
@@ -226,6 +228,57 @@ def test_each_event_loop_has_its_own_batches() -> None:
     assert asyncio.run(main("x")) == ["X0", "X1", "X2"]
     assert asyncio.run(main("y")) == ["Y0", "Y1", "Y2"]
     assert calls == [["x0", "x1", "x2"], ["y0", "y1", "y2"]]
+
+
+def test_ended_event_loops_are_not_kept_alive() -> None:
+    calls: list[list[Any]] = []
+    upper = echo(calls, max_size=4, max_wait=0.001)
+    loops: list[weakref.ref[asyncio.AbstractEventLoop]] = []
+
+    async def main() -> list[str]:
+        loops.append(weakref.ref(asyncio.get_running_loop()))
+        return list(await asyncio.gather(upper("a"), upper("bb")))
+
+    async def abandon() -> None:  # the loop ends while the batch still waits for company
+        loops.append(weakref.ref(asyncio.get_running_loop()))
+        task = asyncio.ensure_future(upper("never"))
+        await asyncio.sleep(0)
+        task.cancel()
+
+    for _ in range(20):
+        assert asyncio.run(main()) == ["A", "BB"]
+    for _ in range(5):
+        asyncio.run(abandon())
+    gc.collect()
+    assert len(upper.batcher._loops) == 0
+    assert [ref() for ref in loops] == [None] * 25
+    assert len(calls) == 20
+
+
+async def test_each_caller_of_a_failing_batch_gets_its_own_exception() -> None:
+    @batched(max_size=10)
+    async def broken(items: list[int]) -> list[int]:
+        error = ConnectionError("upstream down")
+        error.add_note("from the batch")
+        raise error
+
+    async def call(i: int) -> BaseException:
+        try:
+            await broken(i)
+        except ConnectionError as exc:
+            exc.add_note(f"caller {i}")
+            return exc
+        raise AssertionError("the batch should fail")
+
+    errors = await asyncio.gather(*(call(i) for i in range(3)))
+    assert len({id(e) for e in errors}) == 3
+    for i, error in enumerate(errors):
+        assert type(error) is ConnectionError
+        assert str(error) == "upstream down"
+        assert error.__notes__ == ["from the batch", f"caller {i}"]
+        assert isinstance(error.__cause__, ConnectionError)
+        assert error.__cause__.__notes__ == ["from the batch"]
+    assert len({id(e.__cause__) for e in errors}) == 1  # one upstream failure, as the cause
 
 
 @settings(max_examples=30, deadline=None)
