@@ -34,6 +34,9 @@ def discover() -> list[str]:
 
 def flatten(value: Any, prefix: str = "") -> list[tuple[str, Any]]:
     """Turn nested results into ``(dotted.name, value)`` rows for the table."""
+    if isinstance(value, dict) and set(value) == {"median", "min", "max"}:
+        # A repeated measurement: one row, "median (min-max)".
+        return [(prefix, f"{fmt(value['median'])} ({fmt(value['min'])}-{fmt(value['max'])})")]
     if isinstance(value, dict):
         rows: list[tuple[str, Any]] = []
         for key, item in value.items():
@@ -81,11 +84,23 @@ def markdown(report: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def render(stem: str) -> None:
+    """Rewrite ``results/<stem>.md`` from ``results/<stem>.json`` (after a format change)."""
+    report = json.loads((RESULTS / f"{stem}.json").read_text())
+    (RESULTS / f"{stem}.md").write_text(markdown(report))
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
     parser.add_argument("--quick", action="store_true", help="seconds, not minutes (CI)")
     parser.add_argument("--only", nargs="*", help="run only these (e.g. cache warm)")
+    parser.add_argument(
+        "--render", action="store_true", help="only rewrite the Markdown table from the JSON"
+    )
     args = parser.parse_args(argv)
+    if args.render:
+        render("quick" if args.quick else "latest")
+        return 0
     names = discover()
     if args.only:
         wanted = {n if n.startswith("bench_") else f"bench_{n}" for n in args.only}

@@ -129,7 +129,7 @@ def _scaling(number: int, rounds: int) -> dict[str, Any]:
 def run(quick: bool = False) -> dict[str, Any]:
     """Measure; every timing is a ratio to a bare call timed in the same round."""
     rounds, number = (3, 2_000) if quick else (9, 20_000)
-    results: dict[str, Any] = {"unit": "bare calls (median, min, max over rounds)"}
+    results: dict[str, Any] = {"unit": "bare calls: median (min-max) over rounds"}
     try:
         sync = _candidates(_bare)
         for fn in sync.values():

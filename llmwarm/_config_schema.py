@@ -52,19 +52,23 @@ class ConfigError(ValueError):
 # ---------------------------------------------------------------------- substitution
 
 _REFERENCE = re.compile(r"\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+_YAML_INT = re.compile(r"[-+]?[0-9]+")
+_YAML_FLOAT = re.compile(r"[-+]?([0-9]+\.[0-9]*|\.[0-9]+|[0-9]+)([eE][-+]?[0-9]+)?")
 _WHOLE = re.compile(r"\$\{[A-Za-z_][A-Za-z0-9_]*(?::-[^}]*)?\}")
 
 
 def _scalar(text: str) -> Any:
     """Read a substituted value that was a whole ``${VAR}`` as YAML would read a scalar."""
-    lowered = text.strip().lower()
+    stripped = text.strip()
+    lowered = stripped.lower()
     if lowered in ("true", "false"):
         return lowered == "true"
-    for kind in (int, float):
-        try:
-            return kind(text)
-        except ValueError:
-            pass
+    # Only what YAML itself reads as a number: Python's int()/float() would also take
+    # "nan", "inf" and "1_000", turning a model name or a key into a float.
+    if _YAML_INT.fullmatch(stripped):
+        return int(stripped)
+    if _YAML_FLOAT.fullmatch(stripped):
+        return float(stripped)
     return text
 
 
@@ -398,7 +402,17 @@ OLLAMA_KEEP_ALIVE = 600.0
 
 
 def _interval(path: str, value: Any) -> float | None:
-    return None if value == "auto" else _seconds(path, value)
+    if isinstance(value, str) and value.strip().lower() == "auto":
+        return None
+    try:
+        return _seconds(path, value)
+    except ConfigError as exc:
+        if "must be a duration" not in exc.message:
+            raise
+        raise ConfigError(
+            path,
+            f'must be a duration (seconds, "300s", "10m", "1h30m") or "auto", got {_kind(value)}',
+        ) from None
 
 
 def _warmup(path: str, value: Any, default_model: str | None, provider: str) -> WarmupConfig | None:

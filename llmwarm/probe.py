@@ -391,6 +391,10 @@ def _sweep(
     report.shortest_cold_gap_s = cold_gap
 
 
+SAFETY = 0.8
+"""The recommended ``@warm`` interval is this fraction of the unload window."""
+
+
 def _recommend(report: ProbeReport, price: float, tokens: int) -> Recommendation:
     if report.window_s is not None:
         window, basis = report.window_s, "measured"
@@ -398,8 +402,13 @@ def _recommend(report: ProbeReport, price: float, tokens: int) -> Recommendation
         window, basis = report.longest_warm_gap_s, "lower-bound"
     else:
         window, basis = ASSUMED_WINDOW, "assumed"
-    interval = friendly_floor(0.8 * window)
-    keep_alive = max(friendly_floor(window), interval)
+    interval = friendly_floor(SAFETY * window)
+    keep_alive = friendly_floor(window)
+    if keep_alive <= interval:  # a short window: both rounded down to the same figure
+        keep_alive = window  # keep the measured window, unrounded
+        interval = min(interval, SAFETY * window)
+        if interval >= keep_alive:
+            interval = SAFETY * window
     pings = 86400 / interval
     return Recommendation(
         interval_s=interval,

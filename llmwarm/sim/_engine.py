@@ -149,7 +149,7 @@ class Simulator:
 
     async def _fail(self, fault: str, model: str) -> None:
         if fault == "hang":
-            await self.sleep(self.config.hang_time / self.config.time_scale)
+            await self.sleep(self.config.hang_time)  # simulated seconds, as every option
             raise SimHTTPError(504, "Simulated hang ended.", type="server_error")
         if fault == "429":
             real = self.config.retry_after * self.config.time_scale

@@ -64,8 +64,12 @@ def _count(text: str) -> int:
 
 
 def _model_override(text: str) -> tuple[str, dict[str, float]]:
-    """Parse ``NAME:key=value,key=value`` (e.g. ``gpt-4o:cold_start=10,rate_429=0.1``)."""
-    name, sep, rest = text.partition(":")
+    """Parse ``NAME:key=value,key=value`` (e.g. ``gpt-4o:cold_start=10,rate_429=0.1``).
+
+    The options follow the *last* colon, so Ollama names keep their tag
+    (``llama3.2:1b:cold_start=10``); option values are numbers and hold no colon.
+    """
+    name, sep, rest = text.rpartition(":")
     if not sep or not name:
         raise argparse.ArgumentTypeError(f"expected NAME:key=value[,key=value...], got {text!r}")
     accepted = ModelPolicy.field_names()

@@ -396,3 +396,25 @@ def test_check_config_reports_the_error_path(
     assert "environment variable OPENAI_API_KEY, which is not set" in capsys.readouterr().err
     assert _check(tmp_path / "missing.yaml") == 2
     assert "cannot be read" in capsys.readouterr().err
+
+
+def test_env_values_become_numbers_only_as_yaml_would_read_them() -> None:
+    out = substitute(
+        {"a": "${A}", "b": "${B}", "c": "${C}", "d": "${D}", "e": "${E}"},
+        {"A": "nan", "B": "inf", "C": "1_000", "D": "-12", "E": "1e3"},
+    )
+    assert out == {"a": "nan", "b": "inf", "c": "1_000", "d": -12, "e": 1000.0}
+
+
+@pytest.mark.parametrize("spelling", ["auto", "Auto", " AUTO "])
+def test_warmup_interval_auto_in_any_case(spelling: str) -> None:
+    data = copy.deepcopy(FULL)
+    data["llm"]["openai"]["warmup"]["interval_seconds"] = spelling
+    assert parse_config(data, {"OPENAI_API_KEY": "k"})["openai"].warmup.interval_seconds is None
+
+
+def test_a_bad_warmup_interval_names_auto_among_the_accepted_values() -> None:
+    data = copy.deepcopy(FULL)
+    data["llm"]["openai"]["warmup"]["interval_seconds"] = "soon"
+    with pytest.raises(ConfigError, match=r'or "auto", got str'):
+        parse_config(data, {"OPENAI_API_KEY": "k"})

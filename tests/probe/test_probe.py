@@ -211,3 +211,17 @@ def test_module_entry_point_runs_without_a_traceback() -> None:
     assert done.returncode == 2
     assert done.stderr.startswith("llmwarm probe: error: Cannot reach http://127.0.0.1:9/v1")
     assert "Traceback" not in done.stderr
+
+
+def test_every_recommendation_is_a_setting_warm_accepts() -> None:
+    from types import SimpleNamespace
+
+    import llmwarm
+
+    for tenths in range(5, 40_000, 7):  # windows from 0.5 s to 4000 s
+        window = tenths / 10
+        report = SimpleNamespace(window_s=window, longest_warm_gap_s=None)
+        rec = probe_module._recommend(report, 0.25, 1)  # type: ignore[arg-type]
+        assert 0 < rec.interval_s < rec.keep_alive_s <= window
+        decorate = llmwarm.warm("m", rec.interval_s, keep_alive=rec.keep_alive_s, ping=print)
+        decorate(lambda model="m": None)

@@ -170,3 +170,9 @@ def test_public_names_are_sorted_and_importable() -> None:
         assert getattr(llmwarm.sim, name) is not None
     with pytest.raises(AttributeError, match="no_such_name"):
         llmwarm.sim.no_such_name  # type: ignore[attr-defined]  # noqa: B018
+
+
+def test_model_overrides_keep_an_ollama_tag() -> None:
+    config = config_from_args(parse("--model", "llama3.2:1b:cold_start=10"))
+    assert config.policy_for("llama3.2:1b").cold_start == 10
+    assert config.policy_for("llama3.2").cold_start != 10
