@@ -548,6 +548,26 @@ def observe_stream(stream: Any, observer: StreamObserver) -> Any:
 # ------------------------------------------------------------------------------- drivers
 
 
+class _CarriedStopIteration(Exception):
+    """A ``StopIteration`` from the function, on its way out through the flows.
+
+    Thrown into a generator as is, PEP 479 would turn it into ``RuntimeError``; the stack's
+    entry unwraps it, so the caller gets the function's own exception.
+    """
+
+    def __init__(self, original: StopIteration) -> None:
+        super().__init__(original)
+        self.original = original
+
+
+def _carried(error: BaseException) -> BaseException:
+    return _CarriedStopIteration(error) if isinstance(error, StopIteration) else error
+
+
+def _uncarried(error: BaseException) -> BaseException:
+    return error.original if type(error) is _CarriedStopIteration else error
+
+
 def _drive_sync(pipeline: tuple[Policy, ...], index: int, call: Call) -> Any:
     while True:
         if index == len(pipeline):
@@ -567,7 +587,7 @@ def _drive_sync(pipeline: tuple[Policy, ...], index: int, call: Call) -> Any:
                     proceed = functools.partial(_drive_sync, pipeline, index + 1)
                     value = cast(Step, step).run_sync(proceed)
             except BaseException as exc:  # handed to the flow, which re-raises or recovers
-                step = flow.throw(exc)
+                step = flow.throw(_carried(exc))
             else:
                 step = flow.send(value)
     except StopIteration as stop:
@@ -595,7 +615,7 @@ async def _drive_async(pipeline: tuple[Policy, ...], index: int, call: Call) -> 
                     proceed = functools.partial(_drive_async, pipeline, index + 1)
                     value = await cast(Step, step).run_async(proceed)
             except BaseException as exc:
-                step = flow.throw(exc)
+                step = flow.throw(_carried(exc))
             else:
                 step = flow.send(value)
     except StopIteration as stop:
@@ -686,7 +706,10 @@ class StackState:
             result = _drive_sync(self.pipeline, 0, call)
         except BaseException as exc:
             _current.reset(token)
-            _finish(record, call, exc)
+            error = _uncarried(exc)
+            _finish(record, call, error)
+            if error is not exc:
+                raise error from None
             raise
         _current.reset(token)
         if type(result) in _NOT_STREAMS:  # the common case, without a call of is_stream()
@@ -710,7 +733,10 @@ class StackState:
             result = await _drive_async(self.pipeline, 0, call)
         except BaseException as exc:
             _current.reset(token)
-            _finish(record, call, exc)
+            error = _uncarried(exc)
+            _finish(record, call, error)
+            if error is not exc:
+                raise error from None
             raise
         _current.reset(token)
         if type(result) in _NOT_STREAMS:

@@ -152,9 +152,10 @@ def stats(window: float = DEFAULT_WINDOW) -> dict[str, Any]:
     if not window > 0:
         raise ValueError(f"window must be a positive number of seconds; got {window!r}")
     since = _clock() - window
-    with _lock:
-        samples = [s for s in _samples if s[0] >= since]
-        pings = sum(1 for t in _pings if t >= since)
+    # list(deque) copies in C without releasing the GIL, so it cannot race with the
+    # hook's lock-free appends; iterating the deque in Python could ("deque mutated").
+    samples = [s for s in list(_samples) if s[0] >= since]
+    pings = sum(1 for t in list(_pings) if t >= since)
     durations = sorted(s[1] for s in samples)
     cold = [s[1] for s in samples if s[2] is True and not s[3]]
     warm = [s[1] for s in samples if s[2] is False and not s[3]]

@@ -28,7 +28,17 @@ from opentelemetry import trace as otel_trace
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from llmwarm import _semconv as sc
-from llmwarm._core import Call, Flow, FunctionSpec, Policy, StreamAbandoned, apply, is_stream
+from llmwarm._core import (
+    Call,
+    Flow,
+    FunctionSpec,
+    Policy,
+    StreamAbandoned,
+    apply,
+    is_stream,
+    logger,
+    safely,
+)
 from llmwarm._core import observe_stream as _observe_stream
 from llmwarm._responses import (
     Endpoint,
@@ -199,6 +209,13 @@ class _Span:
     def on_end(self, error: BaseException | None, completed: bool) -> None:
         self.finish(error)
 
+    def complete(self, result: Any) -> None:
+        """End the span of a call that returned ``result`` (not a stream)."""
+        self.facts.read(result, content=self.policy.content)
+        if self.provider is None:
+            self.provider = provider_of_result(result)
+        self.finish(None)
+
     def finish(self, error: BaseException | None) -> None:
         duration = time.perf_counter() - self.start
         call, tel, facts, span = self.call, self.tel, self.facts, self.span
@@ -367,10 +384,35 @@ class TracedPolicy(Policy):
         return tel
 
     def flow(self, call: Call) -> Flow:
-        """Open a span (when something can observe it) around the rest of the stack."""
+        """Open a span (when something can observe it) around the rest of the stack.
+
+        Tracing never breaks the call it traces: if opening the span fails the call goes
+        on untraced, and a failure to read the result or end the span is logged.
+        """
         tel = self._resolve()
         if tel is None:
             return (yield call)
+        try:
+            state, token = self._open(call, tel)
+        except Exception:
+            logger.exception("llmwarm: @traced could not start a span; the call goes on")
+            return (yield call)
+        try:
+            result = yield call
+        except BaseException as exc:
+            if token is not None:
+                otel_context.detach(token)
+            safely("@traced (ending an error span)", state.finish, exc)
+            raise
+        if token is not None:
+            otel_context.detach(token)
+        if is_stream(result):
+            return _observe_stream(result, state)
+        safely("@traced (reading the response)", state.complete, result)
+        return result
+
+    def _open(self, call: Call, tel: _Telemetry) -> tuple[_Span, Any]:
+        """Start the span with the attributes known before the call; make it current."""
         start = time.perf_counter()
         content = self.content
         arguments = call.arguments
@@ -416,23 +458,7 @@ class TracedPolicy(Policy):
                 token = otel_context.attach(otel_trace.set_span_in_context(span))
             else:
                 span = None
-        state = _Span(self, tel, call, model, provider, endpoint, span, start)
-        try:
-            result = yield call
-        except BaseException as exc:
-            if token is not None:
-                otel_context.detach(token)
-            state.finish(exc)
-            raise
-        if token is not None:
-            otel_context.detach(token)
-        if is_stream(result):
-            return _observe_stream(result, state)
-        state.facts.read(result, content=content)
-        if provider is None:
-            state.provider = provider_of_result(result)
-        state.finish(None)
-        return result
+        return _Span(self, tel, call, model, provider, endpoint, span, start), token
 
 
 @overload

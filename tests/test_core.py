@@ -489,3 +489,15 @@ def test_a_failing_observer_never_breaks_the_stream(caplog: pytest.LogCaptureFix
 def test_decorating_something_not_callable_is_refused() -> None:
     with pytest.raises(TypeError, match="not callable"):
         apply(42, Tag("a", []))  # type: ignore[arg-type]
+
+
+def test_a_stop_iteration_from_the_function_reaches_the_caller_unchanged() -> None:
+    error = StopIteration("the function's own")
+
+    def f() -> None:
+        raise error
+
+    fn, _ = stack_of(f, "a", "b")  # two flows: PEP 479 would make it RuntimeError in each
+    with pytest.raises(StopIteration) as info:
+        fn()
+    assert info.value is error

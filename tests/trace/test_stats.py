@@ -205,3 +205,28 @@ def test_a_ping_through_a_real_stack_is_not_a_request() -> None:
     invoke(fn, "", _record=CallRecord("f", warmup=True))
     figures = llmwarm.stats()
     assert (figures["total_requests"], figures["warmup_pings"]) == (0, 1)
+
+
+def test_stats_can_be_read_while_other_threads_record_calls() -> None:
+    import sys
+    import threading
+
+    fn = apply(lambda *, model="m": "ok", Policy())
+    stop = threading.Event()
+
+    def traffic() -> None:
+        while not stop.is_set():
+            fn()
+
+    old = sys.getswitchinterval()
+    sys.setswitchinterval(1e-5)  # switch threads as often as possible
+    worker = threading.Thread(target=traffic)
+    worker.start()
+    try:
+        for _ in range(300):
+            llmwarm.stats()  # raised "deque mutated during iteration" before
+    finally:
+        stop.set()
+        worker.join(timeout=10)
+        sys.setswitchinterval(old)
+    assert llmwarm.stats()["total_requests"] > 0

@@ -715,3 +715,32 @@ def test_real_cached_hit_and_miss_spans_against_the_simulator(
     assert lookups == {False: 1, True: 1}
     figures = stats.stats()
     assert (figures["total_requests"], figures["cache_hits"]) == (2, 1)
+
+
+def test_a_response_traced_cannot_read_never_breaks_the_call(
+    otel: Otel, caplog: pytest.LogCaptureFixture
+) -> None:
+    class Odd:
+        """A response of no known shape whose `choices` is not iterable (a mock, say)."""
+
+        choices = 42
+        usage = object()
+
+    odd = Odd()
+    fn = traced(**otel.providers)(lambda *, model="m": odd)
+    assert fn() is odd
+    assert "@traced" in caplog.text
+
+
+def test_a_span_that_cannot_start_leaves_the_call_untraced(
+    otel: Otel, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fn = traced(**otel.providers)(lambda *, model="m": "answer")
+
+    def broken(*args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError("exporter misconfigured")
+
+    policy = fn.llmwarm_policies[0]
+    monkeypatch.setattr(policy, "_open", broken)
+    assert fn() == "answer"
+    assert "could not start a span" in caplog.text
