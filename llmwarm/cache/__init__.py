@@ -6,8 +6,10 @@
 from __future__ import annotations
 
 import asyncio
+import copy
 import dataclasses
 import datetime
+import inspect
 import threading
 import time
 import weakref
@@ -15,7 +17,17 @@ from collections.abc import Callable, Generator, Mapping
 from typing import Any, ClassVar, TypeVar, cast, overload
 
 from llmwarm import _lifecycle
-from llmwarm._core import Call, Flow, FunctionSpec, Offload, Policy, apply, is_stream, logger
+from llmwarm._core import (
+    Call,
+    Flow,
+    FunctionSpec,
+    Offload,
+    Policy,
+    Stack,
+    apply,
+    is_stream,
+    logger,
+)
 from llmwarm._core import observe_stream as _observe_stream
 from llmwarm.cache.backends import (
     MISSING,
@@ -33,6 +45,7 @@ from llmwarm.cache.keys import (
     Uncacheable,
     canonical,
     digest,
+    instance_credentials,
     secret_from,
 )
 from llmwarm.cache.stream import Recorder, replay
@@ -40,7 +53,10 @@ from llmwarm.cache.stream import Recorder, replay
 __all__ = [
     "DEFAULT_MAXSIZE",
     "DEFAULT_TTL",
+    "BREAKER_BACKOFF",
+    "BREAKER_MAX_BACKOFF",
     "Backend",
+    "Breaker",
     "CacheHandle",
     "CacheStats",
     "MemoryBackend",
@@ -57,6 +73,10 @@ DEFAULT_MAXSIZE = 1000
 """Entries the default memory back end keeps per function (least recently used go first)."""
 
 _FAILURE_LOG_INTERVAL = 30.0
+BREAKER_BACKOFF = 5.0
+"""Seconds a failing back end is skipped after its first failure (doubles per failed probe)."""
+BREAKER_MAX_BACKOFF = 60.0
+"""The longest a failing back end is skipped before the next probe."""
 _TAKEOVERS = 3  # a waiter retries at most this often after leaders were cancelled
 
 
@@ -77,10 +97,75 @@ class CacheStats:
     """Calls or results that could not be cached (arguments, ``cacheable``, encoding)."""
     errors: int
     """Back-end failures (the call went upstream)."""
+    bypassed: int = 0
+    """Back-end reads and writes skipped while its circuit breaker was open."""
 
 
 def _default_cacheable(arguments: Mapping[str, Any]) -> bool:
     return arguments.get("n") in (None, 1)
+
+
+class Breaker:
+    """A circuit breaker over one back end: after a failure, skip it for a while.
+
+    Closed (``backoff == 0``): every operation goes to the back end. After a failure it
+    opens for ``backoff`` seconds (``base``, doubling per failed probe up to ``cap``);
+    then one operation goes through as a probe while the others keep skipping. A probe
+    that succeeds closes it. ``clock`` is monotonic seconds (tests pass a fake one).
+    """
+
+    __slots__ = ("_lock", "backoff", "base", "cap", "clock", "open_until", "probing")
+
+    def __init__(
+        self,
+        *,
+        base: float = BREAKER_BACKOFF,
+        cap: float = BREAKER_MAX_BACKOFF,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.base = base
+        self.cap = cap
+        self.clock = clock
+        self.backoff = 0.0
+        self.open_until = 0.0
+        self.probing = False
+        self._lock = threading.Lock()
+
+    def allow(self) -> bool:
+        """Return whether an operation may go to the back end now."""
+        if not self.backoff:
+            return True
+        now = self.clock()
+        with self._lock:
+            if not self.backoff:
+                return True
+            if self.probing or now < self.open_until:
+                return False
+            self.probing = True
+            return True
+
+    def failure(self) -> None:
+        """Open (or re-open, with a doubled backoff) after a failed operation."""
+        with self._lock:
+            self.backoff = self.base if not self.backoff else min(self.cap, self.backoff * 2)
+            self.open_until = self.clock() + self.backoff
+            self.probing = False
+
+    def success(self) -> bool:
+        """Close after a successful operation; return whether it was open."""
+        if not self.backoff:
+            return False
+        with self._lock:
+            was_open = bool(self.backoff)
+            self.backoff = 0.0
+            self.probing = False
+            return was_open
+
+    def reset(self) -> None:
+        """Close, with a fresh lock (a forked child)."""
+        self._lock = threading.Lock()
+        self.backoff = 0.0
+        self.probing = False
 
 
 class CacheHandle:
@@ -98,10 +183,15 @@ class CacheHandle:
         return self._policy.backend
 
     @property
+    def breaker(self) -> Breaker:
+        """The circuit breaker over the back end (its ``clock`` can be replaced in tests)."""
+        return self._policy.breaker
+
+    @property
     def stats(self) -> CacheStats:
         """A snapshot of the counters."""
         p = self._policy
-        return CacheStats(p.hits, p.misses, p.shared, p.uncacheable, p.errors)
+        return CacheStats(p.hits, p.misses, p.shared, p.uncacheable, p.errors, p.bypassed)
 
     def info(self) -> dict[str, Any]:
         """Return the counters with the back end's name and the time to live."""
@@ -117,7 +207,11 @@ class CacheHandle:
         self._policy.backend.clear(self._policy.prefix)
 
     def invalidate(self, *args: Any, **kwargs: Any) -> None:
-        """Remove the entry of one call, given as the function's arguments."""
+        """Remove the entry of one call, given as the function's arguments.
+
+        The arguments are those ``@cached`` receives: a policy outside it that injects an
+        argument (``@pooled`` above ``@cached``) is not applied here.
+        """
         self._policy.backend.delete(self._policy.cache_key(*args, **kwargs))
 
     async def aclear(self) -> None:
@@ -150,6 +244,7 @@ class CachePolicy(Policy):
         self.cacheable = cacheable or _default_cacheable
         self.scope = scope
         self.fingerprinter = Fingerprinter(secret)
+        self.breaker = Breaker()
         self.flights = Flights()
         self.cache = CacheHandle(self)
         self.name = "?"
@@ -157,6 +252,7 @@ class CachePolicy(Policy):
         self.self_name: str | None = None
         self.spec: FunctionSpec | None = None
         self.hits = self.misses = self.shared = self.uncacheable = self.errors = 0
+        self.bypassed = 0
         self._warned: set[str] = set()
         self._failing = False
         self._failures = 0
@@ -166,16 +262,60 @@ class CachePolicy(Policy):
     def bind(self, spec: FunctionSpec) -> None:
         """Learn the function's name (part of every key) and whether it is a method."""
         module = getattr(spec.function, "__module__", None) or "?"
-        self.name = f"{module}.{spec.qualname}"
+        # ":" appears in neither a module nor a qualname: "a.b"+"c" != "a"+"b.c".
+        self.name = f"{module}:{spec.qualname}"
         self.prefix = self.name + ":"
         self.spec = spec
         first = next(iter(spec.parameters), None)
         self.self_name = first if first in ("self", "cls") else None
+        if self.key_function is None and self.scope is None:
+            self._warn_unkeyed_state(spec.qualname)
+
+    def _warn_unkeyed_state(self, qualname: str) -> None:
+        reasons = []
+        if self.self_name == "self":
+            reasons.append(
+                "it is a method, and `self` is not in the key (only the credentials of "
+                "self.client, self.http_client, self._client and self.api_key are)"
+            )
+        if "<locals>" in qualname or "<lambda>" in qualname:
+            reasons.append(
+                "it is defined inside a function or is a lambda, and every closure made "
+                "there shares one key namespace (their captured state is not in the key)"
+            )
+        if reasons:
+            logger.warning(
+                "llmwarm: @cached %s: %s; if its result depends on that state, pass "
+                "key= or scope= to add it to the key",
+                self.name,
+                "; ".join(reasons),
+            )
+
+    def attach(self, stack: Stack) -> None:
+        """Warn once when a policy outside this one injects arguments (``@pooled``)."""
+        if "order" in self._warned:
+            return
+        for policy in stack.llmwarm_policies:
+            if policy is self:
+                return
+            if type(policy).__name__ == "Pooled" or getattr(policy, "injects", None):
+                self._warned.add("order")
+                logger.warning(
+                    "llmwarm: %s is outside @cached on %s: the arguments it injects are "
+                    "not seen by cache.invalidate() and cache_key(); put @pooled inside "
+                    "@cached (recommended order: @traced @cached @routed @warm @pooled)",
+                    type(policy).__name__,
+                    self.name,
+                )
+                return
 
     # ------------------------------------------------------------------------- keys
 
     def _build(self, arguments: Mapping[str, Any], instance: Any) -> str:
-        kept, fingerprint = self.fingerprinter.split(arguments)
+        extra: list[str] = []
+        if instance is not None and self.self_name == "self":
+            extra = instance_credentials(instance)
+        kept, fingerprint = self.fingerprinter.split(arguments, extra)
         material: Any = kept
         scope = None
         if self.key_function is not None or self.scope is not None:
@@ -235,11 +375,13 @@ class CachePolicy(Policy):
             return (yield call)
         backend = self.backend
         for attempt in range(_TAKEOVERS + 1):
-            if backend.inline:
+            if backend.inline and not self.breaker.backoff:
                 try:
                     value = backend.get(key)
                 except Exception as exc:
                     value = self._failed("read", exc)
+            elif backend.inline:
+                value = self._get(key)
             else:
                 value = yield Offload(self._get, key)
             if value is not MISSING:
@@ -261,9 +403,7 @@ class CachePolicy(Policy):
                 return outcome.value
             if outcome.kind == "error":
                 error, traceback = outcome.value
-                # Every waiter raises the leader's exception object, from the leader's
-                # traceback (not one that grows with each waiter's re-raise).
-                raise error.with_traceback(traceback)
+                raise _own_copy(error, traceback)
             if outcome.kind == "stream":
                 break  # streams are not shared: this caller makes its own call
         return (yield from self._upstream(call, key))
@@ -279,6 +419,9 @@ class CachePolicy(Policy):
             if is_stream(result):
                 outcome = STREAM
                 return self._record(call, key, result)
+            if inspect.isawaitable(result):
+                outcome = STREAM  # not shared either: each waiter makes its own call
+                return self._awaitable(result)
             yield from self._store(key, result)
             outcome = Outcome("value", result)
             return result
@@ -289,7 +432,21 @@ class CachePolicy(Policy):
         result = yield call
         if is_stream(result):
             return self._record(call, key, result)
+        if inspect.isawaitable(result):
+            return self._awaitable(result)
         yield from self._store(key, result)
+        return result
+
+    def _awaitable(self, result: Any) -> Any:
+        # A sync `def` returning a coroutine (a thin wrapper over AsyncOpenAI): storing it
+        # would hand every hit an already awaited coroutine. Return it untouched instead.
+        self._refuse(
+            "the awaitable result",
+            TypeError(
+                f"it returned {type(result).__qualname__}, which can be awaited only once; "
+                "make the function `async def` (and await inside it) to cache its value"
+            ),
+        )
         return result
 
     def _store(self, key: str, value: Any) -> Generator[Offload, Any, None]:
@@ -315,24 +472,34 @@ class CachePolicy(Policy):
     # --------------------------------------------------------------- back-end access
 
     def _get(self, key: str) -> Any:
+        if not self.breaker.allow():
+            self.bypassed += 1
+            return MISSING
         try:
             value = self.backend.get(key)
+        except CodecError as exc:  # a corrupt entry (dropped): the back end itself works
+            return self._failed("read", exc, trip=False)
         except Exception as exc:
             return self._failed("read", exc)
-        if self._failing:
+        if self._failing or self.breaker.backoff:
             self._recovered()
         return value
 
     def _set(self, key: str, value: Any) -> None:
+        if not self.breaker.allow():
+            self.bypassed += 1
+            return
         try:
             self.backend.set(key, value, self.ttl)
         except CodecError as exc:
             self._refuse("result", exc)
+            if self.breaker.backoff:  # the back end was never asked: let the next op probe
+                self.breaker.probing = False
             return
         except Exception as exc:
             self._failed("write", exc)
             return
-        if self._failing:
+        if self._failing or self.breaker.backoff:
             self._recovered()
 
     def _refuse(self, what: str, exc: BaseException) -> None:
@@ -347,27 +514,35 @@ class CachePolicy(Policy):
                 exc,
             )
 
-    def _failed(self, action: str, exc: BaseException) -> Any:
+    def _failed(self, action: str, exc: BaseException, *, trip: bool = True) -> Any:
         self.errors += 1
         self._failures += 1
+        if not trip:
+            if self.breaker.backoff:
+                self.breaker.probing = False
+            return MISSING
         self._failing = True
+        self.breaker.failure()
         now = time.monotonic()
         if now - self._last_report >= _FAILURE_LOG_INTERVAL:
             self._last_report = now
             logger.warning(
                 "llmwarm: cache back end %s failed to %s for %s (%s: %s); calls go upstream "
-                "until it recovers (%d failures since the last report)",
+                "and skip it for %.0f s, then one call probes it (%d failures since the "
+                "last report)",
                 type(self.backend).__name__,
                 action,
                 self.name,
                 type(exc).__name__,
                 exc,
+                self.breaker.backoff,
                 self._failures,
             )
             self._failures = 0
         return MISSING
 
     def _recovered(self) -> None:
+        self.breaker.success()
         self._failing = False
         self._last_report = -_FAILURE_LOG_INTERVAL
         logger.info(
@@ -376,9 +551,29 @@ class CachePolicy(Policy):
 
     def _after_fork(self) -> None:
         self.flights.reset()
+        self.breaker.reset()
         after_fork = getattr(self.backend, "_after_fork", None)
         if after_fork is not None:
             after_fork()
+
+
+def _own_copy(error: BaseException, traceback: Any) -> BaseException:
+    """Give a single-flight waiter its own exception, caused by the leader's.
+
+    Each waiter re-raising the same object would mix tracebacks and ``__context__``
+    across threads and tasks. A shallow copy keeps the type and attributes (``except``
+    clauses and ``exc.response`` work); an exception that cannot be copied (its
+    ``__init__`` wants other arguments than its ``args``) is shared as before.
+    """
+    try:
+        own = copy.copy(error)
+    except Exception:
+        return error.with_traceback(traceback)
+    if type(own) is not type(error):
+        return error.with_traceback(traceback)
+    own.__cause__ = error.with_traceback(traceback)
+    own.__traceback__ = None
+    return own
 
 
 _live: weakref.WeakSet[CachePolicy] = weakref.WeakSet()
@@ -402,6 +597,7 @@ def _reset() -> None:
     """Forget the flights of every live cached function (tests)."""
     for policy in list(_live):
         policy.flights.reset()
+        policy.breaker.reset()
 
 
 def _seconds(ttl: Any) -> float | None:

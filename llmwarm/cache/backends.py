@@ -103,7 +103,9 @@ class MemoryBackend:
     entry when full and drops expired ones); reads are one lock-free ``dict`` lookup in an
     index the cache keeps in step, plus an expiry check, because ``TTLCache.__getitem__``
     alone costs about a microsecond, a third of a hit. ``ttl=None`` never expires.
-    The time to live is the cache's own; the ``ttl`` given to :meth:`set` is ignored.
+    An entry lives for the shorter of the cache's own time to live and the ``ttl`` given
+    to :meth:`set` (``@cached(ttl=...)``), so one instance can serve functions with
+    different lifetimes.
     ``timer`` is the clock (tests pass a fake one).
 
     .. versionadded:: 0.1.0
@@ -135,10 +137,13 @@ class MemoryBackend:
         return entry[0]
 
     def set(self, key: str, value: Any, ttl: float | None) -> None:
-        """Store ``value`` under ``key`` (the cache's own time to live applies)."""
+        """Store ``value`` under ``key`` for the shorter of ``ttl`` and the cache's own."""
+        lifetime = _NEVER if self.ttl is None else self.ttl
+        if ttl is not None and ttl < lifetime:
+            lifetime = ttl
         with self._lock:
             self._store[key] = None
-            self._index[key] = (value, self.timer() + (_NEVER if self.ttl is None else self.ttl))
+            self._index[key] = (value, self.timer() + lifetime)
 
     def delete(self, key: str) -> None:
         """Remove ``key``."""
@@ -160,7 +165,8 @@ class MemoryBackend:
     def __len__(self) -> int:
         with self._lock:
             self._store.expire()
-            return len(self._index)
+            now = self.timer()
+            return sum(1 for _, expires in self._index.values() if expires > now)
 
     def _after_fork(self) -> None:
         self._lock = threading.Lock()

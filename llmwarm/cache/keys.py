@@ -3,7 +3,7 @@
 What is hashed (format ``KEY_FORMAT``), as one JSON array encoded by ``orjson`` with sorted
 keys and no whitespace::
 
-    ["llmwarm-cache-1", "<module>.<qualname>", {<bound arguments>}, <scope value>, <fingerprint>]
+    ["llmwarm-cache-2", "<module>:<qualname>", {<bound arguments>}, <scope value>, <fingerprint>]
 
 * bound arguments: by name, defaults applied, extra ``**kwargs`` merged flat (so ``f(x)``
   and ``f(prompt=x)`` agree), without ``self``/``cls``, the injected ``client`` and
@@ -13,9 +13,16 @@ keys and no whitespace::
   strings), pydantic models are ``model_dump(mode="json")``, dataclasses their fields,
   bytes ``{"__bytes__": "<hex>"}``; anything else makes the call uncacheable;
 * fingerprint: ``None`` without credentials, else the hex HMAC-SHA256 of the credentials.
+  The credentials are those of the arguments above, those held by an injected or passed
+  ``client``/``http_client`` (its ``api_key`` and auth headers, plus its class and
+  ``base_url``, so two OpenAI-compatible servers never share entries), and for methods
+  those of the instance (``self.client``, ``self.http_client``, ``self._client``,
+  ``self.api_key``). Nothing else of the instance is in the key.
 
 The digest is the first 32 hex characters (128 bits) of its SHA-256. The stored key is
-``"<module>.<qualname>:<digest>"``, so a back end can clear one function's entries.
+``"<module>:<qualname>:<digest>"``, so a back end can clear one function's entries.
+(Format 1 joined module and qualname with a dot, which made ``"a.b" + "c"`` and
+``"a" + "b.c"`` the same name.)
 """
 
 from __future__ import annotations
@@ -24,7 +31,7 @@ import dataclasses
 import hashlib
 import hmac
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import orjson
@@ -38,9 +45,10 @@ __all__ = [
     "Uncacheable",
     "canonical",
     "digest",
+    "instance_credentials",
 ]
 
-KEY_FORMAT = "llmwarm-cache-1"
+KEY_FORMAT = "llmwarm-cache-2"
 """Version of what is hashed; changes whenever a key for the same data would change."""
 
 ENV_SECRET = "LLMWARM_CACHE_SECRET"
@@ -48,6 +56,9 @@ ENV_SECRET = "LLMWARM_CACHE_SECRET"
 
 INJECTED = ("client", "http_client")
 """Arguments ``@pooled`` injects: never part of a key (their credential is fingerprinted)."""
+
+INSTANCE_CLIENTS = ("client", "http_client", "_client")
+"""Attributes of a method's instance whose clients' credentials are fingerprinted."""
 
 CREDENTIAL_ARGS = ("api_key",)
 CREDENTIAL_HEADERS = frozenset({"authorization", "api-key", "x-api-key"})
@@ -126,17 +137,23 @@ class Fingerprinter:
             self._memo[credentials] = found
         return found
 
-    def split(self, arguments: Mapping[str, Any]) -> tuple[Mapping[str, Any], str | None]:
-        """Return the arguments without injected objects and credentials, and the fingerprint."""
-        for name in _SPECIAL:
-            # `is not None`, not `in`: a function that declares `client=None` for @pooled
-            # to fill in has it in every call's arguments, and None holds no credential.
-            if arguments.get(name) is not None:
-                break
-        else:  # the common case: nothing to strip, no copy
-            return arguments, None
+    def split(
+        self, arguments: Mapping[str, Any], extra: Sequence[str] = ()
+    ) -> tuple[Mapping[str, Any], str | None]:
+        """Return the arguments without injected objects and credentials, and the fingerprint.
+
+        ``extra``: credentials found elsewhere (a method's instance), fingerprinted too.
+        """
+        if not extra:
+            for name in _SPECIAL:
+                # `is not None`, not `in`: a function that declares `client=None` for @pooled
+                # to fill in has it in every call's arguments, and None holds no credential.
+                if arguments.get(name) is not None:
+                    break
+            else:  # the common case: nothing to strip, no copy
+                return arguments, None
         kept = dict(arguments)
-        credentials: list[str] = []
+        credentials: list[str] = list(extra)
         for name in INJECTED:
             injected = kept.pop(name, None)
             if injected is not None:
@@ -160,9 +177,40 @@ class Fingerprinter:
         return kept, self.fingerprint(tuple(sorted(credentials)))
 
 
+def instance_credentials(instance: Any) -> list[str]:
+    """Return the credentials a method's instance holds (its clients' and its ``api_key``)."""
+    found: list[str] = []
+    for attribute in INSTANCE_CLIENTS:
+        held = getattr(instance, attribute, None)
+        if held is not None:
+            found.extend(_object_credentials(f"self.{attribute}", held))
+    api_key = getattr(instance, "api_key", None)
+    if isinstance(api_key, str) and api_key:
+        found.append(f"self.api_key={api_key}")
+    return found
+
+
+def _base_url(held: Any) -> Any:
+    base_url = getattr(held, "base_url", None)
+    if base_url is None:  # ollama.Client keeps its host on its httpx client
+        base_url = getattr(getattr(held, "_client", None), "base_url", None)
+    return base_url
+
+
 def _object_credentials(name: str, injected: Any) -> list[str]:
-    """Credentials held by an injected SDK or HTTP client (``api_key``, auth headers)."""
-    found = []
+    """Credentials held by a client: ``api_key``, auth headers, its class and ``base_url``.
+
+    The class and ``base_url`` are not secrets, but two OpenAI-compatible servers reached
+    with the same (dummy) key must not share entries; they go through the HMAC too.
+    """
+    kind = type(injected)
+    found = [f"{name}.class={kind.__module__}.{kind.__qualname__}"]
+    try:
+        base_url = _base_url(injected)
+    except Exception:  # a property that raises: the class still counts
+        base_url = None
+    if base_url is not None:
+        found.append(f"{name}.base_url={base_url}")
     api_key = getattr(injected, "api_key", None)
     if isinstance(api_key, str) and api_key:
         found.append(f"{name}.api_key={api_key}")

@@ -21,6 +21,7 @@ from openai.types.chat import ChatCompletion, ChatCompletionChunk
 from llmwarm import cached
 from llmwarm.cache import RedisBackend, SQLiteBackend, codec
 from llmwarm.cache.backends import MISSING
+from tests.cache.conftest import FakeClock
 
 COMPLETION = {
     "id": "chatcmpl-1",
@@ -104,7 +105,7 @@ def test_redis_entries_are_shared_across_processes(redis_server: Any) -> None:
 
 
 def test_redis_outage_goes_upstream_and_recovers(
-    redis_server: Any, caplog: pytest.LogCaptureFixture
+    redis_server: Any, caplog: pytest.LogCaptureFixture, clock: FakeClock
 ) -> None:
     calls: list[str] = []
 
@@ -113,6 +114,7 @@ def test_redis_outage_goes_upstream_and_recovers(
         calls.append(prompt)
         return prompt.upper()
 
+    complete.cache.breaker.clock = clock
     assert complete("a") == "A"
     assert complete("a") == "A"
     assert calls == ["a"]
@@ -121,18 +123,22 @@ def test_redis_outage_goes_upstream_and_recovers(
         assert complete("a") == "A"  # Redis is down: upstream, not an error
         assert complete("a") == "A"
     assert calls == ["a", "a", "a"]
-    assert complete.cache.stats.errors >= 2
+    assert complete.cache.stats.errors == 1  # then the breaker skips Redis
+    assert complete.cache.stats.bypassed >= 2
     failures = [r for r in caplog.records if "failed to" in r.getMessage()]
     assert len(failures) == 1  # logged once, not once per call
     redis_server.start()  # same port, empty
     deadline = time.monotonic() + 20
     while complete.cache.stats.hits < 2 and time.monotonic() < deadline:
+        clock.advance(61)  # past any backoff: the next call probes Redis
         complete("a")
         time.sleep(0.05)
     assert complete.cache.stats.hits >= 2  # stored again, and served again
 
 
-async def test_async_redis_outage_goes_upstream_and_recovers(redis_server: Any) -> None:
+async def test_async_redis_outage_goes_upstream_and_recovers(
+    redis_server: Any, clock: FakeClock
+) -> None:
     calls: list[str] = []
 
     @cached(backend=redis.Redis.from_url(redis_server.url, socket_timeout=1))
@@ -140,6 +146,7 @@ async def test_async_redis_outage_goes_upstream_and_recovers(redis_server: Any) 
         calls.append(prompt)
         return prompt.upper()
 
+    complete.cache.breaker.clock = clock
     assert await complete("a") == "A"
     assert await complete("a") == "A"
     redis_server.stop()
@@ -148,7 +155,9 @@ async def test_async_redis_outage_goes_upstream_and_recovers(redis_server: Any) 
     redis_server.start()
     deadline = time.monotonic() + 20
     while complete.cache.stats.hits < 2 and time.monotonic() < deadline:
+        clock.advance(61)
         await complete("a")
+        await asyncio.sleep(0.01)
     assert complete.cache.stats.hits >= 2
 
 
@@ -211,7 +220,8 @@ def test_a_failing_disk_goes_upstream(tmp_path: Path) -> None:
     (tmp_path / "missing-dir-is-a-file").write_text("not a directory")
     assert complete("a") == "a"
     assert complete("a") == "a"
-    assert complete.cache.stats.errors >= 2
+    assert complete.cache.stats.errors == 1  # then the breaker skips the disk
+    assert complete.cache.stats.bypassed >= 2
 
 
 @dataclasses.dataclass

@@ -93,7 +93,7 @@ class FakeSDKClient:
 
 def test_injected_clients_are_not_in_the_key_but_their_credential_separates() -> None:
     plain = fn.cache_key("hi", http_client=object())
-    assert plain == fn.cache_key("hi")  # an http client without credentials: no effect
+    assert plain == fn.cache_key("hi", http_client=object())  # another object, same key
     one = fn.cache_key("hi", client=FakeSDKClient("sk-one"))
     assert one == fn.cache_key("hi", client=FakeSDKClient("sk-one"))  # another object, same key
     assert one != fn.cache_key("hi", client=FakeSDKClient("sk-two"))
@@ -146,7 +146,7 @@ def test_scope_value_and_function_name_are_part_of_the_key() -> None:
         return prompt
 
     assert cached(complete_too).cache_key("hi") != fn.cache_key("hi")
-    assert fn.cache_key("hi").startswith(f"{__name__}.complete:")
+    assert fn.cache_key("hi").startswith(f"{__name__}:complete:")
 
 
 def test_key_function_replaces_the_arguments_and_sees_the_instance() -> None:
