@@ -254,6 +254,8 @@ class CachePolicy(Policy):
         self.hits = self.misses = self.shared = self.uncacheable = self.errors = 0
         self.bypassed = 0
         self._warned: set[str] = set()
+        #: Whether the back end was passed in (and so may be shared by other functions).
+        self.backend_shared = False
         self._failing = False
         self._failures = 0
         self._last_report = -_FAILURE_LOG_INTERVAL
@@ -278,7 +280,9 @@ class CachePolicy(Policy):
                 "it is a method, and `self` is not in the key (only the credentials of "
                 "self.client, self.http_client, self._client and self.api_key are)"
             )
-        if "<locals>" in qualname or "<lambda>" in qualname:
+        # Each closure decorated with the default back end gets a memory cache of its own;
+        # only a back end passed in (shared by every closure made there) can mix them up.
+        if self.backend_shared and ("<locals>" in qualname or "<lambda>" in qualname):
             reasons.append(
                 "it is defined inside a function or is a lambda, and every closure made "
                 "there shares one key namespace (their captured state is not in the key)"
@@ -689,6 +693,7 @@ def cached(
             scope=scope,
             secret=secret_from(fingerprint_key),
         )
+        policy.backend_shared = shared is not None
         return apply(function, policy)
 
     return decorate

@@ -370,3 +370,19 @@ def test_each_waiter_gets_its_own_exception_caused_by_the_leaders() -> None:
     assert len(leaders) == 1
     assert all(e.__cause__ is leaders[0] for e in errors if e is not leaders[0])
     assert all(e.args == ("refused",) for e in errors)
+
+
+def test_closures_with_their_own_memory_cache_do_not_warn(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    def make(persona: str) -> Any:
+        @cached  # the default back end: a memory cache per decorated closure
+        def complete(prompt: str) -> str:
+            return f"{persona}:{prompt}"
+
+        return complete
+
+    with caplog.at_level(logging.WARNING, logger="llmwarm"):
+        pirate, robot = make("pirate"), make("robot")
+    assert not [r for r in caplog.records if "<locals>" in r.getMessage()]
+    assert (pirate("hi"), robot("hi")) == ("pirate:hi", "robot:hi")
