@@ -7,26 +7,35 @@ finds nothing due, and sleeps again. Only work moved *earlier* (``start()``, ``w
 ``stop()``) wakes it.
 
 Sync warmers share one daemon thread per process (it never keeps the interpreter alive,
-it ends when the last warmer leaves, and a forked child makes its own lazily). Each async
-warmer runs one task on the event loop of its function; the task ends with its loop.
+it ends when the last warmer leaves, and a forked child makes its own lazily). It only
+*dispatches*: each due piece of work runs on a worker (:func:`submit`, at most
+``MAX_WORKERS`` daemon threads llmwarm owns), so one hung ping holds back no other model.
+Each async warmer runs one task on the event loop of its function; each due piece of work is
+a child task of it, and they all end with the loop. Blocking calls made for an async warmer
+(a sync ping, Redis) run on the same workers, never in the loop's default executor (whose
+shutdown ``asyncio.run`` waits for). An async ping of a sync warmer runs on one event loop
+llmwarm owns (:func:`run_on_ping_loop`), so clients bound to a loop keep working.
 """
 
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
 import inspect
 import itertools
 import os
 import threading
 import time
-from collections.abc import Awaitable, Callable, Generator
+from collections import deque
+from collections.abc import Callable, Coroutine, Generator
 from typing import Any, Protocol
 
 from llmwarm._core import is_stream, logger
 
 __all__ = [
     "MAX_WAIT",
+    "MAX_WORKERS",
     "AsyncRunner",
     "Blocking",
     "Clock",
@@ -38,11 +47,15 @@ __all__ = [
     "drive_async",
     "drive_sync",
     "is_async_callable",
+    "run_on_ping_loop",
     "shared",
+    "submit",
 ]
 
 #: The longest the runner sleeps before asking its jobs again (a bound, not a rhythm).
 MAX_WAIT = 30.0
+#: The most worker threads running keep-warm work at once (more work waits in a queue).
+MAX_WORKERS = 8
 
 
 class Clock(Protocol):
@@ -75,19 +88,38 @@ class SystemClock:
 
 
 class Job(Protocol):
-    """Work a runner drives: how long until it is due, and doing it."""
+    """Work a runner drives: how long until it is due, and the due pieces of it.
+
+    ``_claim()`` returns the keys of the work due now and marks them in flight (they are not
+    due again until ``_release(key)``, which the runner calls however the work ended);
+    ``_work(key)`` is that work, a generator of :class:`Op` (see :func:`drive_sync`).
+    """
 
     def delay(self) -> float | None:
         """Return seconds until the next due work (<= 0: now), or None when nothing is due."""
         ...
 
-    def run_due(self) -> None:
-        """Do the work that is due, on the calling thread."""
-        ...
+    def _claim(self) -> list[str]: ...
 
-    def arun_due(self) -> Awaitable[None]:
-        """Do the work that is due, on the running loop."""
-        ...
+    def _work(self, key: str) -> Generator[Op, Any, None]: ...
+
+    def _release(self, key: str) -> None: ...
+
+
+def run_claimed(job: Job, key: str) -> None:
+    """Drive one claimed piece of ``job``'s work on this thread, then release it."""
+    try:
+        drive_sync(job._work(key))
+    finally:
+        job._release(key)
+
+
+async def arun_claimed(job: Job, key: str) -> None:
+    """Drive one claimed piece of ``job``'s work on the running loop, then release it."""
+    try:
+        await drive_async(job._work(key))
+    finally:
+        job._release(key)
 
 
 class ThreadScheduler:
@@ -155,17 +187,39 @@ class ThreadScheduler:
                     due.append(job)
                 else:
                     wait = min(wait, delay)
+            dispatched = 0
             for job in due:
-                try:
-                    job.run_due()
-                except Exception:  # a job guards itself; this is the last line
-                    logger.exception("llmwarm: keep-warm work failed")
-            if due:
+                dispatched += self._dispatch(job)
+            if dispatched:
                 continue
+            if due:  # due but nothing to claim (stopped meanwhile): look again soon
+                wait = min(wait, 0.05)
             with self._cond:
                 if not self._woken and self._jobs:
                     self._cond.wait(wait)
                 self._woken = False
+
+    @staticmethod
+    def _dispatch(job: Job) -> int:
+        try:
+            keys = job._claim()
+        except Exception:  # a job guards itself; this is the last line
+            logger.exception("llmwarm: keep-warm work failed")
+            return 0
+        for key in keys:
+            try:
+                submit(_run_logged, job, key)
+            except Exception:  # no thread can start (interpreter exit): give the key back
+                job._release(key)
+                logger.warning("llmwarm: could not start keep-warm work", exc_info=True)
+        return len(keys)
+
+
+def _run_logged(job: Job, key: str) -> None:
+    try:
+        run_claimed(job, key)
+    except Exception:  # a job guards itself; this is the last line
+        logger.exception("llmwarm: keep-warm work failed")
 
 
 _shared: ThreadScheduler | None = None
@@ -193,6 +247,7 @@ class AsyncRunner:
         self.job = job
         self.loop = loop
         self._event = asyncio.Event()
+        self._children: set[asyncio.Task[None]] = set()
         self.task: asyncio.Task[None] = loop.create_task(self._run(), name="llmwarm-warm")
 
     def alive(self, loop: asyncio.AbstractEventLoop) -> bool:
@@ -221,24 +276,176 @@ class AsyncRunner:
             self.loop.call_soon_threadsafe(action)
 
     async def _run(self) -> None:
-        while True:
-            delay = self.job.delay()
-            if delay is not None and delay <= 0:
-                try:
-                    await self.job.arun_due()
-                except Exception:
-                    logger.exception("llmwarm: keep-warm work failed")
-                continue
-            wait = MAX_WAIT if delay is None else min(delay, MAX_WAIT)
-            with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(self._event.wait(), wait)
-            self._event.clear()
+        try:
+            while True:
+                delay = self.job.delay()
+                wait = MAX_WAIT if delay is None else min(delay, MAX_WAIT)
+                if delay is not None and delay <= 0:
+                    try:
+                        keys = self.job._claim()
+                    except Exception:
+                        logger.exception("llmwarm: keep-warm work failed")
+                        keys = []
+                    for key in keys:  # each its own task: a slow ping holds back no other
+                        child = self.loop.create_task(self._child(key), name="llmwarm-ping")
+                        self._children.add(child)
+                        child.add_done_callback(self._children.discard)
+                    if keys:
+                        continue
+                    wait = 0.05  # due but nothing to claim (stopped meanwhile)
+                with contextlib.suppress(asyncio.TimeoutError):
+                    await asyncio.wait_for(self._event.wait(), wait)
+                self._event.clear()
+        finally:
+            children = list(self._children)
+            for child in children:
+                child.cancel()
+            if children:
+                await asyncio.gather(*children, return_exceptions=True)
+
+    async def _child(self, key: str) -> None:
+        try:
+            await arun_claimed(self.job, key)
+        except Exception:
+            logger.exception("llmwarm: keep-warm work failed")
+        finally:
+            self._event.set()  # the key's next due time is known now
 
 
 def _reset() -> None:
-    """Forget the shared scheduler (tests); its thread ends once its jobs are removed."""
+    """Forget the shared scheduler and stop the ping loop (tests); threads end by themselves."""
     global _shared
     _shared = None
+    _stop_ping_loop()
+
+
+# ------------------------------------------------------------- threads and a loop we own
+
+
+class _Workers:
+    """Up to ``MAX_WORKERS`` daemon threads running submitted calls; idle ones end.
+
+    Daemon threads, not a ``ThreadPoolExecutor`` (whose threads interpreter exit joins): a
+    hung ping never delays the exit of the process.
+    """
+
+    def __init__(self) -> None:
+        self.pid = os.getpid()
+        self._cond = threading.Condition(threading.Lock())
+        self._queue: deque[tuple[concurrent.futures.Future[Any], Callable[[], Any]]] = deque()
+        self._threads = 0
+        self._idle = 0
+        self._names = itertools.count(1)
+
+    def submit(self, fn: Callable[[], Any]) -> concurrent.futures.Future[Any]:
+        future: concurrent.futures.Future[Any] = concurrent.futures.Future()
+        with self._cond:
+            self._queue.append((future, fn))
+            if self._idle > len(self._queue) - 1:
+                self._cond.notify()
+                return future
+            if self._threads < MAX_WORKERS:
+                name = f"llmwarm-ping-{next(self._names)}"
+                thread = threading.Thread(target=self._loop, name=name, daemon=True)
+                thread.start()  # may raise (interpreter exit): the caller handles it
+                self._threads += 1
+        return future
+
+    def _loop(self) -> None:
+        while True:
+            with self._cond:
+                if not self._queue:
+                    self._idle += 1
+                    self._cond.wait(MAX_WAIT)
+                    self._idle -= 1
+                if not self._queue:
+                    self._threads -= 1
+                    return
+                future, fn = self._queue.popleft()
+            if not future.set_running_or_notify_cancel():
+                continue
+            try:
+                value = fn()
+            except BaseException as exc:  # handed to whoever waits on the future
+                future.set_exception(exc)
+            else:
+                future.set_result(value)
+
+
+_workers: _Workers | None = None
+
+
+def submit(fn: Callable[..., Any], *args: Any) -> concurrent.futures.Future[Any]:
+    """Run ``fn(*args)`` on a worker thread llmwarm owns; return its future."""
+    global _workers
+    workers = _workers
+    if workers is None or workers.pid != os.getpid():  # first use, or a forked child
+        workers = _workers = _Workers()
+    return workers.submit(lambda: fn(*args))
+
+
+class _PingLoop:
+    """One event loop on a daemon thread, where a sync warmer's async pings run."""
+
+    def __init__(self) -> None:
+        self.pid = os.getpid()
+        self.loop = asyncio.new_event_loop()
+        ready = threading.Event()
+        self.thread = threading.Thread(
+            target=self._serve, args=(ready,), name="llmwarm-ping-loop", daemon=True
+        )
+        self.thread.start()
+        ready.wait(5.0)
+
+    def _serve(self, ready: threading.Event) -> None:
+        asyncio.set_event_loop(self.loop)
+        self.loop.call_soon(ready.set)
+        try:
+            self.loop.run_forever()
+        finally:
+            pending = asyncio.all_tasks(self.loop)
+            for task in pending:
+                task.cancel()
+            with contextlib.suppress(Exception):
+                self.loop.run_until_complete(asyncio.wait(pending, timeout=1.0))
+            self.loop.close()
+
+    def stop(self) -> None:
+        with contextlib.suppress(RuntimeError):  # already closed
+            self.loop.call_soon_threadsafe(self.loop.stop)
+
+
+_ping_loop: _PingLoop | None = None
+_ping_loop_lock = threading.Lock()
+
+
+def run_on_ping_loop(coro: Coroutine[Any, Any, Any]) -> Any:
+    """Run ``coro`` on llmwarm's ping loop (started on first use); wait for its result."""
+    global _ping_loop, _ping_loop_lock
+    current = _ping_loop
+    if current is None or current.pid != os.getpid() or current.loop.is_closed():
+        if current is not None and current.pid != os.getpid():
+            _ping_loop_lock = threading.Lock()  # a forked child: the parent's may be held
+        with _ping_loop_lock:
+            current = _ping_loop
+            if current is None or current.pid != os.getpid() or current.loop.is_closed():
+                from llmwarm._lifecycle import on_exit
+
+                current = _ping_loop = _PingLoop()
+                on_exit(_stop_ping_loop)
+    try:
+        future = asyncio.run_coroutine_threadsafe(coro, current.loop)
+    except RuntimeError:  # closed meanwhile
+        coro.close()
+        raise
+    return future.result()
+
+
+def _stop_ping_loop() -> None:
+    global _ping_loop
+    current, _ping_loop = _ping_loop, None
+    if current is not None and current.pid == os.getpid():
+        current.stop()
 
 
 # --------------------------------------------------- work written once, run sync or async
@@ -266,7 +473,7 @@ class Op:
 
 
 class Blocking(Op):
-    """Blocking I/O (Redis): inline on the scheduler thread, in a worker thread on a loop."""
+    """Blocking I/O (Redis): inline on a worker, on a worker thread (:func:`submit`) on a loop."""
 
     def __init__(self, fn: Callable[..., Any], *args: Any) -> None:
         self.fn, self.args = fn, args
@@ -276,33 +483,59 @@ class Blocking(Op):
         return self.fn(*self.args)
 
     async def run_async(self) -> Any:
-        """Call the function in a worker thread."""
-        return await asyncio.to_thread(self.fn, *self.args)
+        """Call the function on a worker thread; cancelling abandons the wait."""
+        return await asyncio.wrap_future(submit(self.fn, *self.args))
 
 
 class Ping(Op):
     """One ping (``send()``); a stream it returns is read to its end and closed.
 
-    ``is_async`` says ``send()`` returns an awaitable: it is awaited on the loop (or run
-    with ``asyncio.run`` on the scheduler thread); a sync ``send`` runs in a worker thread
-    when the warmer is async, so it never blocks the loop.
+    ``is_async`` says ``send()`` returns an awaitable. On a loop (an async warmer) an async
+    ``send`` is called and awaited there; any other runs on a worker thread (it may block),
+    and an awaitable or async stream it returns all the same (a lambda returning a
+    coroutine) is awaited back on the loop. On a worker (a sync warmer) a sync ``send`` runs
+    inline; an async one, or what it returns, runs on llmwarm's ping loop.
     """
 
     def __init__(self, send: Callable[[], Any], is_async: bool) -> None:
         self.send, self.is_async = send, is_async
 
     def run_sync(self) -> Any:
-        """Send the ping from the scheduler thread."""
+        """Send the ping from this (worker) thread."""
+        if self.is_async:
+            return run_on_ping_loop(_call_and_settle(self.send))
         result = self.send()
-        if inspect.isawaitable(result) or hasattr(type(result), "__anext__"):
-            return asyncio.run(_settle(result))
+        if _is_async_result(result):
+            return run_on_ping_loop(_settle(result))
         return _drain(result)
 
     async def run_async(self) -> Any:
         """Send the ping from the running loop."""
-        if not self.is_async:
-            return await asyncio.to_thread(self.run_sync)
-        return await _settle(self.send())
+        if self.is_async:
+            return await _settle(self.send())
+        result = await asyncio.wrap_future(submit(self._send_sync))
+        if isinstance(result, _Deferred):
+            return await _settle(result.value)
+        return result
+
+    def _send_sync(self) -> Any:
+        result = self.send()
+        return _Deferred(result) if _is_async_result(result) else _drain(result)
+
+
+class _Deferred:
+    """An awaitable a sync-looking ping returned, to be awaited back on the loop."""
+
+    def __init__(self, value: Any) -> None:
+        self.value = value
+
+
+def _is_async_result(result: Any) -> bool:
+    return inspect.isawaitable(result) or hasattr(type(result), "__anext__")
+
+
+async def _call_and_settle(send: Callable[[], Any]) -> Any:
+    return await _settle(send())
 
 
 _MAX_CHUNKS = 10_000
@@ -341,7 +574,7 @@ async def _settle(result: Any) -> Any:
 
 
 def drive_sync(work: Generator[Op, Any, None]) -> None:
-    """Run a warmer's work on this thread."""
+    """Run a warmer's work on this thread (it is closed however this ends)."""
     try:
         op = next(work)
         while True:
@@ -353,10 +586,12 @@ def drive_sync(work: Generator[Op, Any, None]) -> None:
                 op = work.send(value)
     except StopIteration:
         pass
+    finally:
+        work.close()
 
 
 async def drive_async(work: Generator[Op, Any, None]) -> None:
-    """Run a warmer's work on the running loop."""
+    """Run a warmer's work on the running loop (closed however this ends: cancelled too)."""
     try:
         op = next(work)
         while True:
@@ -368,3 +603,5 @@ async def drive_async(work: Generator[Op, Any, None]) -> None:
                 op = work.send(value)
     except StopIteration:
         pass
+    finally:
+        work.close()

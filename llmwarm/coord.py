@@ -6,7 +6,9 @@ on any replica counts for all) and send one ping per model per interval in total
 - ``llmwarm:warm:{namespace}:{model}:last`` holds the last activity, as wall-clock epoch
   seconds, only ever moved forward (a Lua script keeps the maximum);
 - ``llmwarm:warm:{namespace}:{model}:lease`` is a short lease (``SET NX PX``) that one
-  replica takes before it pings.
+  replica takes before it pings; it holds the replica's identity, so the holder may take it
+  again, and the holder gives it back when its ping fails (a compare-and-delete script), so
+  the retry (of any replica) does not wait out the lease.
 
 Redis is only used from the warmer's own thread or task, never on a call's path. When Redis
 is unreachable every operation falls back to local behaviour (a warning is logged once),
@@ -38,6 +40,14 @@ if (not current) or tonumber(current) < tonumber(ARGV[1]) then
   return ARGV[1]
 end
 return current
+"""
+
+# Delete KEYS[1] only if it still holds ARGV[1] (our lease, not one taken since it expired).
+_RELEASE = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  return redis.call('DEL', KEYS[1])
+end
+return 0
 """
 
 
@@ -124,14 +134,30 @@ class Fleet:
         return None if value is None else float(value)
 
     def acquire(self, model: str, seconds: float) -> bool:
-        """Take the ping lease on ``model`` for ``seconds``; True if this replica may ping."""
+        """Take the ping lease on ``model`` for ``seconds``; True if this replica may ping.
+
+        A replica that already holds the lease gets it again (its expiry unchanged).
+        """
         ms = max(1, int(seconds * 1000))
-        got = self._run(
-            "lease",
-            True,  # Redis down: ping locally
-            lambda r: r.set(self.key(model, "lease"), self.identity, nx=True, px=ms),
+        key = self.key(model, "lease")
+
+        def take(r: Any) -> bool:
+            if r.set(key, self.identity, nx=True, px=ms):
+                return True
+            holder = r.get(key)
+            if isinstance(holder, bytes):
+                holder = holder.decode()
+            return bool(holder == self.identity)
+
+        return bool(self._run("lease", True, take))  # Redis down: ping locally
+
+    def release(self, model: str) -> None:
+        """Give back this replica's lease on ``model`` (after a failed ping); others' stay."""
+        self._run(
+            "release",
+            None,
+            lambda r: r.eval(_RELEASE, 1, self.key(model, "lease"), self.identity),
         )
-        return bool(got)
 
     def close(self) -> None:
         """Close a client this fleet created (a client passed in is left to its owner)."""

@@ -38,7 +38,7 @@ from llmwarm._core import (
     observe_stream,
 )
 from llmwarm._learn import SAFETY, Learner
-from llmwarm._lifecycle import on_exit
+from llmwarm._lifecycle import on_exit, on_fork_child
 from llmwarm.coord import Fleet, is_backend
 
 __all__ = [
@@ -190,7 +190,10 @@ class _WarmPolicy(Policy):
         record = call.record
         started = w._clock.monotonic()
         with w._lock:
-            idle = None if st.last is None else max(0.0, started - st.last)
+            if st.active:  # another call is in flight: the model is busy, not idle
+                idle: float | None = 0.0
+            else:
+                idle = None if st.last is None else max(0.0, started - st.last)
             st.active += 1
         record.model = model
         record.idle_s = idle
@@ -240,7 +243,8 @@ class _Model:
         self.last: float | None = None  # last activity, on the warmer clock's monotonic scale
         self.active = 0  # calls in flight
         self.asap = False  # a ping was asked for now (start, warm_up)
-        self.pinging = False
+        self.asked: float | None = None  # when warm_up last asked for one
+        self.pinging = False  # its work (fleet update, ping) is in flight
         self.failures = 0
         self.retry_at = 0.0
         self.dirty = False  # activity not yet published to the fleet
@@ -331,12 +335,21 @@ class Warmer:
         self._wake()
 
     def warm_up(self, model: str) -> None:
-        """Ping ``model`` in the background as soon as possible (any model, listed or not)."""
+        """Ping ``model`` in the background as soon as possible (any model, listed or not).
+
+        Asking again does nothing while a ping is in flight or failing pings back off, nor
+        more than once per interval: a router may ask on every call.
+        """
+        now = self._clock.monotonic()
         with self._lock:
             st = self._state.get(model)
             if st is None:
                 st = self._state[model] = _Model(False, None)
-            st.asap = True
+            if st.pinging or st.failures or st.asap:
+                return
+            if st.asked is not None and now - st.asked < self._interval_of(st):
+                return
+            st.asap, st.asked = True, now
         self._ensure_running()
         self._wake()
 
@@ -375,9 +388,9 @@ class Warmer:
         return None if due is None else due - now
 
     def run_due(self) -> None:
-        """Do due pings and fleet updates on this thread."""
-        for model in self._due_models():
-            _scheduler.drive_sync(self._work(model))
+        """Do due pings and fleet updates on this thread, one model after the other."""
+        for model in self._claim():
+            _scheduler.run_claimed(self, model)
 
     async def arun_due(self) -> None:
         """Do due pings and fleet updates on the running loop, every due model at once.
@@ -385,11 +398,32 @@ class Warmer:
         One after the other, a cold model's ping (a load of seconds) would hold back the
         others' pings past their keep-alive: each model's work is its own task.
         """
-        works = [_scheduler.drive_async(self._work(model)) for model in self._due_models()]
+        works = [_scheduler.arun_claimed(self, model) for model in self._claim()]
         if len(works) == 1:
             await works[0]
         elif works:
             await asyncio.gather(*works)
+
+    def _claim(self) -> list[str]:
+        """Return the models with due work, marked in flight until :meth:`_release`."""
+        now = self._clock.monotonic()
+        with self._lock:
+            if self._stopped:
+                return []
+            due = [
+                m
+                for m, st in self._state.items()
+                if (d := self._due(st, now, flush=True)) is not None and d <= now
+            ]
+            for m in due:
+                self._state[m].pinging = True
+        return due
+
+    def _release(self, model: str) -> None:
+        """End ``model``'s work in flight, however it ended (cancelled, interrupted too)."""
+        with self._lock:
+            self._state[model].pinging = False
+        self._wake()  # its next due time may be sooner than the runner's sleep
 
     # -- internals
 
@@ -434,32 +468,25 @@ class Warmer:
             return self.keep_alive
         return self._interval_of(st) / (SAFETY if st.learner is not None else 1.0)
 
-    def _due(self, st: _Model, now: float, *, flush: bool) -> float | None:
+    def _due(self, st: _Model, now: float, *, flush: bool, mine: bool = False) -> float | None:
+        """Return when ``st``'s work is due; ``mine``: asked by its work in flight."""
+        if st.pinging and not mine:
+            return None
         due: float | None = None
-        if st.pinging:
-            pass
+        if st.failures:  # backing off: asking again (start, warm_up) does not bypass it
+            due = st.retry_at
         elif st.asap:
             due = now
-        elif st.failures:
-            due = st.retry_at
         elif st.listed and st.last is not None:
             due = st.last + self._interval_of(st)
         if flush and st.dirty:
             due = st.flush_at if due is None else min(due, st.flush_at)
         return due
 
-    def _due_models(self) -> list[str]:
-        now = self._clock.monotonic()
-        with self._lock:
-            return [
-                m
-                for m, st in self._state.items()
-                if (d := self._due(st, now, flush=True)) is not None and d <= now
-            ]
-
     def _ensure_running(self) -> None:
         if self._stopped or self._clock.manual:
             return
+        on_fork_child(_after_fork)
         if self._is_async:
             try:
                 loop = asyncio.get_running_loop()
@@ -474,8 +501,11 @@ class Warmer:
             return
         scheduler = self._scheduler
         if scheduler is None or scheduler.thread is None or scheduler is not _scheduler.shared():
-            self._scheduler = _scheduler.shared()
-            self._scheduler.add(self)
+            with self._lock:  # against stop(): a stopped warmer is never added back
+                if self._stopped:
+                    return
+                self._scheduler = _scheduler.shared()
+                self._scheduler.add(self)
             on_exit(shutdown)
 
     def _wake(self) -> None:
@@ -494,13 +524,15 @@ class Warmer:
         now = self._clock.monotonic()
         with self._lock:
             st.active -= 1
+            if not ok:  # a failed call or ping is no evidence the model is loaded
+                return
             first = st.last is None
             st.last = now if st.last is None else max(st.last, now)
             if self._fleet is not None and not st.dirty:
                 st.dirty, st.flush_at = True, now + self._interval_of(st) / 4
-            if ok and st.failures and not record.warmup:
+            if st.failures and not record.warmup:
                 st.failures = 0
-        if ok and latency is not None and st.learner is not None:
+        if latency is not None and st.learner is not None:
             st.learner.observe(idle, latency)
         if first:  # the model's first due time: from none to one is earlier
             self._wake()
@@ -512,7 +544,7 @@ class Warmer:
         with self._lock:
             if st.active:  # a long call in flight is activity
                 st.last = now
-            due = self._due(st, now, flush=False)
+            due = self._due(st, now, flush=False, mine=True)
             publish = st.dirty and fleet is not None
             st.dirty = False
             wall = clock.time() - (now - (st.last or now))
@@ -521,6 +553,7 @@ class Warmer:
         if due is None or due > now or self._stopped:
             return
         interval = self._interval_of(st)
+        leased = False
         if fleet is not None and st.listed:
             shared = yield _scheduler.Blocking(fleet.last, model)
             now = clock.monotonic()
@@ -536,12 +569,15 @@ class Warmer:
                 return
             if not (yield _scheduler.Blocking(fleet.acquire, model, interval)):
                 with self._lock:  # another replica holds the lease: it pings
-                    st.asap, st.failures, st.last = False, 0, now
+                    st.asap, st.last = False, now
+                    if st.failures:  # ours failed: look again later, still backing off
+                        st.retry_at = now + self._backoff(st.failures, interval)
                 return
+            leased = True
         with self._lock:
-            if self._stopped or st.pinging:
+            if self._stopped:
                 return
-            st.pinging, st.asap = True, False
+            st.asap = False
             gap = None if st.last is None else max(0.0, now - st.last)
             self._sent += 1
         started = clock.monotonic()
@@ -549,15 +585,18 @@ class Warmer:
             yield _scheduler.Ping(functools.partial(self._call_ping, model), self._ping_async)
         except _NoInstance:  # no instance to ping a method through: look again later
             with self._lock:
-                st.pinging, self._sent = False, self._sent - 1
+                self._sent -= 1
                 st.last = clock.monotonic()
+            if fleet is not None and leased:
+                yield _scheduler.Blocking(fleet.release, model)
             return
         except Exception as exc:
             self._failure(st, model, exc, interval)
+            if fleet is not None and leased:  # let this (or any) replica retry on backoff
+                yield _scheduler.Blocking(fleet.release, model)
             return
         end = clock.monotonic()
         with self._lock:
-            st.pinging = False
             recovered, st.failures = st.failures, 0
             st.last = end if st.last is None else max(st.last, end)
         if recovered:
@@ -570,12 +609,10 @@ class Warmer:
     def _failure(self, st: _Model, model: str, exc: Exception, interval: float) -> None:
         now = self._clock.monotonic()
         with self._lock:
-            st.pinging = False
             st.failures += 1
             self._failed += 1
             n = st.failures
-            ceiling = min(DEFAULT_BACKOFF_CAP, _BACKOFF_BASE * 2 ** min(n - 1, 62)) * interval
-            st.retry_at = now + max(interval / 100, self._rng.uniform(0, ceiling))
+            st.retry_at = now + self._backoff(n, interval)
         if n == 1 or n % _LOG_EVERY == 0:
             logger.warning(
                 "llmwarm: keep-warm ping to %r failed (%s: %s; %d in a row); backing off",
@@ -586,6 +623,12 @@ class Warmer:
             )
         else:
             logger.debug("llmwarm: keep-warm ping to %r failed again: %r", model, exc)
+
+    def _backoff(self, failures: int, interval: float) -> float:
+        """Return a jittered delay before retry number ``failures`` (call under the lock)."""
+        exponent = min(failures - 1, 62)
+        ceiling = min(DEFAULT_BACKOFF_CAP, _BACKOFF_BASE * 2**exponent) * interval
+        return max(interval / 100, self._rng.uniform(0, ceiling))
 
     def _call_ping(self, model: str) -> Any:
         if self._ping is not None:
@@ -609,6 +652,20 @@ class Warmer:
         state = stack._self_llmwarm
         run = state.run_async if self._spec.is_async else state.run_sync
         return run(bound, instance, (), kwargs, record)
+
+
+def _after_fork() -> None:
+    """In a forked child: fresh locks, and no work in flight (its threads are gone)."""
+    for warmer in list(_registry):
+        warmer._lock = threading.Lock()
+        warmer._scheduler = None
+        warmer._runner = None
+        for st in warmer._state.values():
+            st.pinging = False
+            if st.learner is not None:
+                st.learner._lock = threading.Lock()
+        if warmer._fleet is not None:
+            warmer._fleet._lock = threading.Lock()
 
 
 def _reset() -> None:
