@@ -662,6 +662,9 @@ def _after_fork() -> None:
         warmer._runner = None
         for st in warmer._state.values():
             st.pinging = False
+            # Calls in flight on the parent's other threads do not exist here; counted
+            # still, they would make the model look busy (never idle, never pinged).
+            st.active = 0
             if st.learner is not None:
                 st.learner._lock = threading.Lock()
         if warmer._fleet is not None:

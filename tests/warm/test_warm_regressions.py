@@ -336,3 +336,30 @@ def test_idle_is_zero_while_another_call_is_in_flight(clock: FakeClock) -> None:
         release.set()
         long_call.join(BOUND)
     assert idles == [None, 50.0, 0.0]
+
+
+def test_a_child_forked_while_another_thread_is_in_a_call_keeps_pinging() -> None:
+    script = (
+        "import os, threading, time, llmwarm\n"
+        "pinged = threading.Event(); inside = threading.Event(); release = threading.Event()\n"
+        "def ping(model):\n    pinged.set()\n"
+        "@llmwarm.warm('m', interval=0.05, ping=ping)\n"
+        "def f(*, model='m', block=False):\n"
+        "    if block:\n        inside.set(); release.wait(20)\n"
+        "    return 1\n"
+        "t = threading.Thread(target=f, kwargs={'block': True}); t.start(); inside.wait(20)\n"
+        "pid = os.fork()\n"  # another thread of the parent is inside a call now
+        "if pid == 0:\n"
+        "    pinged.clear(); f(); ok = pinged.wait(20)\n"
+        "    os._exit(0 if ok else 3)\n"
+        "_, status = os.waitpid(pid, 0); release.set(); t.join(); llmwarm.shutdown()\n"
+        "print(os.waitstatus_to_exitcode(status))\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-W", "ignore", "-c", script],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    assert out.stdout.strip() == "0", out.stderr
