@@ -153,6 +153,7 @@ class Race(Step):
 
         legs = [asyncio.ensure_future(leg(self.calls[0]))]
         errors: list[tuple[int, BaseException]] = []
+        winner: int | None = None
         try:
             done, _ = await asyncio.wait(legs, timeout=self.delay)
             if not done:
@@ -163,26 +164,29 @@ class Race(Step):
                 for task in sorted(done, key=legs.index):
                     error = task.exception()
                     if error is None:
-                        return legs.index(task), task.result(), errors
+                        winner = legs.index(task)
+                        return winner, task.result(), errors
                     errors.append((legs.index(task), error))
             return None, None, errors
         finally:
-            await _cancel_losers(legs)
+            await _cancel_losers(legs, winner)
 
 
-async def _cancel_losers(legs: Sequence[asyncio.Future[Any]]) -> None:
-    winner_seen = False
+async def _cancel_losers(legs: Sequence[asyncio.Future[Any]], winner: int | None) -> None:
+    """Cancel the legs still running; close every stream a leg returned but nobody got.
+
+    That is every successful leg but the ``winner`` returned to the caller: a leg that
+    finished together with the winner, or any leg when the race itself was cancelled.
+    """
     for task in legs:
         if not task.done():
             task.cancel()
-    for task in legs:
+    for index, task in enumerate(legs):
         with contextlib.suppress(BaseException):
             await task
-        if task.cancelled() or task.exception() is not None:
+        if index == winner or task.cancelled() or task.exception() is not None:
             continue
-        if winner_seen:  # two legs finished together: close the second one's stream
-            await _close(task.result())
-        winner_seen = True
+        await _close(task.result())
 
 
 async def _close(value: Any) -> None:

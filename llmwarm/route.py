@@ -207,27 +207,29 @@ class Router(Policy):
             logger.exception("llmwarm: @routed could not ask @warm about %r", model)
             return None
 
-    def _plan(self, chosen: int) -> tuple[list[int], str]:
-        """Return the tiers to try in order, and the reason for the first."""
+    def _plan(self, chosen: int) -> tuple[list[int], list[int], str]:
+        """Return the tiers to try in order, the hedge candidates, and the first's reason.
+
+        Without ``fallback`` the plan is its first tier only, but a hedge still races the
+        next ready tier: hedging is independent of fallback.
+        """
         count = len(self.tiers)
         order = [chosen, *range(chosen + 1, count), *range(chosen - 1, -1, -1)]
         ready = [i for i in order if not cooldowns.cooling(self.tiers[i].model)]
         if not ready:  # every tier is cooling: the one that ends first, rather than failing
             ends = {i: cooldowns.ends(self.tiers[i].model) or -math.inf for i in order}
             ready = [min(order, key=lambda i: (ends[i], order.index(i)))]
-        plan = ready if self.fallback else ready[:1]
-        reason = "classified" if plan[0] == chosen else "fallback"
+        reason = "classified" if ready[0] == chosen else "fallback"
         if self.warmth is not None and len(ready) > 1:
-            first = plan[0]
+            first = ready[0]
             if self._is_warm(self.tiers[first].model) is False:
                 warm = [i for i in ready[1:] if self._is_warm(self.tiers[i].model)]
                 if warm:
                     nearest = min(warm, key=lambda i: (abs(i - first), i))
-                    plan = [nearest, *(i for i in plan if i != nearest)]
-                    plan = plan if self.fallback else plan[:1]
+                    ready = [nearest, *(i for i in ready if i != nearest)]
                     reason = "warm"
                     _core.safely("warm_up", self.warmth.warm_up, self.tiers[first].model)
-        return plan, reason
+        return (ready if self.fallback else ready[:1]), ready, reason
 
     def _call_for(self, call: Call, index: int, record: CallRecord | None = None) -> Call:
         tier = self.tiers[index]
@@ -256,13 +258,13 @@ class Router(Policy):
             record.model = model if isinstance(model, str) else record.model
             record.route_reason = "explicit"
             return (yield call)
-        plan, reason = self._plan(self._classified(call))
+        plan, hedges, reason = self._plan(self._classified(call))
         attempts: list[tuple[str, str, BaseException]] = []
         tried: set[int] = set()
         index: int | None = plan[0]
         while index is not None:
             tried.add(index)
-            second = self._next(plan, tried) if self.hedge_after is not None else None
+            second = self._next(hedges, tried) if self.hedge_after is not None else None
             failures: list[tuple[int, BaseException]] = []
             if second is None:
                 self._note(record, index, reason)

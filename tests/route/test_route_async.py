@@ -273,3 +273,83 @@ async def test_a_hedge_leg_that_failed_cools_down_even_when_the_other_wins() -> 
     assert await complete(SHORT) == "s"
     assert (capture.last.tier, capture.last.route_reason) == ("small", "classified")
     assert cooldowns.cooling("m")
+
+
+# ------------------------------------------------------------- hedging without fallback
+
+
+def hedged_without_fallback(seen: list[str], fail: set[str]) -> tuple[Any, Capture]:
+    """Small answers only after the hedge leg started (or never); models in ``fail`` fail."""
+    hedge_started = asyncio.Event()
+
+    @routed(TIERS, fallback=False, hedge_after=0.01)
+    async def complete(messages: list[Any], *, model: str = "", **kw: Any) -> str:
+        seen.append(model)
+        if model != "s":
+            hedge_started.set()
+        elif model in fail:
+            await asyncio.wait_for(hedge_started.wait(), 10)  # fails once the hedge started
+        else:
+            await asyncio.wait_for(asyncio.Event().wait(), 10)  # never answers: bounded
+        if model in fail:
+            raise ConnectionError(f"{model} refused")
+        return model
+
+    return captured(complete)
+
+
+async def test_hedge_after_works_without_fallback() -> None:
+    seen: list[str] = []
+    complete, capture = hedged_without_fallback(seen, fail=set())
+    assert await complete(SHORT) == "m"
+    assert seen == ["s", "m"]
+    assert (capture.last.tier, capture.last.route_reason) == ("medium", "hedge")
+
+
+async def test_without_fallback_both_hedge_legs_failing_raise() -> None:
+    seen: list[str] = []
+    complete, _ = hedged_without_fallback(seen, fail={"s", "m"})
+    with pytest.raises(ConnectionError, match="refused"):
+        await complete(SHORT)
+    assert seen == ["s", "m"]  # a hedge is not a fallback: the large tier is never tried
+    assert cooldowns.cooling("s")
+    assert cooldowns.cooling("m")
+
+
+class ClosingStream:
+    """An async stream of two chunks that records whether it was closed."""
+
+    def __init__(self) -> None:
+        self.chunks = iter(["a", "b"])
+        self.closed = False
+
+    def __aiter__(self) -> ClosingStream:
+        return self
+
+    async def __anext__(self) -> str:
+        try:
+            return next(self.chunks)
+        except StopIteration:
+            raise StopAsyncIteration from None
+
+    async def aclose(self) -> None:
+        self.closed = True
+
+
+async def test_a_hedge_stream_returned_as_the_call_is_cancelled_is_closed() -> None:
+    streams: list[ClosingStream] = []
+    outer: list[asyncio.Task[Any]] = []
+
+    @routed(TIERS, hedge_after=0.01)
+    async def complete(messages: list[Any], *, model: str = "", **kw: Any) -> Any:
+        if model == "s":
+            await asyncio.Event().wait()  # never answers
+        outer[0].cancel()  # the caller gives up just as the hedge leg's stream arrives
+        streams.append(ClosingStream())
+        return streams[-1]
+
+    outer.append(asyncio.ensure_future(complete(SHORT)))
+    with pytest.raises(asyncio.CancelledError):
+        await outer[0]
+    assert len(streams) == 1
+    assert streams[0].closed
