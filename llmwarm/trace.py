@@ -141,6 +141,12 @@ def _telemetry(tracer_provider: Any, meter_provider: Any) -> _Telemetry | None:
 _trace_module: Any = sys.modules[otel_trace.__name__]
 _metrics_module: Any = sys.modules.get("opentelemetry.metrics._internal")
 _providers_from_env: bool | None = None
+# Whether this OTel API keeps its global providers where the fast path reads them.
+_FAST_PATH = (
+    hasattr(_trace_module, "_TRACER_PROVIDER")
+    and _metrics_module is not None
+    and hasattr(_metrics_module, "_METER_PROVIDER")
+)
 
 
 def _no_global_providers() -> bool:
@@ -365,6 +371,16 @@ class TracedPolicy(Policy):
 
     def skips(self, call: Call) -> bool:
         """Let the call through untouched when nothing could observe a span or a metric."""
+        # The no-SDK case, inlined: it is asked on every call of every traced stack.
+        if (
+            _FAST_PATH
+            and _providers_from_env is False
+            and self.tracer_provider is None
+            and self.meter_provider is None
+            and _trace_module._TRACER_PROVIDER is None
+            and _metrics_module._METER_PROVIDER is None
+        ):
+            return True
         return self._resolve() is None
 
     def _resolve(self) -> _Telemetry | None:
