@@ -293,8 +293,7 @@ class AsyncRunner:
                     if keys:
                         continue
                     wait = 0.05  # due but nothing to claim (stopped meanwhile)
-                with contextlib.suppress(asyncio.TimeoutError):
-                    await asyncio.wait_for(self._event.wait(), wait)
+                await _wait_for_event(self._event, wait)
                 self._event.clear()
         finally:
             children = list(self._children)
@@ -310,6 +309,21 @@ class AsyncRunner:
             logger.exception("llmwarm: keep-warm work failed")
         finally:
             self._event.set()  # the key's next due time is known now
+
+
+async def _wait_for_event(event: asyncio.Event, timeout: float) -> None:
+    """Wait until ``event`` is set or ``timeout`` passes; a cancellation always propagates.
+
+    Not ``asyncio.wait_for``: on Python 3.11 and older it swallows a cancellation that
+    arrives as the awaited event is set. At loop shutdown every task is cancelled at once,
+    the runner's pings set its event as they end, and the runner never stopped: the
+    loop's close hung.
+    """
+    waiter = asyncio.ensure_future(event.wait())
+    try:
+        await asyncio.wait({waiter}, timeout=timeout)
+    finally:
+        waiter.cancel()
 
 
 def _reset() -> None:

@@ -10,6 +10,7 @@ import threading
 import time
 from typing import Any
 
+import pytest
 import redis
 from warmtools import FakeClock, run_until
 
@@ -363,3 +364,19 @@ def test_a_child_forked_while_another_thread_is_in_a_call_keeps_pinging() -> Non
         check=True,
     )
     assert out.stdout.strip() == "0", out.stderr
+
+
+async def test_the_runner_ends_when_cancelled_as_its_event_is_set() -> None:
+    # At loop shutdown every task is cancelled at once and the runner's pings set its
+    # event as they end; asyncio.wait_for (Python <= 3.11) then swallowed the cancellation
+    # and the runner, looping forever, hung the loop's close.
+    from llmwarm._scheduler import _wait_for_event
+
+    for _ in range(50):
+        event = asyncio.Event()
+        waiter = asyncio.ensure_future(_wait_for_event(event, 60))
+        await asyncio.sleep(0)  # the waiter is waiting now
+        waiter.cancel()
+        event.set()  # in the same loop step as the cancellation
+        with pytest.raises(asyncio.CancelledError):
+            await waiter
