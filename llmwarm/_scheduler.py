@@ -31,7 +31,8 @@ from collections import deque
 from collections.abc import Callable, Coroutine, Generator
 from typing import Any, Protocol
 
-from llmwarm._core import is_stream, logger
+from llmwarm._log import logger
+from llmwarm._streams import is_stream
 
 __all__ = [
     "MAX_WAIT",

@@ -16,7 +16,7 @@ from typing import Any
 
 import wrapt
 
-from llmwarm import _core
+from llmwarm import _call, _streams
 from llmwarm._core import Call, Step
 
 __all__ = ["FirstChunk", "Race", "peek_async", "peek_sync"]
@@ -147,9 +147,9 @@ class Race(Step):
 
     async def run_async(self, proceed: Callable[[Call], Awaitable[Any]]) -> Any:
         async def leg(call: Call) -> Any:
-            _core._current.set(call.record)  # this task's own context: each leg its record
+            _call._current.set(call.record)  # this task's own context: each leg its record
             result = await proceed(call)
-            return await peek_async(result) if _core.is_stream(result) else result
+            return await peek_async(result) if _streams.is_stream(result) else result
 
         legs = [asyncio.ensure_future(leg(self.calls[0]))]
         errors: list[tuple[int, BaseException]] = []

@@ -22,7 +22,7 @@ import weakref
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, ClassVar, TypeVar, cast, overload
 
-from llmwarm import _core
+from llmwarm import _call, _core
 from llmwarm._core import Call, CallRecord, Flow, FunctionSpec, Policy, Step
 
 __all__ = ["DEFAULT_MAX_SIZE", "DEFAULT_MAX_WAIT", "BatchSizeError", "BatchStats", "batched"]
@@ -124,7 +124,7 @@ class _LoopBatches:
         name, _ = batcher.item_of(batch.call)
         items = [item for item, _, _ in entries]
         record = CallRecord(batch.call.spec.qualname)
-        _core._current.set(record)  # this task's own context: the batch call's record
+        _call._current.set(record)  # this task's own context: the batch call's record
         call = batch.call.with_arguments(**{name: items})
         call.record = record
         stats = batcher.stats

@@ -24,7 +24,7 @@ import threading
 import uuid
 from typing import Any
 
-from llmwarm._core import logger
+from llmwarm._log import logger
 
 __all__ = ["DEFAULT_NAMESPACE", "Fleet", "is_backend"]
 

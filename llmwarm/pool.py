@@ -30,7 +30,9 @@ from typing import Any, TypeVar, cast
 import httpx
 
 from llmwarm import _lifecycle
-from llmwarm._core import Call, Flow, FunctionSpec, Policy, apply, is_stream, logger, observe_stream
+from llmwarm._core import Call, Flow, FunctionSpec, Policy, apply
+from llmwarm._log import logger
+from llmwarm._streams import is_stream, observe_stream
 
 __all__ = [
     "DEFAULT_LIMITS",

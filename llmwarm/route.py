@@ -13,10 +13,11 @@ import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, ClassVar, TypeVar, cast
 
-from llmwarm import _core
+from llmwarm import _core, _log, _streams
 from llmwarm._classify import Classifier, default_classifier
-from llmwarm._core import Call, CallRecord, Flow, FunctionSpec, Policy, Stack, Warmth, logger
+from llmwarm._core import Call, CallRecord, Flow, FunctionSpec, Policy, Stack, Warmth
 from llmwarm._failures import attach_attempts, cooldowns, is_retryable, retry_after
+from llmwarm._log import logger
 from llmwarm._steps import FirstChunk, Race
 
 __all__ = [
@@ -228,7 +229,7 @@ class Router(Policy):
                     nearest = min(warm, key=lambda i: (abs(i - first), i))
                     ready = [nearest, *(i for i in ready if i != nearest)]
                     reason = "warm"
-                    _core.safely("warm_up", self.warmth.warm_up, self.tiers[first].model)
+                    _log.safely("warm_up", self.warmth.warm_up, self.tiers[first].model)
         return (ready if self.fallback else ready[:1]), ready, reason
 
     def _call_for(self, call: Call, index: int, record: CallRecord | None = None) -> Call:
@@ -270,7 +271,7 @@ class Router(Policy):
                 self._note(record, index, reason)
                 try:
                     result = yield self._call_for(call, index)
-                    if _core.is_stream(result):
+                    if _streams.is_stream(result):
                         result = yield FirstChunk(result)
                     return result
                 except Exception as exc:

@@ -28,18 +28,8 @@ from opentelemetry import trace as otel_trace
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from llmwarm import _semconv as sc
-from llmwarm._core import (
-    Call,
-    Flow,
-    FunctionSpec,
-    Policy,
-    StreamAbandoned,
-    apply,
-    is_stream,
-    logger,
-    safely,
-)
-from llmwarm._core import observe_stream as _observe_stream
+from llmwarm._core import Call, Flow, FunctionSpec, Policy, apply
+from llmwarm._log import logger, safely
 from llmwarm._responses import (
     Endpoint,
     ResponseFacts,
@@ -49,6 +39,8 @@ from llmwarm._responses import (
     provider_of_result,
 )
 from llmwarm._stats import predict
+from llmwarm._streams import StreamAbandoned, is_stream
+from llmwarm._streams import observe_stream as _observe_stream
 from llmwarm._version import __version__
 
 __all__ = ["DEFAULT_OPERATION", "TracedPolicy", "traced"]

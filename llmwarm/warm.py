@@ -24,21 +24,11 @@ from datetime import timedelta
 from typing import Any, ClassVar, TypeVar, cast
 
 from llmwarm import _scheduler
-from llmwarm._core import (
-    Call,
-    CallRecord,
-    Flow,
-    FunctionSpec,
-    Policy,
-    Stack,
-    apply,
-    invoke,
-    is_stream,
-    logger,
-    observe_stream,
-)
+from llmwarm._core import Call, CallRecord, Flow, FunctionSpec, Policy, Stack, apply, invoke
 from llmwarm._learn import SAFETY, Learner
 from llmwarm._lifecycle import on_exit, on_fork_child
+from llmwarm._log import logger
+from llmwarm._streams import is_stream, observe_stream
 from llmwarm.coord import Fleet, is_backend
 
 __all__ = [

@@ -14,7 +14,7 @@ import wrapt
 from hypothesis import given
 from hypothesis import strategies as st
 
-from llmwarm import _core
+from llmwarm import _core, _streams
 from llmwarm._core import Call, Flow, Offload, Policy, Stack, apply, current_record
 
 
@@ -391,8 +391,8 @@ class Watch(Policy):
 
     def flow(self, call: Call) -> Flow:
         result = yield call
-        if _core.is_stream(result):
-            return _core.observe_stream(result, self)
+        if _streams.is_stream(result):
+            return _streams.observe_stream(result, self)
         return result
 
     def on_chunk(self, chunk: Any) -> None:

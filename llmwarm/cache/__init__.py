@@ -17,18 +17,10 @@ from collections.abc import Callable, Generator, Mapping
 from typing import Any, ClassVar, TypeVar, cast, overload
 
 from llmwarm import _lifecycle
-from llmwarm._core import (
-    Call,
-    Flow,
-    FunctionSpec,
-    Offload,
-    Policy,
-    Stack,
-    apply,
-    is_stream,
-    logger,
-)
-from llmwarm._core import observe_stream as _observe_stream
+from llmwarm._core import Call, Flow, FunctionSpec, Offload, Policy, Stack, apply
+from llmwarm._log import logger
+from llmwarm._streams import is_stream
+from llmwarm._streams import observe_stream as _observe_stream
 from llmwarm.cache.backends import (
     MISSING,
     Backend,
