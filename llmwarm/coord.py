@@ -81,6 +81,7 @@ class Fleet:
         self._client: Any = None if isinstance(backend, str) else backend
         self._lock = threading.Lock()
         self._down = False
+        self._closed = False  # stopped warmers' work still in flight must not reopen it
 
     def _redis(self) -> Any:
         if self._client is None:
@@ -98,9 +99,13 @@ class Fleet:
         return f"llmwarm:warm:{self.namespace}:{model}:{what}"
 
     def _run(self, what: str, fallback: Any, action: Any) -> Any:
+        if self._closed:  # the warmer stopped: work still in flight goes local, quietly
+            return fallback
         try:
             value = action(self._redis())
         except Exception as exc:  # redis.RedisError, OSError...: never break the warmer
+            if self._closed:  # closed under this very operation: not an outage
+                return fallback
             if not self._down:
                 self._down = True
                 logger.warning(
@@ -160,7 +165,13 @@ class Fleet:
         )
 
     def close(self) -> None:
-        """Close a client this fleet created (a client passed in is left to its owner)."""
+        """Close a client this fleet created (a client passed in is left to its owner).
+
+        Later operations (a stopped warmer's work still in flight) then use no client at
+        all, rather than quietly opening a new one that nothing would close.
+        """
+        if isinstance(self.backend, str):
+            self._closed = True
         if isinstance(self.backend, str) and self._client is not None:
             client, self._client = self._client, None
             try:

@@ -130,3 +130,18 @@ def test_fleet_keys_and_lease(redis_server: Any) -> None:
     two.close()
     with pytest.raises(TypeError, match="backend must be a Redis URL"):
         Fleet("http://nope")
+
+
+def test_a_closed_fleet_stays_closed_and_quiet(
+    redis_server: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    fleet = Fleet(redis_server.url, namespace="closing")
+    fleet.publish("m", 1000.0)
+    assert fleet.last("m") == 1000.0
+    fleet.close()
+    with caplog.at_level(logging.WARNING, logger="llmwarm"):
+        fleet.publish("m", 2000.0)  # a stopped warmer's work still in flight
+        assert fleet.last("m") is None
+        assert fleet.acquire("m", 1.0) is True  # local behaviour: this replica pings
+    assert fleet._client is None  # no new client opened behind close()
+    assert "unreachable" not in caplog.text
