@@ -164,6 +164,10 @@ class Fleet:
             lambda r: r.eval(_RELEASE, 1, self.key(model, "lease"), self.identity),
         )
 
+    def reopen(self) -> None:
+        """Use Redis again after :meth:`close` (a warmer started again after ``stop()``)."""
+        self._closed = False
+
     def close(self) -> None:
         """Close a client this fleet created (a client passed in is left to its owner).
 

@@ -321,6 +321,8 @@ class Warmer:
             self._stopped = False
             for st in self._state.values():
                 st.asap = st.listed
+        if self._fleet is not None:
+            self._fleet.reopen()  # stop() closed it; a restarted warmer shares the fleet again
         self._ensure_running()
         self._wake()
 

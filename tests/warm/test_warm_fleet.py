@@ -145,3 +145,21 @@ def test_a_closed_fleet_stays_closed_and_quiet(
         assert fleet.acquire("m", 1.0) is True  # local behaviour: this replica pings
     assert fleet._client is None  # no new client opened behind close()
     assert "unreachable" not in caplog.text
+
+
+def test_a_warmer_started_again_after_stop_shares_the_fleet_again(redis_server: Any) -> None:
+    @warm("m", interval=60, backend=redis_server.url, ping=lambda model: None)
+    def f(*, model: str = "m") -> int:
+        return 1
+
+    fleet = f.warmer._fleet
+    f.warmer.start()
+    f.warmer.stop()  # closes the fleet's client
+    f.warmer.start()
+    try:
+        other = Fleet(redis_server.url)
+        other.publish("m", 9e9)  # another replica's activity (kept: newer than anything)
+        assert fleet.last("m") == 9e9  # a closed fleet would answer None without asking
+        other.close()
+    finally:
+        f.warmer.stop()
