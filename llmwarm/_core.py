@@ -1,4 +1,7 @@
-"""The one place that knows sync from async: policies, stacks, drivers and the call record.
+"""The one place that knows sync from async: policies, steps, drivers and stacks.
+
+The call record and the function spec are in :mod:`llmwarm._call`, stream observation in
+:mod:`llmwarm._streams`, and ``safely``/the logger in :mod:`llmwarm._log`.
 
 Every llmwarm decorator is a :class:`Policy`: an object whose :meth:`Policy.flow` is a
 generator written once, for both paths. A flow yields the :class:`Call` it wants the rest

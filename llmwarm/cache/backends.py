@@ -51,7 +51,10 @@ class Backend(Protocol):
     """What ``@cached`` needs from a back end.
 
     ``inline`` says whether lookups are cheap and never block (then the async path does
-    not move them to a thread). ``ttl`` is seconds, or ``None`` for no expiry.
+    not move them to a thread), and so that the back end lives in this process: an inline
+    back end is keyed by ``"<module>:<qualname>:<canonical JSON>"`` (any length; the
+    prompt, never a credential), the others by a 32-hex digest. ``ttl`` is seconds, or
+    ``None`` for no expiry.
 
     .. versionadded:: 0.1.0
     """

@@ -20,7 +20,8 @@ keys and no whitespace::
   ``self.api_key``). Nothing else of the instance is in the key.
 
 The digest is the first 32 hex characters (128 bits) of its SHA-256. The stored key is
-``"<module>:<qualname>:<digest>"``, so a back end can clear one function's entries.
+``"<module>:<qualname>:<digest>"``, so a back end can clear one function's entries; the
+in-process memory back end stores the canonical JSON itself in place of the digest.
 (Format 1 joined module and qualname with a dot, which made ``"a.b" + "c"`` and
 ``"a" + "b.c"`` the same name.)
 """

@@ -1,11 +1,12 @@
 """``llmwarm demo``: see cold starts disappear, on the built-in simulator, with no API key.
 
-The demo starts three simulators in-process with a compressed clock and replays the same
-realistic traffic (sparse requests over a simulated working day, repeated questions, a
-few bursts) through three set-ups at once: a plain client, the common recipe (a pooled
-client and a ping every keep-alive seconds), and an llmwarm stack. It ends with a table of
-requests, cold starts, latency percentiles (in simulated seconds), pings, upstream calls
-and cache hits. Every figure comes from the run itself.
+The demo runs each of three set-ups in its own process, each with its own simulator on a
+compressed clock, and replays the same realistic traffic (sparse requests over a
+simulated working day, repeated questions, a few bursts) through all three at once: a
+plain client, the common recipe (a pooled client and a ping every keep-alive seconds),
+and an llmwarm stack. It ends with a table of requests, cold starts, latency percentiles
+(in simulated seconds), pings, upstream calls and cache hits. Every figure comes from
+the run itself.
 """
 
 from __future__ import annotations

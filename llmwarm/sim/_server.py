@@ -1,4 +1,7 @@
-"""Serving the simulator: ``serve()`` in a background thread, and the listening socket."""
+"""Serving the simulator: ``serve()`` in a thread, ``aserve()`` on the caller's loop.
+
+Both bind the listening socket themselves, so every connection gets ``TCP_NODELAY``.
+"""
 
 from __future__ import annotations
 
