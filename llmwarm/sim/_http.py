@@ -111,3 +111,34 @@ class TrackedStream(StreamingResponse):
             await super().__call__(scope, receive, send)
         finally:
             self._on_close()
+
+
+def answer_or_drop(
+    data: object,
+    *,
+    cold: bool,
+    disconnect: bool,
+    release: Callable[[], None],
+    abandon: Callable[[], None],
+    wait: float | None = None,
+) -> Response:
+    """Answer ``data`` as JSON, or, for a disconnect fault, half of it and a dropped socket.
+
+    ``release`` ends the request normally; ``abandon`` ends it when the body is cut short.
+    """
+    if not disconnect:
+        release()
+        return json_response(data, cold=cold, wait=wait)
+    body = dumps(data)
+
+    async def truncated() -> AsyncIterator[bytes]:
+        yield body[: len(body) // 2]
+        raise SimulatedDisconnect
+
+    return TrackedStream(
+        truncated(),
+        cold=cold,
+        media_type="application/json",
+        headers={"content-length": str(len(body))},
+        on_close=abandon,
+    )

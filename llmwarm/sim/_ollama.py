@@ -14,7 +14,7 @@ from starlette.routing import Route
 from llmwarm.sim._config import parse_duration
 from llmwarm.sim._content import count_tokens, embed, generate_tokens, text_of
 from llmwarm.sim._engine import Lease, SimHTTPError, SimulatedDisconnect, Simulator
-from llmwarm.sim._http import TrackedStream, dumps, json_response, read_json
+from llmwarm.sim._http import TrackedStream, answer_or_drop, dumps, json_response, read_json
 
 __all__ = ["ollama_routes"]
 
@@ -163,21 +163,13 @@ async def _respond(
 def _answer(
     lease: Lease, data: dict[str, Any], keep_alive: float, *, tokens_in: int, tokens_out: int
 ) -> Response:
-    if not lease.disconnect:
-        lease.release(keep_alive, tokens_in=tokens_in, tokens_out=tokens_out)
-        return json_response(data, cold=lease.cold)
-    body = dumps(data)
-
-    async def truncated() -> AsyncIterator[bytes]:
-        yield body[: len(body) // 2]
-        raise SimulatedDisconnect
-
-    return TrackedStream(
-        truncated(),
+    """Release ``lease`` and answer ``data`` (or a truncated body, for a disconnect fault)."""
+    return answer_or_drop(
+        data,
         cold=lease.cold,
-        media_type="application/json",
-        headers={"content-length": str(len(body))},
-        on_close=lambda: lease.release(keep_alive, tokens_in=tokens_in),
+        disconnect=lease.disconnect,
+        release=lambda: lease.release(keep_alive, tokens_in=tokens_in, tokens_out=tokens_out),
+        abandon=lambda: lease.release(keep_alive, tokens_in=tokens_in),
     )
 
 

@@ -15,6 +15,7 @@ from llmwarm.sim._content import count_tokens, embed, encode_base64, generate_to
 from llmwarm.sim._engine import Lease, SimHTTPError, SimulatedDisconnect, Simulator
 from llmwarm.sim._http import (
     TrackedStream,
+    answer_or_drop,
     dumps,
     json_response,
     optional_int,
@@ -139,21 +140,13 @@ def _finish(
     wait: float | None = None,
 ) -> Response:
     """Release ``lease`` and answer ``payload`` (or a truncated body, for a disconnect fault)."""
-    if not lease.disconnect:
-        lease.release(tokens_in=tokens_in, tokens_out=tokens_out)
-        return json_response(payload, cold=lease.cold, wait=wait)
-    body = dumps(payload)
-
-    async def truncated() -> AsyncIterator[bytes]:
-        yield body[: len(body) // 2]
-        raise SimulatedDisconnect
-
-    return TrackedStream(
-        truncated(),
+    return answer_or_drop(
+        payload,
         cold=lease.cold,
-        media_type="application/json",
-        headers={"content-length": str(len(body))},
-        on_close=lambda: lease.release(tokens_in=tokens_in),
+        disconnect=lease.disconnect,
+        release=lambda: lease.release(tokens_in=tokens_in, tokens_out=tokens_out),
+        abandon=lambda: lease.release(tokens_in=tokens_in),
+        wait=wait,
     )
 
 
