@@ -36,6 +36,12 @@ def per_await(make: Callable[[], Awaitable[Any]], number: int) -> float:
     return asyncio.run(loop())
 
 
+def percentile(values: list[float], q: float) -> float:
+    """The value at fraction ``q`` (0 to 1) of the sorted values, by the nearest index."""
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))]
+
+
 def spread(values: list[float]) -> dict[str, float]:
     """Median and range of repeated measurements."""
     return {

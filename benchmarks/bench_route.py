@@ -15,15 +15,11 @@ import statistics
 import time
 from typing import Any
 
+from benchmarks._timing import percentile
+
 SCALE = 0.05  # 20x faster than real time (coarser scales turn scheduler noise into seconds)
 COLD_START = 14.0  # simulated seconds
 HEDGE_AFTER = 0.5  # simulated seconds
-
-
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    index = min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))
-    return ordered[index]
 
 
 async def measure(base_url: str, calls: int, hedge: float | None) -> dict[str, Any]:

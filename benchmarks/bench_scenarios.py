@@ -46,6 +46,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from benchmarks._timing import percentile
 from benchmarks.bench_warm import (
     COLD_START,
     INTERVAL,
@@ -56,7 +57,6 @@ from benchmarks.bench_warm import (
     TOKENS,
     TTFT,
     arrivals,
-    percentile,
     serve_in_subprocess,
 )
 

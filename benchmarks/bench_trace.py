@@ -18,8 +18,6 @@ The spans go to a processor that drops them, so export cost is not measured.
 
 from __future__ import annotations
 
-import gc
-import statistics
 import sys
 import time
 from pathlib import Path
@@ -33,6 +31,7 @@ from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
 from opentelemetry.trace import SpanKind
 
+from benchmarks._timing import per_call, ratios
 from llmwarm import _semconv as sc
 from llmwarm import traced
 from llmwarm._core import Policy, apply
@@ -44,39 +43,6 @@ RESPONSE = {
     "choices": [{"finish_reason": "stop"}],
     "usage": {"prompt_tokens": 12, "completion_tokens": 34},
 }
-
-
-def per_call(fn: Any, number: int) -> float:
-    """Seconds per call of ``fn`` over ``number`` calls, GC paused (as timeit does)."""
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        started = time.perf_counter()
-        for _ in range(number):
-            fn()
-        return (time.perf_counter() - started) / number
-    finally:
-        if enabled:
-            gc.enable()
-
-
-def ratios(
-    candidates: dict[str, Any], reference: Any, *, rounds: int, number: int
-) -> dict[str, dict[str, float]]:
-    """Time candidates and reference in the same rounds; median/min/max of per-round ratios."""
-    per_round: dict[str, list[float]] = {name: [] for name in candidates}
-    for _ in range(rounds):
-        base = reference(number)
-        for name, candidate in candidates.items():
-            per_round[name].append(candidate(number) / base)
-    return {
-        name: {
-            "median": round(statistics.median(v), 2),
-            "min": round(min(v), 2),
-            "max": round(max(v), 2),
-        }
-        for name, v in per_round.items()
-    }
 
 
 def complete(prompt: str, *, model: str = "gpt-4o-mini", max_tokens: int = 64) -> Any:
@@ -189,44 +155,8 @@ def run(quick: bool) -> dict[str, Any]:
     return results
 
 
-def markdown(results: dict[str, Any]) -> str:
-    """The figures as the Markdown table that docs/tracing.md includes."""
-    rows = [
-        ("bare call", f"{results['bare_call_ns']} ns", "reference"),
-        ("`@traced`, no SDK (per call)", f"{results['traced_noop_us']} µs", ""),
-        ("one hand-written SDK span, same attributes", f"{results['one_sdk_span_us']} µs", ""),
-    ]
-    for key, label, against in (
-        ("noop_api.traced", "`@traced`, no SDK", "bare call"),
-        ("noop_api.stack_entry", "llmwarm stack with one empty policy", "bare call"),
-        ("sdk_span.traced", "`@traced`, SDK tracing", "one SDK span, same attributes"),
-        (
-            "sdk_span_in_stack.traced",
-            "`@traced`, SDK tracing",
-            "the same span hand-written inside an llmwarm stack with one empty policy",
-        ),
-        (
-            "sdk_span_and_metrics.traced",
-            "`@traced`, SDK tracing and metrics",
-            "one SDK span + the same histogram records",
-        ),
-    ):
-        group, name = key.split(".")
-        figure = results[group][name]
-        rows.append(
-            (label, f"{figure['median']}x (range {figure['min']} to {figure['max']})", against)
-        )
-    lines = ["| Case | Cost | Against |", "| --- | --- | --- |"]
-    lines += [f"| {a} | {b} | {c} |" for a, b, c in rows]
-    return "\n".join(lines) + "\n"
-
-
 if __name__ == "__main__":
     import json
 
     figures = run(quick="--quick" in sys.argv)
     print(json.dumps(figures, indent=2))
-    if "--quick" not in sys.argv:
-        out = Path(__file__).resolve().parent / "results" / "trace.md"
-        out.parent.mkdir(exist_ok=True)
-        out.write_text(markdown(figures), encoding="utf-8")

@@ -30,6 +30,8 @@ import sys
 import time
 from typing import Any
 
+from benchmarks._timing import percentile
+
 KEEP_ALIVE = 300.0  # simulated seconds, Ollama's default
 INTERVAL = 200.0  # @warm: keep_alive minus a margin for the (time-scaled) round trip
 COLD_START = 14.0
@@ -38,11 +40,6 @@ TOKEN_TIME = 0.02  # the simulator's default
 TOKENS = 16  # max_tokens of each request
 MESSAGES = [{"role": "user", "content": "Summarise the ticket in one line."}]
 PING = [{"role": "user", "content": "ping"}]
-
-
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))]
 
 
 def arrivals(span: float, mean_gap: float, seed: int) -> list[float]:
