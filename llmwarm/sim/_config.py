@@ -148,6 +148,8 @@ class SimConfig:
     max_tokens: int = DEFAULT_MAX_TOKENS
     retry_after: float = 1.0
     hang_time: float = 86400.0
+    # Built and validated once: every request of a model without overrides asks for it.
+    _default_policy: ModelPolicy = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         ts = self.time_scale
@@ -180,13 +182,16 @@ class SimConfig:
             object.__setattr__(self, name, _check_duration(name, getattr(self, name)))
         if not isinstance(self.models, Mapping):
             raise TypeError(f"models must be a dict of model name -> options, got {self.models!r}.")
-        defaults = self.default_policy  # validates the policy fields
+        defaults = ModelPolicy(  # validates the policy fields
+            **{name: getattr(self, name) for name in ModelPolicy.field_names()}
+        )
+        object.__setattr__(self, "_default_policy", defaults)
         object.__setattr__(self, "models", _freeze_models(defaults, self.models))
 
     @property
     def default_policy(self) -> ModelPolicy:
         """The policy of a model that has no entry in ``models``."""
-        return ModelPolicy(**{name: getattr(self, name) for name in ModelPolicy.field_names()})
+        return self._default_policy
 
     def policy_for(self, model: str) -> ModelPolicy:
         """Return the policy of ``model``: its override in ``models``, else the defaults."""
@@ -200,7 +205,7 @@ class SimConfig:
     @classmethod
     def option_names(cls) -> tuple[str, ...]:
         """Return the keyword options accepted by ``SimConfig`` (and ``serve()``)."""
-        return tuple(f.name for f in dataclasses.fields(cls))
+        return tuple(f.name for f in dataclasses.fields(cls) if f.init)
 
 
 _UNITS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "μs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0}
