@@ -154,11 +154,11 @@ def _no_global_providers() -> bool:
             name in os.environ
             for name in ("OTEL_PYTHON_TRACER_PROVIDER", "OTEL_PYTHON_METER_PROVIDER")
         )
-    if _providers_from_env or _metrics_module is None:
-        return False
     return (
-        getattr(_trace_module, "_TRACER_PROVIDER", False) is None
-        and getattr(_metrics_module, "_METER_PROVIDER", False) is None
+        _FAST_PATH
+        and not _providers_from_env
+        and _trace_module._TRACER_PROVIDER is None
+        and _metrics_module._METER_PROVIDER is None
     )
 
 
@@ -363,15 +363,8 @@ class TracedPolicy(Policy):
 
     def skips(self, call: Call) -> bool:
         """Let the call through untouched when nothing could observe a span or a metric."""
-        # The no-SDK case, inlined: it is asked on every call of every traced stack.
-        if (
-            _FAST_PATH
-            and _providers_from_env is False
-            and self.tracer_provider is None
-            and self.meter_provider is None
-            and _trace_module._TRACER_PROVIDER is None
-            and _metrics_module._METER_PROVIDER is None
-        ):
+        # Asked on every call of every traced stack: the no-SDK answer comes first.
+        if self.tracer_provider is None and self.meter_provider is None and _no_global_providers():
             return True
         return self._resolve() is None
 
