@@ -1,6 +1,7 @@
 """llmwarm: composable decorators that remove cold-start latency from LLM API calls."""
 
 from llmwarm import pings
+from llmwarm._errors import BatchSizeError, ConfigError, LLMWarmError, StreamAbandoned
 from llmwarm._stats import reset_stats, stats
 from llmwarm._version import __version__
 from llmwarm.batch import batched
@@ -12,6 +13,10 @@ from llmwarm.trace import traced
 from llmwarm.warm import shutdown, warm
 
 __all__ = [
+    "BatchSizeError",
+    "ConfigError",
+    "LLMWarmError",
+    "StreamAbandoned",
     "Tier",
     "__version__",
     "aclose",

@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
+from llmwarm._errors import ConfigError
+
 __all__ = [
     "PROVIDERS",
     "CacheConfig",
@@ -35,18 +37,6 @@ PROVIDERS = ("ollama", "openai")
 """The provider sections ``llm:`` accepts."""
 
 T = TypeVar("T")
-
-
-class ConfigError(ValueError):
-    """A configuration value is missing or wrong; ``path`` names it (``llm.openai.cache``).
-
-    .. versionadded:: 0.1.0
-    """
-
-    def __init__(self, path: str, message: str) -> None:
-        super().__init__(f"{path} {message}")
-        self.path = path
-        self.message = message
 
 
 # ---------------------------------------------------------------------- substitution

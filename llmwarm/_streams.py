@@ -14,6 +14,7 @@ from typing import Any, Protocol
 
 import wrapt
 
+from llmwarm._errors import StreamAbandoned
 from llmwarm._log import safely
 
 __all__ = ["StreamAbandoned", "StreamObserver", "is_stream", "observe_stream"]
@@ -32,13 +33,6 @@ def is_stream(value: Any) -> bool:
 
 
 _NOT_STREAMS = frozenset({dict, list, tuple, str, bytes, int, float, bool, type(None)})
-
-
-class StreamAbandoned(Exception):
-    """The outcome given to stream observers when a stream was collected unfinished.
-
-    .. versionadded:: 0.1.0
-    """
 
 
 class StreamObserver(Protocol):

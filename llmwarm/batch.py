@@ -24,6 +24,7 @@ from typing import Any, ClassVar, TypeVar, cast, overload
 
 from llmwarm import _call, _core
 from llmwarm._core import Call, CallRecord, Flow, FunctionSpec, Policy, Step
+from llmwarm._errors import BatchSizeError
 
 __all__ = ["DEFAULT_MAX_SIZE", "DEFAULT_MAX_WAIT", "BatchSizeError", "BatchStats", "batched"]
 
@@ -36,13 +37,6 @@ DEFAULT_MAX_WAIT = 0.01
 
 #: Facts of the batch call copied into each caller's record.
 _SHARED_FACTS = ("model", "cold_start", "idle_s", "connection_reused")
-
-
-class BatchSizeError(ValueError):
-    """The batched function returned a result list whose length is not the batch's.
-
-    .. versionadded:: 0.1.0
-    """
 
 
 @dataclasses.dataclass
