@@ -63,7 +63,11 @@ class Clock(Protocol):
     """Time as a warmer sees it; tests inject a fake one and step the warmer by hand."""
 
     manual: bool
-    """True for a test clock: no thread or task is started, the test runs due work itself."""
+    """True for a test clock: no thread or task is started, the test runs due work itself.
+
+    A clock may also have a ``speed`` (clock seconds per real second, 1 when absent): a
+    test clock that runs faster than real time, with the real thread or task driving it.
+    """
 
     def monotonic(self) -> float:
         """Return seconds on a monotonic scale (scheduling)."""

@@ -12,7 +12,14 @@ on any replica counts for all) and send one ping per model per interval in total
 
 Redis is only used from the warmer's own thread or task, never on a call's path. When Redis
 is unreachable every operation falls back to local behaviour (a warning is logged once),
-and the first operation that succeeds again logs the recovery.
+and the first operation that succeeds again logs the recovery. Each operation waits at most
+``timeout`` seconds (:data:`DEFAULT_TIMEOUT`); after a failure Redis is left alone for
+:data:`RETRY_AFTER_FAILURE` seconds, so a stopped or hung Redis delays a ping by at most one
+``timeout``, not one per operation.
+
+A forked child (a pre-fork server's worker) takes a new identity: the parent's identity,
+and any lease held under it, is not the child's, so forked workers share one lease as
+separate replicas do rather than each believing it holds the parent's.
 
 .. versionadded:: 0.1.0
 """
@@ -21,14 +28,30 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 import uuid
+import weakref
 from typing import Any
 
+from llmwarm import _numbers
+from llmwarm._lifecycle import on_fork_child
 from llmwarm._log import logger
 
-__all__ = ["DEFAULT_NAMESPACE", "Fleet", "is_backend"]
+__all__ = ["DEFAULT_NAMESPACE", "DEFAULT_TIMEOUT", "RETRY_AFTER_FAILURE", "Fleet", "is_backend"]
 
 DEFAULT_NAMESPACE = "default"
+DEFAULT_TIMEOUT = 0.25
+"""Seconds one Redis operation of a fleet may take (connect, or a reply) before the warmer
+goes on locally. Loopback or same-zone Redis answers in about a millisecond.
+
+.. versionadded:: 0.2.0
+"""
+RETRY_AFTER_FAILURE = 1.0
+"""Seconds a fleet leaves Redis alone after an operation failed (then it tries again).
+
+.. versionadded:: 0.2.0
+"""
+_fleets: weakref.WeakSet[Fleet] = weakref.WeakSet()
 _SCHEMES = ("redis://", "rediss://", "unix://")
 _KEY_TTL_MS = 7 * 24 * 3600 * 1000
 
@@ -64,24 +87,34 @@ class Fleet:
     """Activity and leases shared by every replica using the same Redis and namespace.
 
     ``backend`` is a URL (``redis://``, ``rediss://``, ``unix://``) or a sync
-    ``redis.Redis`` client. The client is created lazily, on first use.
+    ``redis.Redis`` client. The client is created lazily, on first use, with ``timeout``
+    (seconds, default :data:`DEFAULT_TIMEOUT`) as its connect and reply timeouts; a client
+    passed in keeps its own timeouts. Pass ``backend=Fleet(url, timeout=0.1)`` to
+    ``@warm`` to choose it.
 
     .. versionadded:: 0.1.0
+    .. versionchanged:: 0.2.0 ``timeout``; a new identity in a forked child.
     """
 
-    def __init__(self, backend: Any, *, namespace: str = DEFAULT_NAMESPACE) -> None:
+    def __init__(
+        self, backend: Any, *, namespace: str = DEFAULT_NAMESPACE, timeout: float = DEFAULT_TIMEOUT
+    ) -> None:
         if not is_backend(backend) or isinstance(backend, Fleet):
             raise TypeError(
                 f"backend must be a Redis URL (redis://, rediss://, unix://) or a redis "
                 f"client, got {backend!r}."
             )
+        self.timeout = _numbers.seconds("timeout", timeout)
         self.backend = backend
         self.namespace = namespace
-        self.identity = f"{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self.identity = _new_identity()
         self._client: Any = None if isinstance(backend, str) else backend
         self._lock = threading.Lock()
         self._down = False
+        self._retry_at = 0.0  # while down: when to try Redis again (time.monotonic scale)
         self._closed = False  # stopped warmers' work still in flight must not reopen it
+        _fleets.add(self)
+        on_fork_child(_renew_after_fork)
 
     def _redis(self) -> Any:
         if self._client is None:
@@ -90,7 +123,9 @@ class Fleet:
                     import redis  # an optional dependency, imported on first use
 
                     self._client = redis.Redis.from_url(
-                        self.backend, socket_connect_timeout=0.5, socket_timeout=1.0
+                        self.backend,
+                        socket_connect_timeout=self.timeout,
+                        socket_timeout=self.timeout,
                     )
         return self._client
 
@@ -101,11 +136,14 @@ class Fleet:
     def _run(self, what: str, fallback: Any, action: Any) -> Any:
         if self._closed:  # the warmer stopped: work still in flight goes local, quietly
             return fallback
+        if self._down and time.monotonic() < self._retry_at:  # one timeout per outage window
+            return fallback
         try:
             value = action(self._redis())
         except Exception as exc:  # redis.RedisError, OSError...: never break the warmer
             if self._closed:  # closed under this very operation: not an outage
                 return fallback
+            self._retry_at = time.monotonic() + RETRY_AFTER_FAILURE
             if not self._down:
                 self._down = True
                 logger.warning(
@@ -164,6 +202,11 @@ class Fleet:
             lambda r: r.eval(_RELEASE, 1, self.key(model, "lease"), self.identity),
         )
 
+    def _after_fork(self) -> None:
+        """In a forked child: a new identity (the parent's leases are not ours), a new lock."""
+        self.identity = _new_identity()
+        self._lock = threading.Lock()
+
     def reopen(self) -> None:
         """Use Redis again after :meth:`close` (a warmer started again after ``stop()``)."""
         self._closed = False
@@ -182,3 +225,12 @@ class Fleet:
                 client.close()
             except Exception:
                 logger.debug("llmwarm: closing the fleet's Redis client failed", exc_info=True)
+
+
+def _new_identity() -> str:
+    return f"{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+def _renew_after_fork() -> None:
+    for fleet in list(_fleets):
+        fleet._after_fork()

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import math
 import random
 import threading
 import weakref
@@ -23,8 +22,9 @@ from collections.abc import Callable, Generator, Sequence
 from datetime import timedelta
 from typing import Any, ClassVar, TypeVar, cast
 
-from llmwarm import _scheduler
+from llmwarm import _numbers, _scheduler
 from llmwarm._core import Call, CallRecord, Flow, FunctionSpec, Policy, Stack, apply, invoke
+from llmwarm._errors import ConfigError
 from llmwarm._learn import SAFETY, Learner
 from llmwarm._lifecycle import on_exit, on_fork_child
 from llmwarm._log import logger
@@ -35,6 +35,7 @@ __all__ = [
     "DEFAULT_AUTO_START",
     "DEFAULT_BACKOFF_CAP",
     "DEFAULT_INTERVAL",
+    "MIN_INTERVAL",
     "PING_MESSAGES",
     "Warmer",
     "shutdown",
@@ -45,6 +46,9 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 DEFAULT_INTERVAL = 300.0
 """Seconds a model may sit idle before a ping (Ollama unloads after 300 s: use less)."""
+MIN_INTERVAL = 1.0
+"""The shortest ``interval`` accepted, in seconds: no provider unloads a model sooner, and
+a shorter one is a typo (``interval=1e-9`` would send thousands of pings a second)."""
 DEFAULT_AUTO_START = 60.0
 """Where ``interval="auto"`` starts when ``keep_alive`` is not given."""
 DEFAULT_BACKOFF_CAP = 10.0
@@ -62,16 +66,6 @@ class _NoInstance(Exception):
 
 
 # ------------------------------------------------------------------------------ options
-
-
-def _seconds(name: str, value: object, fix: str) -> float:
-    if isinstance(value, timedelta):
-        value = value.total_seconds()
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise TypeError(f"{name} must be {fix}, got {value!r}.")
-    if not (math.isfinite(value) and value > 0):
-        raise ValueError(f"{name} must be {fix}, got {value!r}.")
-    return float(value)
 
 
 def _models(model: object) -> tuple[str, ...]:
@@ -97,22 +91,29 @@ def warm(
 
     ``model`` is one name or a list; each call's ``model`` argument (defaults applied) says
     which model it used, and calls to other models are ignored. ``interval`` is the longest
-    a model may sit idle, in seconds (or a ``timedelta``), or ``"auto"`` to learn the
-    provider's unload window. ``keep_alive`` is that window if known (it must be longer
-    than ``interval``). ``ping`` is a sync or async callable taking the model name
-    (see :mod:`llmwarm.pings`); by default the decorated function itself is called with
-    ``model=``, ``messages=`` and ``max_tokens=1``, marked as a warm-up. ``backend`` (a
-    Redis URL or client) shares activity and pings across a fleet of processes.
+    a model may sit idle, in seconds (or a ``timedelta``; at least :data:`MIN_INTERVAL`),
+    or ``"auto"`` to learn the provider's unload window. ``keep_alive`` is that window if
+    known (it must be longer than ``interval``). ``ping`` is a sync or async callable
+    taking the model name (see :mod:`llmwarm.pings`); by default the decorated function
+    itself is called with ``model=``, ``messages=`` and ``max_tokens=1``, marked as a
+    warm-up. ``backend`` (a Redis URL or client, or a :class:`~llmwarm.coord.Fleet` to set
+    its timeout) shares activity and pings across a fleet of processes.
 
     .. versionadded:: 0.1.0
     """
     models = _models(model)
-    number = "a number of seconds > 0 (or a timedelta)"
     auto = isinstance(interval, str)
     if auto and interval != "auto":
-        raise ValueError(f'interval must be {number} or "auto", got {interval!r}.')
-    every = None if auto else _seconds("interval", interval, f'{number} or "auto"')
-    window = None if keep_alive is None else _seconds("keep_alive", keep_alive, number)
+        raise ConfigError(
+            "interval",
+            f'must be a number of seconds >= {MIN_INTERVAL:g} or "auto"; got {interval!r}.',
+        )
+    every = None
+    if not auto:
+        every = _numbers.seconds(
+            "interval", interval, minimum=MIN_INTERVAL, inclusive=True, hint=' Or "auto".'
+        )
+    window = _numbers.seconds_or_none("keep_alive", keep_alive, none="None (unknown)")
     if every is not None and window is not None and every >= window:
         raise ValueError(
             f"interval ({every:g} s) must be shorter than keep_alive ({window:g} s): the "
@@ -377,7 +378,8 @@ class Warmer:
         with self._lock:
             dues = [self._due(st, now, flush=True) for st in self._state.values()]
         due = min((d for d in dues if d is not None), default=None)
-        return None if due is None else due - now
+        # A test clock may run faster than real time (``speed``): runners wait real seconds.
+        return None if due is None else (due - now) / getattr(self._clock, "speed", 1.0)
 
     def run_due(self) -> None:
         """Do due pings and fleet updates on this thread, one model after the other."""

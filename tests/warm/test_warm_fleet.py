@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 import redis
+from warmtools import FastClock
 
 from llmwarm import warm
 from llmwarm.coord import Fleet
@@ -36,7 +37,7 @@ REPLICA = textwrap.dedent(
 
 
 def test_three_processes_send_one_ping_per_interval_between_them(redis_server: Any) -> None:
-    interval, duration = 0.3, 3.0
+    interval, duration = 1.0, 4.0  # the shortest interval accepted
     start_at = time.time() + 6.0  # every replica imports first, then all start together
     args = [redis_server.url, repr(start_at), repr(duration), repr(interval)]
     replicas = [
@@ -88,7 +89,13 @@ def test_a_redis_outage_falls_back_to_local_pings_and_recovers(
     caplog.set_level(logging.INFO, "llmwarm")
     pinged: list[float] = []
 
-    @warm("m", interval=0.1, backend=redis_server.url, ping=lambda m: pinged.append(time.time()))
+    @warm(
+        "m",
+        interval=1,
+        _clock=FastClock(10),
+        backend=redis_server.url,
+        ping=lambda m: pinged.append(time.time()),
+    )
     def complete() -> str:
         return "ok"
 
@@ -108,6 +115,10 @@ def test_a_redis_outage_falls_back_to_local_pings_and_recovers(
     assert len(down) == 1
     assert down[0].levelno == logging.WARNING
     redis_server.start()
+    deadline = time.monotonic() + 15  # Redis is tried again RETRY_AFTER_FAILURE after a fault
+    while not any("reachable again" in r.getMessage() for r in caplog.records):
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
     wait_pings(3)
     complete.warmer.stop()
     assert sum("reachable again" in r.getMessage() for r in caplog.records) == 1

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 import redis
-from warmtools import FakeClock, run_until
+from warmtools import IMPORT_FAST_CLOCK, FakeClock, FastClock, run_until
 
 from llmwarm import warm
 from llmwarm._core import current_record
@@ -69,7 +69,7 @@ def test_a_loop_that_ends_mid_ping_does_not_stop_pings_on_the_next_loop() -> Non
         pinged.append(time.monotonic())
         await asyncio.sleep(BOUND)
 
-    @warm(MODEL, interval=0.05, ping=slow_ping)
+    @warm(MODEL, interval=1, _clock=FastClock(20), ping=slow_ping)
     async def complete(*, model: str = MODEL) -> str:
         return "ok"
 
@@ -86,10 +86,10 @@ def test_a_loop_that_ends_mid_ping_does_not_stop_pings_on_the_next_loop() -> Non
 
 def test_a_child_forked_mid_ping_keeps_pinging() -> None:
     script = (
-        "import os, threading, time, llmwarm\n"
+        IMPORT_FAST_CLOCK + "import os, threading, time, llmwarm\n"
         "inside = threading.Event()\n"
         "def ping(model):\n    inside.set(); time.sleep(0.3)\n"
-        "@llmwarm.warm('m', interval=0.05, ping=ping)\n"
+        "@llmwarm.warm('m', interval=1, _clock=FastClock(20), ping=ping)\n"
         "def f(*, model='m'):\n    return 1\n"
         "f(); inside.wait(20)\n"
         "pid = os.fork()\n"  # the parent's worker is inside a ping now
@@ -158,7 +158,7 @@ def test_asyncio_run_does_not_wait_for_a_blocking_ping() -> None:
         release.wait(BOUND)
         finished.set()
 
-    @warm(MODEL, interval=0.05, ping=blocking_ping)
+    @warm(MODEL, interval=1, _clock=FastClock(20), ping=blocking_ping)
     async def complete(*, model: str = MODEL) -> str:
         return "ok"
 
@@ -181,11 +181,11 @@ def test_asyncio_run_does_not_wait_for_a_blocking_ping() -> None:
 def test_a_hung_sync_ping_does_not_block_other_warmers() -> None:
     release, other = threading.Event(), []
 
-    @warm("hung-model", interval=0.05, ping=lambda m: release.wait(BOUND))
+    @warm("hung-model", interval=1, _clock=FastClock(20), ping=lambda m: release.wait(BOUND))
     def a(*, model: str = "hung-model") -> str:
         return "ok"
 
-    @warm("other-model", interval=0.05, ping=other.append)
+    @warm("other-model", interval=1, _clock=FastClock(20), ping=other.append)
     def b(*, model: str = "other-model") -> str:
         return "ok"
 
@@ -341,10 +341,10 @@ def test_idle_is_zero_while_another_call_is_in_flight(clock: FakeClock) -> None:
 
 def test_a_child_forked_while_another_thread_is_in_a_call_keeps_pinging() -> None:
     script = (
-        "import os, threading, time, llmwarm\n"
+        IMPORT_FAST_CLOCK + "import os, threading, time, llmwarm\n"
         "pinged = threading.Event(); inside = threading.Event(); release = threading.Event()\n"
         "def ping(model):\n    pinged.set()\n"
-        "@llmwarm.warm('m', interval=0.05, ping=ping)\n"
+        "@llmwarm.warm('m', interval=1, _clock=FastClock(20), ping=ping)\n"
         "def f(*, model='m', block=False):\n"
         "    if block:\n        inside.set(); release.wait(20)\n"
         "    return 1\n"

@@ -9,6 +9,8 @@ import threading
 import time
 from typing import Any
 
+from warmtools import IMPORT_FAST_CLOCK, FastClock
+
 import llmwarm
 from llmwarm import _scheduler, warm
 
@@ -31,11 +33,11 @@ def warm_threads() -> list[threading.Thread]:
 def test_sync_warmers_share_one_daemon_thread_that_stop_ends() -> None:
     pinged: list[str] = []
 
-    @warm("a", interval=0.05, ping=pinged.append)
+    @warm("a", interval=1, _clock=FastClock(20), ping=pinged.append)
     def one() -> str:
         return "a"
 
-    @warm("b", interval=0.05, ping=pinged.append)
+    @warm("b", interval=1, _clock=FastClock(20), ping=pinged.append)
     def two() -> str:
         return "b"
 
@@ -64,7 +66,7 @@ async def test_async_warmer_is_a_task_on_the_function_loop_and_aclose_ends_it() 
         if len(pinged) >= 3:
             three.set()
 
-    @warm(MODEL, interval=0.05, ping=ping)
+    @warm(MODEL, interval=1, _clock=FastClock(20), ping=ping)
     async def complete() -> str:
         return "ok"
 
@@ -87,7 +89,7 @@ def test_an_async_warmer_ends_with_its_loop_and_restarts_on_the_next() -> None:
     async def ping(model: str) -> None:
         loops.append(asyncio.get_running_loop())
 
-    @warm(MODEL, interval=0.03, ping=ping)
+    @warm(MODEL, interval=1, _clock=FastClock(33), ping=ping)
     async def complete() -> str:
         return "ok"
 
@@ -111,11 +113,11 @@ def test_an_async_warmer_ends_with_its_loop_and_restarts_on_the_next() -> None:
 async def test_shutdown_stops_every_warmer() -> None:
     pinged: list[str] = []
 
-    @warm("s", interval=0.05, ping=pinged.append)
+    @warm("s", interval=1, _clock=FastClock(20), ping=pinged.append)
     def sync() -> str:
         return "ok"
 
-    @warm("a", interval=0.05, ping=pinged.append)
+    @warm("a", interval=1, _clock=FastClock(20), ping=pinged.append)
     async def asynchronous() -> str:
         return "ok"
 
@@ -146,8 +148,8 @@ def test_the_fastapi_lifespan_pattern_start_then_stop() -> None:
 
 def test_the_scheduler_thread_never_keeps_the_interpreter_alive() -> None:
     script = (
-        "import time, llmwarm\n"
-        "@llmwarm.warm('m', interval=0.05, ping=lambda m: time.sleep(0.01))\n"
+        IMPORT_FAST_CLOCK + "import time, llmwarm\n"
+        "@llmwarm.warm('m', interval=1, _clock=FastClock(20), ping=lambda m: time.sleep(0.01))\n"
         "def f():\n    return 1\n"
         "f(); time.sleep(0.1); print('bye')\n"
     )
@@ -162,10 +164,10 @@ def test_the_scheduler_thread_never_keeps_the_interpreter_alive() -> None:
 def test_a_forked_child_gets_its_own_scheduler() -> None:
     parent = _scheduler.shared()
     script = (
-        "import os, time, llmwarm\n"
+        IMPORT_FAST_CLOCK + "import os, time, llmwarm\n"
         "from llmwarm import _scheduler\n"
         "pinged = []\n"
-        "@llmwarm.warm('m', interval=0.03, ping=pinged.append)\n"
+        "@llmwarm.warm('m', interval=1, _clock=FastClock(33), ping=pinged.append)\n"
         "def f():\n    return 1\n"
         "f(); time.sleep(0.1)\n"
         "pid = os.fork()\n"

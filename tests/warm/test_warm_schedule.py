@@ -337,12 +337,12 @@ def test_after_stop_no_ping_starts_and_calls_do_not_restart_it(clock: FakeClock)
         ((300,), {}, TypeError, "model must be a model name"),
         (([],), {}, TypeError, "model must be a model name"),
         ((["a", ""],), {}, ValueError, "model names must be non-empty"),
-        (("m", 0), {}, ValueError, "interval must be a number of seconds > 0"),
+        (("m", 0), {}, ValueError, "interval must be a finite number of seconds >= 1"),
         (
             ("m", "fast"),
             {},
             ValueError,
-            'interval must be a number of seconds > 0 (or a timedelta) or "auto"',
+            'interval must be a number of seconds >= 1 or "auto"',
         ),
         (("m", True), {}, TypeError, "interval must be"),
         (

@@ -10,6 +10,7 @@ import httpx
 import ollama
 import openai
 import pytest
+from warmtools import FastClock
 
 from llmwarm import pings, warm
 from llmwarm.sim import SimServer
@@ -61,7 +62,9 @@ def test_openai_chat_ping_keeps_a_sync_client_model_warm(sim_server: SimServer) 
         base_url=sim_server.openai_base_url, api_key="sk-sim", max_retries=0
     ) as client:
 
-        @warm(MODEL, interval=0.25, keep_alive=0.6, ping=pings.openai_chat(client))
+        @warm(
+            MODEL, interval=1, _clock=FastClock(4), keep_alive=2.4, ping=pings.openai_chat(client)
+        )
         def complete(messages: Any) -> Any:
             return client.chat.completions.create(model=MODEL, messages=messages)
 
@@ -89,7 +92,7 @@ async def test_openai_chat_ping_with_an_async_client(sim_server: SimServer) -> N
         reply = await ping(MODEL)
         assert reply.usage.completion_tokens == 1
 
-        @warm(MODEL, interval=0.25, ping=ping)
+        @warm(MODEL, interval=1, _clock=FastClock(4), ping=ping)
         async def complete() -> str:
             return "ok"
 
@@ -108,7 +111,7 @@ def test_default_ping_through_a_real_openai_stack_asks_for_one_token(
         base_url=sim_server.openai_base_url, api_key="sk-sim", max_retries=0
     ) as client:
 
-        @warm(MODEL, interval=0.2)
+        @warm(MODEL, interval=1, _clock=FastClock(5))
         def complete(messages: Any, *, model: str = MODEL, **kw: Any) -> Any:
             return client.chat.completions.create(model=model, messages=messages, **kw)
 
@@ -145,7 +148,12 @@ async def test_ollama_preload_async_keeps_a_model_warm(sim_server: SimServer) ->
     root = str(sim_server)
     loaded: list[bool] = []
 
-    @warm("llama3.2", interval=0.2, ping=pings.ollama_preload(ollama.AsyncClient(host=root)))
+    @warm(
+        "llama3.2",
+        interval=1,
+        _clock=FastClock(5),
+        ping=pings.ollama_preload(ollama.AsyncClient(host=root)),
+    )
     async def chat() -> str:
         return "ok"
 
