@@ -106,7 +106,9 @@ async def strategies(
     import httpx
 
     from llmwarm import warm
+    from llmwarm._scheduler import ScaledClock
 
+    clock = ScaledClock(1 / scale)  # one for every warmer: they agree on the time
     # plain httpx, not the OpenAI SDK: its per-request CPU would lag the event loop
     # behind the compressed clock at these time scales
     headers = {"authorization": "Bearer sk-sim"}
@@ -131,7 +133,8 @@ async def strategies(
             await asyncio.sleep(KEEP_ALIVE * scale)
 
     def warmed(model: str, fleet: str | None) -> Any:
-        @warm(model, interval=INTERVAL * scale, keep_alive=KEEP_ALIVE * scale, backend=fleet)
+        # Simulated seconds on the simulator's clock (the shortest real interval is 1 s)
+        @warm(model, interval=INTERVAL, keep_alive=KEEP_ALIVE, backend=fleet, _clock=clock)
         async def complete(messages: Any, *, model: str = model, max_tokens: int = 16) -> Any:
             return await create(model=model, messages=messages, max_tokens=max_tokens)
 

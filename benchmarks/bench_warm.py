@@ -81,6 +81,7 @@ async def day(root: str, span: float, scale: float) -> dict[str, Any]:
     import openai
 
     from llmwarm import warm
+    from llmwarm._scheduler import ScaledClock
 
     client = openai.AsyncOpenAI(base_url=f"{root}/v1", api_key="sk-sim", max_retries=0)
     create = client.chat.completions.with_raw_response.create
@@ -97,7 +98,8 @@ async def day(root: str, span: float, scale: float) -> dict[str, Any]:
             await create(model="fixed", messages=PING, max_tokens=1)
             await asyncio.sleep(KEEP_ALIVE * scale)
 
-    @warm("warm", interval=INTERVAL * scale, keep_alive=KEEP_ALIVE * scale)
+    # Simulated seconds on a clock as fast as the simulator's (the shortest real interval is 1 s)
+    @warm("warm", interval=INTERVAL, keep_alive=KEEP_ALIVE, _clock=ScaledClock(1 / scale))
     async def complete(messages: Any, *, model: str = "warm", max_tokens: int = 16) -> Any:
         return await create(model=model, messages=messages, max_tokens=max_tokens)
 

@@ -1,7 +1,13 @@
 """llmwarm: composable decorators that remove cold-start latency from LLM API calls."""
 
 from llmwarm import pings
-from llmwarm._errors import BatchSizeError, ConfigError, LLMWarmError, StreamAbandoned
+from llmwarm._errors import (
+    AllTiersCooling,
+    BatchSizeError,
+    ConfigError,
+    LLMWarmError,
+    StreamAbandoned,
+)
 from llmwarm._stats import reset_stats, stats
 from llmwarm._version import __version__
 from llmwarm.batch import batched
@@ -13,6 +19,7 @@ from llmwarm.trace import traced
 from llmwarm.warm import shutdown, warm
 
 __all__ = [
+    "AllTiersCooling",
     "BatchSizeError",
     "ConfigError",
     "LLMWarmError",

@@ -17,6 +17,7 @@ from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 from llmwarm._errors import ConfigError
+from llmwarm.warm import MIN_INTERVAL
 
 __all__ = [
     "PROVIDERS",
@@ -395,7 +396,7 @@ def _interval(path: str, value: Any) -> float | None:
     if isinstance(value, str) and value.strip().lower() == "auto":
         return None
     try:
-        return _seconds(path, value)
+        seconds = _seconds(path, value)
     except ConfigError as exc:
         if "must be a duration" not in exc.message:
             raise
@@ -403,6 +404,9 @@ def _interval(path: str, value: Any) -> float | None:
             path,
             f'must be a duration (seconds, "300s", "10m", "1h30m") or "auto", got {_kind(value)}',
         ) from None
+    if seconds < MIN_INTERVAL:
+        raise ConfigError(path, f"must be >= {MIN_INTERVAL:g} s (the shortest), got {value}")
+    return seconds
 
 
 def _warmup(path: str, value: Any, default_model: str | None, provider: str) -> WarmupConfig | None:

@@ -24,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import inspect
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Generator
 from typing import Any, ClassVar, Protocol, TypeVar, cast, runtime_checkable
@@ -413,7 +414,7 @@ class Stack(wrapt.FunctionWrapper[Any, Any]):
 def apply(target: F, policy: Policy) -> F:
     """Add ``policy`` to ``target``'s stack (outermost), or start a stack around ``target``.
 
-    Raises :class:`TypeError` when ``target`` is not callable.
+    Raises :class:`TypeError` when ``target`` is not callable, or is a class.
 
     .. versionadded:: 0.1.0
     """
@@ -428,6 +429,11 @@ def apply(target: F, policy: Policy) -> F:
             raise TypeError(
                 f"llmwarm decorators wrap functions and methods; got {target!r}, "
                 "which is not callable"
+            )
+        if inspect.isclass(underlying):  # a class's calls build instances, not requests
+            raise TypeError(
+                f"llmwarm decorators wrap functions and methods; got the class "
+                f"{underlying.__qualname__}: decorate the method that calls the model instead"
             )
         wrapped, spec, pipeline = target, FunctionSpec(target), (policy,)
     policy.bind(spec)

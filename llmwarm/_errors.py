@@ -5,6 +5,7 @@
     LLMWarmError                    every error llmwarm itself raises
     ├── ConfigError (ValueError)    a decorator option or a YAML value is wrong
     ├── BatchSizeError (ValueError) a @batched function returned the wrong number of results
+    ├── AllTiersCooling             every tier of a @routed call is cooling down: nothing sent
     └── StreamAbandoned             a stream was collected unfinished (given to observers)
 
 Errors from the provider or the user's own function are never wrapped: they reach the
@@ -13,7 +14,7 @@ caller as they were raised.
 
 from __future__ import annotations
 
-__all__ = ["BatchSizeError", "ConfigError", "LLMWarmError", "StreamAbandoned"]
+__all__ = ["AllTiersCooling", "BatchSizeError", "ConfigError", "LLMWarmError", "StreamAbandoned"]
 
 
 class LLMWarmError(Exception):
@@ -40,6 +41,33 @@ class BatchSizeError(LLMWarmError, ValueError):
 
     .. versionadded:: 0.1.0
     """
+
+
+class AllTiersCooling(LLMWarmError):
+    """Every tier of a ``@routed`` call is cooling down, so the call was not sent anywhere.
+
+    Raised at once (or after ``max_wait=``, when the first tier is not back by then).
+    ``retry_after`` is the seconds until the first tier may be tried again; ``errors`` maps
+    each tier's name to the last failure that cooled its model (None when it is not known
+    here, e.g. a cool-down set by hand).
+
+    .. versionadded:: 0.2.0
+    """
+
+    def __init__(
+        self, function: str, retry_after: float, errors: dict[str, BaseException | None]
+    ) -> None:
+        causes = "; ".join(
+            f"{tier}: {type(error).__name__}" if error is not None else f"{tier}: cooling"
+            for tier, error in errors.items()
+        )
+        super().__init__(
+            f"every tier of @routed {function} is cooling down; the first is back in "
+            f"{retry_after:.3g} s ({causes}). Retry later, or pass max_wait= to wait for it."
+        )
+        self.function = function
+        self.retry_after = retry_after
+        self.errors = errors
 
 
 class StreamAbandoned(LLMWarmError):

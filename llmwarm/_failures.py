@@ -23,7 +23,7 @@ import math
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 __all__ = [
@@ -115,20 +115,38 @@ def _non_negative(seconds: float) -> float | None:
 class CoolDowns:
     """When each failing model may be tried again: one registry per process, all call sites.
 
-    ``clock`` is a monotonic clock in seconds (injectable for tests).
+    ``clock`` is a monotonic clock in seconds; ``sleep`` and ``asleep`` wait on it (a
+    ``@routed(max_wait=)`` call waiting for a tier). All three are injectable for tests.
     """
 
-    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+        asleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
         self.clock = clock
+        self.sleep = sleep
+        self.asleep = asleep
         self._until: dict[str, float] = {}
+        self._errors: dict[str, BaseException] = {}
         self._lock = threading.Lock()
 
-    def cool(self, model: str, seconds: float) -> None:
-        """Skip ``model`` for ``seconds`` from now (extending, never shortening, a cool-down)."""
+    def cool(self, model: str, seconds: float, error: BaseException | None = None) -> None:
+        """Skip ``model`` for ``seconds`` from now (extending, never shortening, a cool-down).
+
+        ``error`` is the failure that cooled it, kept for :meth:`last_error`.
+        """
         until = self.clock() + seconds
         with self._lock:
+            if error is not None:
+                self._errors[model] = error
             if until > self._until.get(model, -math.inf):
                 self._until[model] = until
+
+    def last_error(self, model: str) -> BaseException | None:
+        """Return the last failure that cooled ``model`` down, if one was given."""
+        return self._errors.get(model)
 
     def ends(self, model: str) -> float | None:
         """Return the clock time the model's cool-down ends, or None when it is not cooling."""
@@ -156,16 +174,23 @@ class CoolDowns:
         """Forget every cool-down."""
         with self._lock:
             self._until.clear()
+            self._errors.clear()
 
 
 #: The registry shared by every ``@routed`` in the process.
 cooldowns = CoolDowns()
 
 
-def _reset(clock: Callable[[], float] | None = None) -> None:
-    """Forget every cool-down and set the registry's clock (tests)."""
+def _reset(
+    clock: Callable[[], float] | None = None,
+    sleep: Callable[[float], None] | None = None,
+    asleep: Callable[[float], Awaitable[None]] | None = None,
+) -> None:
+    """Forget every cool-down and set the registry's clock and waits (tests)."""
     cooldowns.clear()
     cooldowns.clock = clock if clock is not None else time.monotonic
+    cooldowns.sleep = sleep if sleep is not None else time.sleep
+    cooldowns.asleep = asleep if asleep is not None else asyncio.sleep
 
 
 def describe(exc: BaseException) -> str:

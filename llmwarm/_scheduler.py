@@ -43,6 +43,7 @@ __all__ = [
     "Job",
     "Op",
     "Ping",
+    "ScaledClock",
     "SystemClock",
     "ThreadScheduler",
     "drive_async",
@@ -90,6 +91,32 @@ class SystemClock:
     def time(self) -> float:
         """Return ``time.time()``."""
         return time.time()
+
+
+class ScaledClock:
+    """The real clocks run ``speed`` times faster, from now: simulated time, really driven.
+
+    For a warmer over a time-scaled simulator (the demo, benchmarks, tests of threads and
+    loops): its options stay in simulated seconds (``interval=240``), its thread or task
+    waits real seconds (``delay / speed``). Every warmer given the same instance agrees on
+    the time.
+    """
+
+    manual = False
+
+    def __init__(self, speed: float) -> None:
+        if not (isinstance(speed, (int, float)) and speed > 0):
+            raise ValueError(f"speed must be a number > 0; got {speed!r}.")
+        self.speed = float(speed)
+        self._mono, self._wall = time.monotonic(), time.time()
+
+    def monotonic(self) -> float:
+        """Return simulated seconds on a monotonic scale."""
+        return self._mono + (time.monotonic() - self._mono) * self.speed
+
+    def time(self) -> float:
+        """Return simulated wall-clock seconds since the epoch."""
+        return self._wall + (time.time() - self._wall) * self.speed
 
 
 class Job(Protocol):

@@ -17,12 +17,11 @@ import asyncio
 import copy
 import dataclasses
 import inspect
-import math
 import weakref
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, ClassVar, TypeVar, cast, overload
 
-from llmwarm import _call, _core
+from llmwarm import _call, _core, _numbers
 from llmwarm._core import Call, CallRecord, Flow, FunctionSpec, Policy, Step
 from llmwarm._errors import BatchSizeError
 
@@ -258,13 +257,8 @@ class Batcher(Policy):
 
 
 def _check(max_size: object, max_wait: object) -> tuple[int, float]:
-    if isinstance(max_size, bool) or not isinstance(max_size, int) or max_size < 1:
-        raise ValueError(f"max_size must be an int >= 1 (items per call); got {max_size!r}.")
-    if isinstance(max_wait, bool) or not isinstance(max_wait, (int, float)):
-        raise TypeError(f"max_wait must be a number of seconds >= 0; got {max_wait!r}.")
-    if math.isnan(max_wait) or max_wait < 0 or math.isinf(max_wait):
-        raise ValueError(f"max_wait must be a finite number of seconds >= 0; got {max_wait!r}.")
-    return max_size, float(max_wait)
+    size = _numbers.count("max_size", max_size)
+    return size, _numbers.seconds("max_wait", max_wait, inclusive=True)
 
 
 _ListFn = Callable[..., Awaitable[Sequence[R]]]

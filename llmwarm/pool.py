@@ -29,7 +29,7 @@ from typing import Any, TypeVar, cast
 
 import httpx
 
-from llmwarm import _lifecycle
+from llmwarm import _lifecycle, _numbers
 from llmwarm._core import Call, Flow, FunctionSpec, Policy, apply
 from llmwarm._log import logger
 from llmwarm._streams import is_stream, observe_stream
@@ -629,13 +629,12 @@ def _check(
         raise TypeError(f"@pooled: limits must be an httpx.Limits or None, got {limits!r}.")
     if timeout is None:
         timeout = DEFAULT_TIMEOUT
-    elif isinstance(timeout, (int, float)) and not isinstance(timeout, bool) and timeout > 0:
-        timeout = httpx.Timeout(float(timeout))
-    elif not isinstance(timeout, httpx.Timeout):
-        raise TypeError(
-            f"@pooled: timeout must be an httpx.Timeout, a positive number of seconds or None "
-            f"(the defaults), got {timeout!r}; httpx.Timeout(None) disables timeouts."
-        )
+    elif isinstance(timeout, httpx.Timeout):
+        for part in ("connect", "read", "write", "pool"):
+            _numbers.seconds_or_none(f"@pooled: timeout.{part}", getattr(timeout, part))
+    else:
+        hint = " Or an httpx.Timeout, or None (the defaults); httpx.Timeout(None) disables them."
+        timeout = httpx.Timeout(_numbers.seconds("@pooled: timeout", timeout, hint=hint))
     if http_options is not None and not isinstance(http_options, Mapping):
         raise TypeError(f"@pooled: http_options must be a mapping, got {http_options!r}.")
     for name in ("http2", "limits", "timeout", "transport"):

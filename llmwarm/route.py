@@ -4,26 +4,30 @@ Tiers are ordered cheapest first. When the caller does not pass ``model``, a cla
 picks a tier; retryable failures (timeouts, connection errors, 429, 5xx) move the call to
 the next tier and cool the failing model down for every call site in the process; with
 ``prefer_warm`` a call whose tier ``@warm`` predicts cold goes to the nearest warm tier;
-with ``hedge_after`` a slow call races the next tier. See ``docs/routing.md``.
+with ``hedge_after`` a slow call races the next tier. A tier is never called while it cools
+down: when every tier is cooling the call raises :class:`~llmwarm.AllTiersCooling` at once
+(or waits up to ``max_wait`` for the first one back). See ``docs/routing.md``.
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, ClassVar, TypeVar, cast
 
-from llmwarm import _core, _log, _streams
+from llmwarm import _core, _log, _numbers, _streams
 from llmwarm._classify import Classifier, default_classifier
 from llmwarm._core import Call, CallRecord, Flow, FunctionSpec, Policy, Stack, Warmth
+from llmwarm._errors import AllTiersCooling
 from llmwarm._failures import attach_attempts, cooldowns, is_retryable, retry_after
 from llmwarm._log import logger
-from llmwarm._steps import FirstChunk, Race
+from llmwarm._steps import FirstChunk, Pause, Race
 
 __all__ = [
     "DEFAULT_COOLDOWN",
     "DEFAULT_FALLBACK",
     "DEFAULT_HEDGE_AFTER",
+    "DEFAULT_MAX_COOLDOWN",
+    "DEFAULT_MAX_WAIT",
     "DEFAULT_PREFER_WARM",
     "Tier",
     "default_classifier",
@@ -40,6 +44,10 @@ DEFAULT_FALLBACK = True
 DEFAULT_PREFER_WARM = False
 #: Seconds before a slow call races the next tier (None: never).
 DEFAULT_HEDGE_AFTER: float | None = None
+#: The longest cool-down a ``Retry-After`` may ask for (longer ones are clipped and logged).
+DEFAULT_MAX_COOLDOWN = 600.0
+#: Seconds a call waits for a tier when every tier is cooling (None: raise at once).
+DEFAULT_MAX_WAIT: float | None = None
 
 _RESERVED = frozenset({"name", "model"})
 
@@ -108,18 +116,6 @@ def _check_tiers(tiers: object) -> tuple[Tier, ...]:
     return checked
 
 
-def _check_seconds(name: str, value: object, *, allow_none: bool) -> float | None:
-    if value is None and allow_none:
-        return None
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        accepted = "a number of seconds > 0, or None" if allow_none else "a number of seconds >= 0"
-        raise TypeError(f"{name} must be {accepted}; got {value!r}.")
-    seconds = float(value)
-    if math.isnan(seconds) or seconds < 0 or (allow_none and seconds == 0):
-        raise ValueError(f"{name} must be a number of seconds > 0; got {value!r}.")
-    return seconds
-
-
 class Router(Policy):
     """The ``@routed`` policy; exposed as ``decorated.router``.
 
@@ -136,6 +132,8 @@ class Router(Policy):
         prefer_warm: bool,
         hedge_after: float | None,
         cooldown: float,
+        max_cooldown: float = DEFAULT_MAX_COOLDOWN,
+        max_wait: float | None = DEFAULT_MAX_WAIT,
     ) -> None:
         self.tiers = tiers
         self.classify = classify
@@ -143,6 +141,8 @@ class Router(Policy):
         self.prefer_warm = prefer_warm
         self.hedge_after = hedge_after
         self.cooldown = cooldown
+        self.max_cooldown = max_cooldown
+        self.max_wait = max_wait
         self.warmth: Warmth | None = None
         self._index = {tier.name: i for i, tier in enumerate(tiers)}
         self._by_model = {tier.model: tier for tier in reversed(tiers)}
@@ -212,14 +212,13 @@ class Router(Policy):
         """Return the tiers to try in order, the hedge candidates, and the first's reason.
 
         Without ``fallback`` the plan is its first tier only, but a hedge still races the
-        next ready tier: hedging is independent of fallback.
+        next ready tier: hedging is independent of fallback. Empty: every tier is cooling.
         """
         count = len(self.tiers)
         order = [chosen, *range(chosen + 1, count), *range(chosen - 1, -1, -1)]
         ready = [i for i in order if not cooldowns.cooling(self.tiers[i].model)]
-        if not ready:  # every tier is cooling: the one that ends first, rather than failing
-            ends = {i: cooldowns.ends(self.tiers[i].model) or -math.inf for i in order}
-            ready = [min(order, key=lambda i: (ends[i], order.index(i)))]
+        if not ready:
+            return [], [], "cooling"
         reason = "classified" if ready[0] == chosen else "fallback"
         if self.warmth is not None and len(ready) > 1:
             first = ready[0]
@@ -259,7 +258,14 @@ class Router(Policy):
             record.model = model if isinstance(model, str) else record.model
             record.route_reason = "explicit"
             return (yield call)
-        plan, hedges, reason = self._plan(self._classified(call))
+        chosen = self._classified(call)
+        plan, hedges, reason = self._plan(chosen)
+        waited = 0.0
+        while not plan:  # every tier cooling: never call one; fail fast, or wait if allowed
+            pause = self._all_cooling(call, waited)
+            yield pause
+            waited += pause.seconds
+            plan, hedges, reason = self._plan(chosen)
         attempts: list[tuple[str, str, BaseException]] = []
         tried: set[int] = set()
         index: int | None = plan[0]
@@ -306,11 +312,31 @@ class Router(Policy):
         attach_attempts(last, attempts)
         raise last
 
+    def _all_cooling(self, call: Call, waited: float) -> Pause:
+        """Return the wait for the first tier back, or raise :class:`AllTiersCooling`."""
+        now = cooldowns.clock()
+        ends = [cooldowns.ends(tier.model) for tier in self.tiers]
+        back_in = max(0.0, min((e for e in ends if e is not None), default=now) - now)
+        if self.max_wait is None or waited + back_in > self.max_wait:
+            errors = {t.name: cooldowns.last_error(t.model) for t in self.tiers}
+            raise AllTiersCooling(call.spec.qualname, back_in, errors)
+        return Pause(back_in, cooldowns.sleep, cooldowns.asleep)
+
     def _cool(self, failures: list[tuple[int, BaseException]]) -> None:
         for failed, error in failures:
             if is_retryable(error):
-                seconds = _or(retry_after(error), self.cooldown)
-                cooldowns.cool(self.tiers[failed].model, seconds)
+                model = self.tiers[failed].model
+                asked = retry_after(error)
+                if asked is not None and asked > self.max_cooldown:
+                    logger.warning(
+                        "llmwarm: %r asked to be left alone for %g s (Retry-After); cooling "
+                        "it down for max_cooldown=%g s instead",
+                        model,
+                        asked,
+                        self.max_cooldown,
+                    )
+                    asked = self.max_cooldown
+                cooldowns.cool(model, _or(asked, self.cooldown), error)
 
     def _next(self, plan: Sequence[int], tried: set[int]) -> int | None:
         for index in plan:
@@ -340,6 +366,8 @@ def routed(
     prefer_warm: bool = DEFAULT_PREFER_WARM,
     hedge_after: float | None = DEFAULT_HEDGE_AFTER,
     cooldown: float = DEFAULT_COOLDOWN,
+    max_cooldown: float = DEFAULT_MAX_COOLDOWN,
+    max_wait: float | None = DEFAULT_MAX_WAIT,
 ) -> Callable[[F], F]:
     """Route each call to a model tier; fall back, cool down, prefer warm and hedge.
 
@@ -350,8 +378,13 @@ def routed(
     ``prefer_warm``: with ``@warm`` in the stack, a call predicted cold goes to the
     nearest warm tier. ``hedge_after``: seconds after which a slow async call also starts
     on the next tier; the first success wins and the other is cancelled.
+    ``max_cooldown``: the longest cool-down a ``Retry-After`` may ask for (a longer one is
+    clipped, and logged). A tier is never called while it cools down: when every tier is,
+    the call raises :class:`~llmwarm.AllTiersCooling` at once, or, with ``max_wait``
+    seconds, waits for the first tier back if it is back within that time.
 
     .. versionadded:: 0.1.0
+    .. versionchanged:: 0.2.0 ``max_cooldown``, ``max_wait``; every tier cooling fails fast.
     """
     checked = _check_tiers(tiers)
     if classify is not None and not callable(classify):
@@ -359,12 +392,18 @@ def routed(
     for name, flag in (("fallback", fallback), ("prefer_warm", prefer_warm)):
         if not isinstance(flag, bool):
             raise TypeError(f"{name} must be True or False; got {flag!r}.")
-    hedge = _check_seconds("hedge_after", hedge_after, allow_none=True)
-    cool = cast(float, _check_seconds("cooldown", cooldown, allow_none=False))
+    hedge = _numbers.seconds_or_none("hedge_after", hedge_after, none="None (never hedge)")
+    most = _numbers.seconds("max_cooldown", max_cooldown)
+    cool = _numbers.seconds(
+        "cooldown", cooldown, maximum=most, hint=" Raise max_cooldown to allow more."
+    )
+    wait = _numbers.seconds_or_none(
+        "max_wait", max_wait, inclusive=True, none="None (fail fast: raise AllTiersCooling)"
+    )
     chosen_classifier = classify if classify is not None else default_classifier()
 
     def decorate(fn: F) -> F:
-        policy = Router(checked, chosen_classifier, fallback, prefer_warm, hedge, cool)
+        policy = Router(checked, chosen_classifier, fallback, prefer_warm, hedge, cool, most, wait)
         return _core.apply(fn, policy)
 
     return decorate

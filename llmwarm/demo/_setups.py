@@ -169,16 +169,18 @@ class LLMWarm(Setup):
         from openai import AsyncOpenAI
 
         from llmwarm import Tier, cached, pooled, routed, traced, warm
+        from llmwarm._scheduler import ScaledClock
 
         tiers = [Tier("small", SMALL_MODEL), Tier("large", LARGE_MODEL)]
 
         @traced
         @cached(ttl=config.real(config.cache_ttl))
         @routed(tiers, prefer_warm=True)
-        @warm(
+        @warm(  # in simulated seconds, on a clock as fast as the simulator's
             [SMALL_MODEL, LARGE_MODEL],
-            interval=config.real(config.warm_interval),
-            keep_alive=config.real(config.keep_alive),
+            interval=config.warm_interval,
+            keep_alive=config.keep_alive,
+            _clock=ScaledClock(1 / config.time_scale),
         )
         @pooled(
             AsyncOpenAI,

@@ -223,7 +223,7 @@ def _wait_for(predicate: Any, timeout: float = 10.0) -> None:
 def test_full_openai_stack_pings_through_itself(sim_server: SimServer) -> None:
     sections = {
         **FULL_SECTIONS,
-        "warmup": {"interval_seconds": 0.2, "model": "gpt-4o-mini"},
+        "warmup": {"interval_seconds": 1, "model": "gpt-4o-mini"},
         "routing": {"tiers": [{"name": "small", "model": "gpt-4o-mini"}]},
     }
     stack = from_config(_config(sim_server, **sections), environ=ENV)
@@ -256,7 +256,7 @@ async def test_ollama_warmup_uses_the_preload(sim_server: SimServer, kind: str) 
             "ollama": {
                 "api_base": str(sim_server),
                 "default_model": "llama3.2",
-                "warmup": {"interval_seconds": 0.2, "keep_alive": "10m"},
+                "warmup": {"interval_seconds": 1, "keep_alive": "10m"},
             }
         }
     }

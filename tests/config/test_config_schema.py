@@ -228,6 +228,7 @@ BAD = [
     ("llm.openai.cache.ttl_seconds", 0, "llm.openai.cache.ttl_seconds must be > 0, got 0"),
     ("llm.openai.cache.max_size", 0, "llm.openai.cache.max_size must be >= 1, got 0"),
     ("llm.openai.warmup.interval_seconds", -5, "interval_seconds must be > 0, got -5"),
+    ("llm.openai.warmup.interval_seconds", 0.5, "interval_seconds must be >= 1 s"),
     ("llm.openai.connection_pooling.max_connections", 0, "max_connections must be >= 1, got 0"),
     ("llm.openai.connection_pooling.max_keepalive_connections", -1, "must be >= 0, got -1"),
     ("llm.openai.connection_pooling.max_keepalive_connections", 500,

@@ -10,7 +10,7 @@ import openai
 import pytest
 from routing_helpers import Capture, FakeClock, captured
 
-from llmwarm import Tier, routed
+from llmwarm import AllTiersCooling, Tier, _failures, routed
 from llmwarm._core import CallRecord, Policy, apply, invoke
 from llmwarm._failures import cooldowns
 from llmwarm.sim import SimServer
@@ -149,12 +149,22 @@ def test_all_tiers_failing_raise_the_last_error_with_the_others(oai: openai.Open
     assert "tier 'small' (model 's') failed first" in info.value.__notes__[0]
 
 
-def test_every_tier_cooling_goes_to_the_one_that_ends_first(oai: openai.OpenAI) -> None:
+def test_every_tier_cooling_fails_fast_or_waits_for_the_first_back(
+    oai: openai.OpenAI, clock: FakeClock
+) -> None:
     for model, seconds in (("s", 30), ("m", 10), ("l", 20)):
         cooldowns.cool(model, seconds)
     seen: list[str] = []
-    complete, capture = make(oai, seen)
-    assert complete(SHORT).model == "m"
+    complete, _ = make(oai, seen)
+    with pytest.raises(AllTiersCooling) as info:
+        complete(SHORT)
+    assert seen == []  # no tier was called during its cool-down
+    assert info.value.retry_after == pytest.approx(10)
+    _failures._reset(clock=clock, sleep=clock.advance)  # waits move the fake clock
+    for model, seconds in (("s", 30), ("m", 10), ("l", 20)):
+        cooldowns.cool(model, seconds)
+    patient, capture = make(oai, seen, max_wait=15)
+    assert patient(SHORT).model == "m"  # waited 10 s for the first tier back
     assert seen == ["m"]
     assert capture.last.route_reason == "fallback"
 

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import os
-import time
 from typing import Any
+
+from llmwarm._scheduler import ScaledClock
 
 
 class FakeClock:
@@ -50,24 +51,15 @@ async def arun_until(warmer: Any, clock: FakeClock, end: float) -> int:
     raise AssertionError("the warmer never went idle")
 
 
-class FastClock:
+class FastClock(ScaledClock):
     """The real clock run ``speed`` times faster; warmers on it start their real thread/task.
 
     For tests of the runtime (threads, tasks, loops, Redis) that need real time to pass but
     not the real minimum interval's worth of it: ``interval=1`` at ``speed=20`` is 50 ms.
     """
 
-    manual = False
-
     def __init__(self, speed: float = 20.0) -> None:
-        self.speed = speed
-        self._mono, self._wall = time.monotonic(), time.time()
-
-    def monotonic(self) -> float:
-        return self._mono + (time.monotonic() - self._mono) * self.speed
-
-    def time(self) -> float:
-        return self._wall + (time.time() - self._wall) * self.speed
+        super().__init__(speed)
 
 
 #: The first line of a test's subprocess script that uses :class:`FastClock` too.
