@@ -31,6 +31,7 @@ from collections import deque
 from collections.abc import Callable, Coroutine, Generator
 from typing import Any, Protocol
 
+from llmwarm import _loops
 from llmwarm._log import logger
 from llmwarm._streams import is_stream
 
@@ -281,6 +282,13 @@ class AsyncRunner:
         self._event = asyncio.Event()
         self._children: set[asyncio.Task[None]] = set()
         self.task: asyncio.Task[None] = loop.create_task(self._run(), name="llmwarm-warm")
+        # A loop its owner closes by hand (no asyncio.run) must not destroy the task pending.
+        _loops.on_close(loop, self._end)
+
+    async def _end(self) -> None:
+        """Cancel the task and wait for it (its pings too): the loop is about to close."""
+        self.task.cancel()
+        await asyncio.wait({self.task})
 
     def alive(self, loop: asyncio.AbstractEventLoop) -> bool:
         """Whether this runner is still running on ``loop``."""
@@ -349,13 +357,14 @@ async def _wait_for_event(event: asyncio.Event, timeout: float) -> None:
     Not ``asyncio.wait_for``: on Python 3.11 and older it swallows a cancellation that
     arrives as the awaited event is set. At loop shutdown every task is cancelled at once,
     the runner's pings set its event as they end, and the runner never stopped: the
-    loop's close hung.
+    loop's close hung. Nor a helper task around ``event.wait()``: one left pending when
+    its owner closes the loop is "destroyed but pending". A timer sets the event instead.
     """
-    waiter = asyncio.ensure_future(event.wait())
+    handle = asyncio.get_running_loop().call_later(timeout, event.set)
     try:
-        await asyncio.wait({waiter}, timeout=timeout)
+        await event.wait()
     finally:
-        waiter.cancel()
+        handle.cancel()
 
 
 def _reset() -> None:

@@ -23,13 +23,13 @@ import inspect
 import os
 import threading
 import weakref
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncGenerator, Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar, cast
 
 import httpx
 
-from llmwarm import _lifecycle, _numbers
+from llmwarm import _lifecycle, _loops, _numbers
 from llmwarm._core import Call, Flow, FunctionSpec, Policy, apply
 from llmwarm._log import logger
 from llmwarm._streams import is_stream, observe_stream
@@ -216,7 +216,7 @@ class Pool:
             await self.http_client.aclose()
 
 
-async def _close_with_loop(pool: Pool) -> AsyncIterator[None]:
+async def _close_with_loop(pool: Pool) -> AsyncGenerator[None, None]:
     # An async generator started on the pool's loop: `asyncio.run` (and every Runner)
     # calls `loop.shutdown_asyncgens()` before closing the loop, which runs this `finally`
     # on that loop. So pools close cleanly when their loop ends, with no warnings.
@@ -233,6 +233,8 @@ def _watch_loop(pool: Pool) -> None:
         step.send(None)
     except StopIteration:
         pool._shutdown = agen  # keep it alive: the loop only holds a weak reference
+        # A loop closed by hand (no asyncio.run) never finalizes the generator: do it there.
+        _loops.on_close(asyncio.get_running_loop(), agen.aclose)
     else:  # pragma: no cover - the generator yields without awaiting
         raise RuntimeError("llmwarm: unexpected suspension while watching the event loop")
 
