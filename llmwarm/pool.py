@@ -32,6 +32,8 @@ import httpx
 from llmwarm import _lifecycle, _loops, _numbers
 from llmwarm._core import Call, Flow, FunctionSpec, Policy, apply
 from llmwarm._log import logger
+from llmwarm._reclaim import reclaim
+from llmwarm._stale import install as install_stale_retry
 from llmwarm._streams import is_stream, observe_stream
 
 __all__ = [
@@ -453,7 +455,9 @@ class Pooled(Policy):
 
         def build() -> Any:
             cls = httpx.AsyncClient if is_async else httpx.Client
-            return cls(http2=self.http2, limits=self.limits, timeout=self.timeout, **options)
+            client = cls(http2=self.http2, limits=self.limits, timeout=self.timeout, **options)
+            install_stale_retry(client)
+            return client
 
         pool = _get_pool((kind, *self._key, digest), is_async, build)
         return pool, pool.http_client
@@ -491,8 +495,10 @@ class Pooled(Policy):
         call.record.connection_reused = pool.has_open_connection(pool.origin_of(client))
         try:
             result = yield call.with_arguments(**{self.inject: client})
-        except BaseException:
+        except BaseException as exc:
             pool.release()
+            if pool.is_async and isinstance(exc, asyncio.CancelledError):
+                reclaim(pool.http_client)  # httpcore may keep a slot for the cancelled call
             raise
         if is_stream(result):
             return observe_stream(result, _Lease(pool))

@@ -35,6 +35,7 @@ __all__ = [
     "DEFAULT_AUTO_START",
     "DEFAULT_BACKOFF_CAP",
     "DEFAULT_INTERVAL",
+    "FIRST_PING_SPREAD",
     "MIN_INTERVAL",
     "PING_MESSAGES",
     "Warmer",
@@ -51,6 +52,12 @@ MIN_INTERVAL = 1.0
 a shorter one is a typo (``interval=1e-9`` would send thousands of pings a second)."""
 DEFAULT_AUTO_START = 60.0
 """Where ``interval="auto"`` starts when ``keep_alive`` is not given."""
+FIRST_PING_SPREAD = 0.1
+"""The first idle ping comes up to this fraction of the interval early, at random: processes
+started together (a deploy, an autoscaler) do not ping in step.
+
+.. versionadded:: 0.2.0
+"""
 DEFAULT_BACKOFF_CAP = 10.0
 """The longest spacing between failing pings, in multiples of the interval."""
 PING_MESSAGES: tuple[dict[str, str], ...] = ({"role": "user", "content": "ping"},)
@@ -240,6 +247,7 @@ class _Model:
         self.retry_at = 0.0
         self.dirty = False  # activity not yet published to the fleet
         self.flush_at = 0.0
+        self.early = 0.0  # seconds the first idle ping comes early (FIRST_PING_SPREAD)
 
 
 class Warmer:
@@ -472,7 +480,7 @@ class Warmer:
         elif st.asap:
             due = now
         elif st.listed and st.last is not None:
-            due = st.last + self._interval_of(st)
+            due = st.last + self._interval_of(st) - st.early
         if flush and st.dirty:
             due = st.flush_at if due is None else min(due, st.flush_at)
         return due
@@ -522,6 +530,8 @@ class Warmer:
                 return
             first = st.last is None
             st.last = now if st.last is None else max(st.last, now)
+            if first and not self._sent:
+                st.early = self._rng.uniform(0, FIRST_PING_SPREAD) * self._interval_of(st)
             if self._fleet is not None and not st.dirty:
                 st.dirty, st.flush_at = True, now + self._interval_of(st) / 4
             if st.failures and not record.warmup:
@@ -591,7 +601,7 @@ class Warmer:
             return
         end = clock.monotonic()
         with self._lock:
-            recovered, st.failures = st.failures, 0
+            recovered, st.failures, st.early = st.failures, 0, 0.0
             st.last = end if st.last is None else max(st.last, end)
         if recovered:
             logger.info("llmwarm: keep-warm pings to %r work again (%d failed)", model, recovered)

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Iterator
 
 import pytest
 from warmtools import FakeClock
 
 from llmwarm.warm import _reset
+
+WARM = importlib.import_module("llmwarm.warm")  # the module (llmwarm.warm is the decorator)
 
 
 @pytest.fixture
@@ -19,3 +22,10 @@ def clock() -> FakeClock:
 def _reset_warmers() -> Iterator[None]:
     yield
     _reset()
+
+
+@pytest.fixture(autouse=True)
+def _first_ping_on_time(monkeypatch: pytest.MonkeyPatch) -> None:
+    # These tests pin the schedule to the second; the random early first ping (against
+    # processes pinging in step) has its own test, which sets FIRST_PING_SPREAD back.
+    monkeypatch.setattr(WARM, "FIRST_PING_SPREAD", 0.0)
