@@ -121,11 +121,14 @@ class Fleet:
             with self._lock:
                 if self._client is None:
                     import redis  # an optional dependency, imported on first use
+                    from redis.backoff import NoBackoff
+                    from redis.retry import Retry
 
                     self._client = redis.Redis.from_url(
                         self.backend,
                         socket_connect_timeout=self.timeout,
                         socket_timeout=self.timeout,
+                        retry=Retry(NoBackoff(), 0),  # one timeout, not one per retry
                     )
         return self._client
 
