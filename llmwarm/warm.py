@@ -671,8 +671,6 @@ def _after_fork() -> None:
             st.active = 0
             if st.learner is not None:
                 st.learner._lock = threading.Lock()
-        if warmer._fleet is not None:
-            warmer._fleet._lock = threading.Lock()
 
 
 def _reset() -> None:
