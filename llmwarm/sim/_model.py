@@ -145,12 +145,13 @@ class ModelRegistry:
         state = self.state(model)
         if self._start_load(state, now):  # nobody waits on this load: it expires on its own
             state.expires_at = state.ready_at + keep_alive
-        wait = max(0.0, state.ready_at - now)
-        if wait > 0:
+        wait = state.ready_at - now
+        if wait > 1e-9:  # not a rounding error of the clock: really still loading
             state.requests += 1
             state.not_ready += 1
             state.last_used = now
-        return wait
+            return wait
+        return 0.0
 
     def _start_load(self, state: ModelState, now: float) -> bool:
         """Load (or wake) ``state`` if it is not loaded; return whether a load started."""
