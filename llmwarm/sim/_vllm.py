@@ -1,7 +1,8 @@
 """vLLM's sleep-mode routes: ``POST /sleep``, ``POST /wake_up``, ``GET /is_sleeping``.
 
 A vLLM server serves one model; the simulator serves many, so each route acts on the
-model named by ``?model=`` or, without it, on every model whose style is ``sleep``.
+model named by ``?model=`` or, without it, on every model whose style is ``sleep``. As on a
+vLLM server without sleep mode, the routes answer 404 when no model has that style.
 """
 
 from __future__ import annotations
@@ -18,6 +19,10 @@ __all__ = ["vllm_routes"]
 
 def _targets(request: Request) -> tuple[Simulator, list[str]]:
     sim: Simulator = request.app.state.sim
+    config = sim.config
+    policies = [config.default_policy, *config.models.values()]
+    if all(p.cold_start_style != "sleep" for p in policies):
+        raise SimHTTPError(404, "Not Found")
     model = request.query_params.get("model")
     if model is not None:
         sim.check_model(model)

@@ -103,7 +103,7 @@ def test_a_load_nobody_comes_back_for_still_unloads(clock: FakeClock) -> None:
 
 
 def test_sleep_mode_wakes_fast_instead_of_a_full_load(clock: FakeClock) -> None:
-    options = {"cold_start": 30, "wake_time": 2, "cold_start_jitter": 0, "keep_alive": 60}
+    options = {"cold_start": 30, "wake_time": 2, "cold_start_jitter": 0, "keep_alive": 1e6}
     with (
         serve(cold_start_style="sleep", time_scale=0.001, **options) as sim,
         httpx.Client(base_url=str(sim)) as http,
