@@ -308,3 +308,42 @@ def test_a_botocore_model_not_ready_exception_is_recognised() -> None:
     )
     assert recognise(error) == NotReady("not-ready", 7.0, 429)
     assert recognise(ValueError("model not ready")) is None  # no HTTP answer, no SDK class
+
+
+@pytest.mark.parametrize("sim", [{"cold_start_style": "not-ready"}], indirect=True)
+async def test_async_ollama_call_waits_and_is_served(sim: SimServer, clock: SharedClock) -> None:
+    client = ollama.AsyncClient(host=str(sim))
+
+    @warm(MODEL, interval=60, _clock=clock)
+    async def chat(messages: Any, *, model: str = MODEL, **kw: Any) -> Any:
+        return await client.chat(model=model, messages=messages, stream=False)
+
+    assert (await chat(MESSAGES)).message.content
+    assert clock.sleeps == [pytest.approx(ADVISED, abs=1e-6)]
+
+
+def test_a_wake_up_ping_spares_the_user_the_wake(clock: SharedClock) -> None:
+    # sleep mode: the operator put the server to sleep; @warm's ping wakes it first
+    options = {"cold_start": 30, "wake_time": 5, "keep_alive": 1e6, "time_scale": 0.001}
+    with serve(cold_start_style="sleep", **options) as sim:
+        oai = openai.OpenAI(base_url=sim.openai_base_url, api_key="sk", max_retries=0)
+        llama = ollama.Client(host=str(sim))
+        ping = pings.vllm_wake_up(str(sim), ping=pings.openai_chat(oai))
+
+        @warm(MODEL, interval=60, ping=ping, _clock=clock)
+        def chat(messages: Any, *, model: str = MODEL) -> Any:
+            return llama.chat(model=model, messages=messages, stream=False)
+
+        chat(MESSAGES)  # the first call: a full load
+        httpx.post(f"{sim}/sleep")
+        assert httpx.get(f"{sim}/is_sleeping").json() == {"is_sleeping": True}
+        clock.advance(60)  # idle for the interval: the ping is due
+        chat.warmer.run_due()
+        assert (chat.warmer.pings_sent, chat.warmer.ping_failures) == (1, 0)
+        assert httpx.get(f"{sim}/is_sleeping").json() == {"is_sleeping": False}
+        before = model_stats(sim)["cold_starts"]
+        chat(MESSAGES)  # awake: the user does not wait for the wake
+        stats = model_stats(sim)
+        assert stats["cold_starts"] == before
+        assert (stats["loads"], stats["wakes"]) == (1, 1)
+        oai.close()
