@@ -326,13 +326,15 @@ def until_ready(call: Call, *, sleep: Callable[[float], None] | None = None) -> 
     .. versionadded:: 0.2.0
     """
     record = call.record
-    patience = Patience(_bound(call))
-    while True:
+    patience: Patience | None = None  # made on the first failure: a call that succeeds
+    while True:  # pays for nothing but this generator
         try:
             return (yield call)
         except Exception as exc:
             if _fallback_ready(record):
                 raise
+            if patience is None:
+                patience = Patience(_bound(call))
             delay = patience.delay_after(exc)
             if delay is None:
                 raise
