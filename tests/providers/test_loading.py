@@ -18,7 +18,7 @@ from providertools import Otel, SharedClock
 
 from llmwarm import Tier, pings, routed, traced, warm
 from llmwarm._loading import NotReady, recognise
-from llmwarm.sim import SimServer, serve
+from llmwarm.sim import SimServer, aserve, serve
 
 MODEL = "m"
 MESSAGES = [{"role": "user", "content": "hi"}]
@@ -347,3 +347,37 @@ def test_a_wake_up_ping_spares_the_user_the_wake(clock: SharedClock) -> None:
         assert stats["cold_starts"] == before
         assert (stats["loads"], stats["wakes"]) == (1, 1)
         oai.close()
+
+
+def test_with_the_real_clock_a_sync_call_sleeps_and_is_served() -> None:
+    with (
+        serve(cold_start=20, time_scale=0.01, cold_start_style="loading-503") as sim,
+        openai.OpenAI(base_url=sim.openai_base_url, api_key="sk", max_retries=0) as client,
+    ):
+
+        @warm(MODEL, interval=60)
+        def complete(messages: Any, *, model: str = MODEL, **kw: Any) -> Any:
+            return client.chat.completions.create(model=model, messages=messages, **kw)
+
+        assert complete(MESSAGES).choices
+        stats = model_stats(sim)
+        assert stats["not_ready"] >= 1  # it was told to wait...
+        assert stats["requests"] - stats["not_ready"] == 1  # ...and served once ready
+        complete.warmer.stop()
+
+
+async def test_with_the_real_clock_an_async_call_sleeps_on_the_loop() -> None:
+    async with (
+        aserve(cold_start=20, time_scale=0.01, cold_start_style="not-ready") as sim,
+        openai.AsyncOpenAI(base_url=sim.openai_base_url, api_key="sk", max_retries=0) as client,
+    ):
+
+        @warm(MODEL, interval=60)
+        async def complete(messages: Any, *, model: str = MODEL, **kw: Any) -> Any:
+            return await client.chat.completions.create(model=model, messages=messages, **kw)
+
+        # the server runs on this loop: a blocking sleep would starve it
+        assert (await complete(MESSAGES)).choices
+        stats = (await sim.astats())["models"][MODEL]
+        assert stats["not_ready"] >= 1
+        await complete.warmer.aclose()
