@@ -35,6 +35,16 @@ def sim(request: pytest.FixtureRequest, clock: SharedClock) -> Iterator[SimServe
         yield server
 
 
+def warmed(client: openai.OpenAI, clock: SharedClock) -> Any:
+    """A sync OpenAI call under @warm on the shared fake clock."""
+
+    @warm(MODEL, interval=60, _clock=clock)
+    def complete(messages: Any, *, model: str = MODEL, **kw: Any) -> Any:
+        return client.chat.completions.create(model=model, messages=messages, **kw)
+
+    return complete
+
+
 def attributes(otel: Otel) -> list[dict[str, Any]]:
     return [dict(span.attributes or {}) for span in otel.spans()]
 
@@ -61,11 +71,7 @@ def test_openai_call_waits_the_advised_time_and_is_served(
 ) -> None:
     style = sim.config.cold_start_style
     with openai.OpenAI(base_url=sim.openai_base_url, api_key="sk", max_retries=0) as client:
-
-        @traced(**otel.providers)
-        @warm(MODEL, interval=60, _clock=clock)
-        def complete(messages: Any, *, model: str = MODEL, **kw: Any) -> Any:
-            return client.chat.completions.create(model=model, messages=messages, **kw)
+        complete = traced(**otel.providers)(warmed(client, clock))
 
         reply = complete(MESSAGES)
         assert reply.choices[0].message.content  # served: no error reached the caller
@@ -119,10 +125,7 @@ def test_ollama_call_waits_and_is_served(sim: SimServer, clock: SharedClock, ote
 @pytest.mark.parametrize("sim", [{"cold_start_style": "loading-503"}], indirect=True)
 def test_the_wait_is_bounded_by_the_calls_timeout(sim: SimServer, clock: SharedClock) -> None:
     with openai.OpenAI(base_url=sim.openai_base_url, api_key="sk", max_retries=0) as client:
-
-        @warm(MODEL, interval=60, _clock=clock)
-        def complete(messages: Any, *, model: str = MODEL, **kw: Any) -> Any:
-            return client.chat.completions.create(model=model, messages=messages, **kw)
+        complete = warmed(client, clock)
 
         with pytest.raises(openai.InternalServerError):  # 0.2 s advised > 0.1 s allowed
             complete(MESSAGES, timeout=0.1)
@@ -134,10 +137,7 @@ def test_the_wait_is_bounded_by_the_calls_timeout(sim: SimServer, clock: SharedC
 @pytest.mark.parametrize("sim", [{"cold_start_style": "loading-503"}], indirect=True)
 def test_estimates_that_move_are_followed_until_ready(sim: SimServer, clock: SharedClock) -> None:
     with openai.OpenAI(base_url=sim.openai_base_url, api_key="sk", max_retries=0) as client:
-
-        @warm(MODEL, interval=60, _clock=clock)
-        def complete(messages: Any, *, model: str = MODEL, **kw: Any) -> Any:
-            return client.chat.completions.create(model=model, messages=messages, **kw)
+        complete = warmed(client, clock)
 
         # another caller's request started the load 0.15 s ago: 0.05 s left
         httpx.post(
@@ -185,11 +185,7 @@ def test_a_ping_meeting_a_loading_model_waits_one_cold_start_no_failure(
     sim: SimServer, clock: SharedClock, otel: Otel
 ) -> None:
     with openai.OpenAI(base_url=sim.openai_base_url, api_key="sk", max_retries=0) as client:
-
-        @traced(**otel.providers)
-        @warm(MODEL, interval=60, _clock=clock)
-        def complete(messages: Any, *, model: str = MODEL, **kw: Any) -> Any:
-            return client.chat.completions.create(model=model, messages=messages, **kw)
+        complete = traced(**otel.providers)(warmed(client, clock))
 
         warmer = complete.warmer
         warmer.start()
