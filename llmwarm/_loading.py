@@ -222,13 +222,19 @@ def _header_seconds(headers: Any) -> float | None:
 
 
 def kind_of(record: CallRecord) -> str | None:
-    """Return the kind of "not ready" answer the call met (``llmwarm.cold_start.kind``).
+    """Return how the call's cold start showed (``llmwarm.cold_start.kind``), if it was cold.
+
+    The kind of "not ready" answer it met and waited out (``loading-503``, ``not-ready``),
+    else ``blocking`` for a call tagged cold that met none (it waited in line, or a vLLM
+    server woke from sleep: a client cannot tell those apart), else None.
 
     .. versionadded:: 0.2.0
     """
     extra = record.__dict__.get("_extra")
     kind = extra.get(_KIND_KEY) if extra else None
-    return kind if isinstance(kind, str) else None
+    if isinstance(kind, str):
+        return kind
+    return "blocking" if record.cold_start and not record.cache_hit else None
 
 
 def mark_fallback(record: CallRecord, ready: bool) -> None:
@@ -265,6 +271,7 @@ class Patience:
         seen = recognise(exc)
         if seen is None or self.attempts >= _MAX_ATTEMPTS:
             return None
+        self.kind = seen.kind
         poll = min(_POLL_CAP, _FIRST_POLL * 2**self.attempts)
         delay = poll if seen.retry_in is None else max(_MIN_DELAY, seen.retry_in)
         if self.waited + delay > self.bound:
@@ -276,7 +283,6 @@ class Patience:
                 self.bound,
             )
             return None
-        self.kind = seen.kind
         self.attempts += 1
         self.waited += delay
         logger.debug("llmwarm: model not ready (%s): trying again in %.2f s", seen.kind, delay)
@@ -336,10 +342,11 @@ def until_ready(call: Call, *, sleep: Callable[[float], None] | None = None) -> 
             if patience is None:
                 patience = Patience(_bound(call))
             delay = patience.delay_after(exc)
+            if patience.kind is not None:  # it met a cold start, waited out or not
+                record.cold_start = True
+                record.extra[_KIND_KEY] = patience.kind
             if delay is None:
                 raise
-            record.cold_start = True
-            record.extra[_KIND_KEY] = patience.kind
         yield Pause(delay, sleep)
 
 

@@ -123,13 +123,18 @@ def test_ollama_call_waits_and_is_served(sim: SimServer, clock: SharedClock, ote
 
 
 @pytest.mark.parametrize("sim", [{"cold_start_style": "loading-503"}], indirect=True)
-def test_the_wait_is_bounded_by_the_calls_timeout(sim: SimServer, clock: SharedClock) -> None:
+def test_the_wait_is_bounded_by_the_calls_timeout(
+    sim: SimServer, clock: SharedClock, otel: Otel
+) -> None:
     with openai.OpenAI(base_url=sim.openai_base_url, api_key="sk", max_retries=0) as client:
-        complete = warmed(client, clock)
+        complete = traced(**otel.providers)(warmed(client, clock))
 
         with pytest.raises(openai.InternalServerError):  # 0.2 s advised > 0.1 s allowed
             complete(MESSAGES, timeout=0.1)
         assert clock.sleeps == []
+        failed = attributes(otel)[0]  # the caller got the 503, tagged with what it met
+        assert failed["llmwarm.cold_start.kind"] == "loading-503"
+        assert failed["error.type"] == "openai.InternalServerError"
         clock.advance(ADVISED)
         assert complete(MESSAGES, timeout=0.1).choices
 
@@ -146,6 +151,21 @@ def test_estimates_that_move_are_followed_until_ready(sim: SimServer, clock: Sha
         clock.advance(0.15)
         assert complete(MESSAGES).choices
         assert clock.sleeps == [pytest.approx(0.05, abs=1e-6)]
+
+
+def test_a_blocking_cold_start_is_tagged_blocking(
+    sim_server: SimServer, clock: SharedClock, otel: Otel
+) -> None:
+    with openai.OpenAI(base_url=sim_server.openai_base_url, api_key="sk", max_retries=0) as client:
+        complete = traced(**otel.providers)(warmed(client, clock))
+        complete(MESSAGES)
+        complete(MESSAGES)
+    first, second = attributes(otel)
+    assert (first["llmwarm.cold_start"], first["llmwarm.cold_start.kind"]) == (True, "blocking")
+    assert second["llmwarm.cold_start"] is False
+    assert "llmwarm.cold_start.kind" not in second
+    assert coldstarts(otel) == {"blocking": 1}
+    assert clock.sleeps == []
 
 
 # ------------------------------------------------------------ routed away to a warm tier
