@@ -171,13 +171,12 @@ def _botocore(response: dict[str, Any]) -> NotReady | None:
     code = str(error.get("Code", ""))
     meta = response.get("ResponseMetadata") or {}
     status = meta.get("HTTPStatusCode")
-    found = classify(
+    return classify(
         status if isinstance(status, int) else None,
         meta.get("HTTPHeaders") or {},
         None,
         names=(code, str(error.get("Message", ""))),
     )
-    return found
 
 
 def _text(response: Any) -> str | None:
