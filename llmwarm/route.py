@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, ClassVar, TypeVar, cast
 
-from llmwarm import _core, _log, _numbers, _streams
+from llmwarm import _core, _loading, _log, _numbers, _streams
 from llmwarm._classify import Classifier, default_classifier
 from llmwarm._core import Call, CallRecord, Flow, FunctionSpec, Policy, Stack, Warmth
 from llmwarm._errors import AllTiersCooling
@@ -275,6 +275,10 @@ class Router(Policy):
             failures: list[tuple[int, BaseException]] = []
             if second is None:
                 self._note(record, index, reason)
+                # With another tier to go to, a loading model is not waited for (_loading)
+                _loading.mark_fallback(
+                    record, self.fallback and self._next(plan, tried) is not None
+                )
                 try:
                     result = yield self._call_for(call, index)
                     if _streams.is_stream(result):
@@ -326,7 +330,8 @@ class Router(Policy):
         for failed, error in failures:
             if is_retryable(error):
                 model = self.tiers[failed].model
-                asked = retry_after(error)
+                advised = _loading.advised_wait(error)  # a loading model's estimated_time
+                asked = retry_after(error) if advised is None else advised
                 if asked is not None and asked > self.max_cooldown:
                     logger.warning(
                         "llmwarm: %r asked to be left alone for %g s (Retry-After); cooling "

@@ -27,6 +27,7 @@ from opentelemetry import metrics
 from opentelemetry import trace as otel_trace
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
+from llmwarm import _loading
 from llmwarm import _semconv as sc
 from llmwarm._core import Call, Flow, FunctionSpec, Policy, apply
 from llmwarm._log import logger, safely
@@ -255,6 +256,8 @@ class _Span:
                 attrs[sc.WARMUP] = True
             if record.cold_start is not None:
                 attrs[sc.COLD_START] = record.cold_start
+            if kind := _loading.kind_of(record):  # the provider said "loading"/"not ready"
+                attrs[sc.COLD_START_KIND] = kind
             if record.idle_s is not None:
                 attrs[sc.IDLE_S] = float(record.idle_s)
             if hit is not None:
@@ -293,6 +296,9 @@ class _Span:
             attrs[sc.RESPONSE_MODEL] = facts.model
         if record.cold_start is not None:
             attrs[sc.COLD_START] = record.cold_start
+        cold_kind = _loading.kind_of(record)
+        if cold_kind:
+            attrs[sc.COLD_START_KIND] = cold_kind
         if record.cache_hit is not None:
             attrs[sc.CACHE_HIT] = record.cache_hit
         inference = tel.latest and op in _INFERENCE_OPERATIONS
@@ -316,7 +322,7 @@ class _Span:
         if model:
             small[sc.REQUEST_MODEL] = model
         if record.cold_start:
-            tel.coldstarts.add(1, small)
+            tel.coldstarts.add(1, {**small, sc.COLD_START_KIND: cold_kind} if cold_kind else small)
         if record.warmup:
             tel.pings.add(1, small)
         if record.cache_hit is not None:

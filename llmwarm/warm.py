@@ -22,7 +22,7 @@ from collections.abc import Callable, Generator, Sequence
 from datetime import timedelta
 from typing import Any, ClassVar, TypeVar, cast
 
-from llmwarm import _numbers, _scheduler
+from llmwarm import _loading, _numbers, _scheduler
 from llmwarm._core import Call, CallRecord, Flow, FunctionSpec, Policy, Stack, apply, invoke
 from llmwarm._errors import ConfigError
 from llmwarm._learn import SAFETY, Learner
@@ -134,6 +134,8 @@ def warm(
             f"got {backend!r}."
         )
     clock = _clock if _clock is not None else _scheduler.SystemClock()
+    if ping is not None:  # a ping meeting a loading model waits for it: not a failure
+        ping = _loading.patient(ping, getattr(clock, "sleep", None))
 
     def decorate(function: F) -> F:
         fleet = None
@@ -199,8 +201,8 @@ class _WarmPolicy(Policy):
         if call.instance is not None and w._ping is None:
             w._remember(call.instance)
         w._ensure_running()
-        try:
-            result = yield call
+        try:  # a "model loading" answer is waited out and the call run again (_loading)
+            result = yield from _loading.until_ready(call, sleep=getattr(w._clock, "sleep", None))
         except BaseException:
             w._end(st, record, None, None, ok=False)
             raise
