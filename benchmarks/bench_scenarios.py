@@ -108,7 +108,7 @@ async def strategies(
     from llmwarm import warm
     from llmwarm._scheduler import ScaledClock
 
-    clock = ScaledClock(1 / scale)  # one for every warmer: they agree on the time
+    clock = ScaledClock(1 / scale, origin=t0)  # the fleet's processes agree on the time
     # plain httpx, not the OpenAI SDK: its per-request CPU would lag the event loop
     # behind the compressed clock at these time scales
     headers = {"authorization": "Bearer sk-sim"}

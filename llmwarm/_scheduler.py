@@ -99,17 +99,20 @@ class ScaledClock:
 
     For a warmer over a time-scaled simulator (the demo, benchmarks, tests of threads and
     loops): its options stay in simulated seconds (``interval=240``), its thread or task
-    waits real seconds (``delay / speed``). Every warmer given the same instance agrees on
-    the time.
+    waits real seconds (``delay / speed``), and fleet leases last real seconds too. Every
+    warmer given the same instance agrees on the time; processes of one fleet agree on the
+    wall clock when given the same ``origin`` (epoch seconds at which simulated time is
+    real time; default: now).
     """
 
     manual = False
 
-    def __init__(self, speed: float) -> None:
+    def __init__(self, speed: float, *, origin: float | None = None) -> None:
         if not (isinstance(speed, (int, float)) and speed > 0):
             raise ValueError(f"speed must be a number > 0; got {speed!r}.")
         self.speed = float(speed)
-        self._mono, self._wall = time.monotonic(), time.time()
+        self._wall = time.time() if origin is None else origin
+        self._mono = time.monotonic() - (time.time() - self._wall)
 
     def monotonic(self) -> float:
         """Return simulated seconds on a monotonic scale."""

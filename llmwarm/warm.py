@@ -573,7 +573,8 @@ class Warmer:
                     st.failures = 0
             if busy:
                 return
-            if not (yield _scheduler.Blocking(fleet.acquire, model, interval)):
+            lease = interval / getattr(clock, "speed", 1.0)  # Redis expires it in real time
+            if not (yield _scheduler.Blocking(fleet.acquire, model, lease)):
                 with self._lock:  # another replica holds the lease: it pings
                     st.asap, st.last = False, now
                     if st.failures:  # ours failed: look again later, still backing off
