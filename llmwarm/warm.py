@@ -49,7 +49,10 @@ DEFAULT_INTERVAL = 300.0
 """Seconds a model may sit idle before a ping (Ollama unloads after 300 s: use less)."""
 MIN_INTERVAL = 1.0
 """The shortest ``interval`` accepted, in seconds: no provider unloads a model sooner, and
-a shorter one is a typo (``interval=1e-9`` would send thousands of pings a second)."""
+a shorter one is a typo (``interval=1e-9`` would send thousands of pings a second).
+
+.. versionadded:: 0.2.0
+"""
 DEFAULT_AUTO_START = 60.0
 """Where ``interval="auto"`` starts when ``keep_alive`` is not given."""
 FIRST_PING_SPREAD = 0.1
