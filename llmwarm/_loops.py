@@ -10,8 +10,8 @@ and ``ResourceWarning`` at garbage collection.
 :func:`on_close` registers a coroutine function to run on the loop when its ``close()``
 is called (the loop is stopped then, so llmwarm runs it to completion, bounded by
 :data:`CLOSE_TIMEOUT`). The loop's ``close`` is wrapped once, on that loop object only;
-a loop whose class forbids it (no instance ``__dict__``, e.g. uvloop) is left as it is,
-and ``asyncio.run`` or ``llmwarm.aclose()`` remain the way to end it cleanly.
+a loop whose class forbids it (no instance ``__dict__``) is left as it is, and
+``asyncio.run`` or ``llmwarm.aclose()`` remain the way to end it cleanly.
 """
 
 from __future__ import annotations
