@@ -37,6 +37,8 @@ from typing import Any
 
 import orjson
 
+from llmwarm.cache.tenant import Uncacheable, UnknownTenant, client_credentials, secret_value
+
 __all__ = [
     "CREDENTIAL_HEADERS",
     "ENV_SECRET",
@@ -44,12 +46,13 @@ __all__ = [
     "KEY_FORMAT",
     "Fingerprinter",
     "Uncacheable",
+    "UnknownTenant",
     "canonical",
     "digest",
     "instance_credentials",
 ]
 
-KEY_FORMAT = "llmwarm-cache-2"
+KEY_FORMAT = "llmwarm-cache-3"
 """Version of what is hashed; changes whenever a key for the same data would change."""
 
 ENV_SECRET = "LLMWARM_CACHE_SECRET"
@@ -73,10 +76,6 @@ _SPECIAL = (*INJECTED, *CREDENTIAL_ARGS, *HEADER_ARGS)
 _DEFAULT_SECRET = b"llmwarm-cache-fingerprint-v1:set LLMWARM_CACHE_SECRET for shared back ends"
 
 _OPTIONS = orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS
-
-
-class Uncacheable(Exception):
-    """A call whose arguments (or scope) cannot be turned into a key."""
 
 
 def _default(value: Any) -> Any:
@@ -118,6 +117,11 @@ def secret_from(fingerprint_key: str | bytes | None) -> bytes:
     return fingerprint_key.encode() if isinstance(fingerprint_key, str) else fingerprint_key
 
 
+def is_default_secret(secret: bytes) -> bool:
+    """Whether ``secret`` is the public constant used when no secret is configured."""
+    return secret == _DEFAULT_SECRET
+
+
 class Fingerprinter:
     """Separates a call's credentials from its key: strips them, and fingerprints them."""
 
@@ -139,11 +143,13 @@ class Fingerprinter:
         return found
 
     def split(
-        self, arguments: Mapping[str, Any], extra: Sequence[str] = ()
+        self, arguments: Mapping[str, Any], extra: Sequence[str] = (), *, strict: bool = True
     ) -> tuple[Mapping[str, Any], str | None]:
         """Return the arguments without injected objects and credentials, and the fingerprint.
 
         ``extra``: credentials found elsewhere (a method's instance), fingerprinted too.
+        ``strict``: raise :class:`UnknownTenant` for a credential that cannot be read
+        (false when ``scope=`` names the tenant).
         """
         if not extra:
             for name in _SPECIAL:
@@ -158,11 +164,17 @@ class Fingerprinter:
         for name in INJECTED:
             injected = kept.pop(name, None)
             if injected is not None:
-                credentials.extend(_object_credentials(name, injected))
+                credentials.extend(client_credentials(name, injected, strict=strict))
         for name in CREDENTIAL_ARGS:
             secret = kept.pop(name, None)
             if secret is not None:
-                credentials.append(f"{name}={secret}")
+                try:  # a callable api_key: the value it returns is the tenant
+                    value = secret_value(secret, name)
+                except UnknownTenant:
+                    if strict:
+                        raise
+                    value = "<unreadable>"
+                credentials.append(f"{name}={value}")
         for name in HEADER_ARGS:
             headers = kept.get(name)
             if headers and isinstance(headers, Mapping):  # ABC checks cost: test falsy first
@@ -178,50 +190,21 @@ class Fingerprinter:
         return kept, self.fingerprint(tuple(sorted(credentials)))
 
 
-def instance_credentials(instance: Any) -> list[str]:
+def instance_credentials(instance: Any, *, strict: bool = True) -> list[str]:
     """Return the credentials a method's instance holds (its clients' and its ``api_key``)."""
     found: list[str] = []
     for attribute in INSTANCE_CLIENTS:
         held = getattr(instance, attribute, None)
         if held is not None:
-            found.extend(_object_credentials(f"self.{attribute}", held))
+            found.extend(client_credentials(f"self.{attribute}", held, strict=strict))
     api_key = getattr(instance, "api_key", None)
-    if isinstance(api_key, str) and api_key:
-        found.append(f"self.api_key={api_key}")
-    return found
-
-
-def _base_url(held: Any) -> Any:
-    base_url = getattr(held, "base_url", None)
-    if base_url is None:  # ollama.Client keeps its host on its httpx client
-        base_url = getattr(getattr(held, "_client", None), "base_url", None)
-    return base_url
-
-
-def _object_credentials(name: str, injected: Any) -> list[str]:
-    """Credentials held by a client: ``api_key``, auth headers, its class and ``base_url``.
-
-    The class and ``base_url`` are not secrets, but two OpenAI-compatible servers reached
-    with the same (dummy) key must not share entries; they go through the HMAC too.
-    """
-    kind = type(injected)
-    found = [f"{name}.class={kind.__module__}.{kind.__qualname__}"]
-    try:
-        base_url = _base_url(injected)
-    except Exception:  # a property that raises: the class still counts
-        base_url = None
-    if base_url is not None:
-        found.append(f"{name}.base_url={base_url}")
-    api_key = getattr(injected, "api_key", None)
-    if isinstance(api_key, str) and api_key:
-        found.append(f"{name}.api_key={api_key}")
-    headers = getattr(injected, "headers", None)
-    if headers is not None and hasattr(headers, "items"):
+    if api_key is not None:
         try:
-            items = list(headers.items())
-        except Exception:  # an exotic object: its api_key (if any) already counts
-            items = []
-        for header, value in items:
-            if str(header).lower() in CREDENTIAL_HEADERS:
-                found.append(f"{name}.headers:{str(header).lower()}={value}")
+            value = secret_value(api_key, "self.api_key")
+        except UnknownTenant:
+            if strict:
+                raise
+            value = "<unreadable>"
+        if value is not None:
+            found.append(f"self.api_key={value}")
     return found
