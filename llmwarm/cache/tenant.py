@@ -94,8 +94,8 @@ def secret_value(value: Any, where: str) -> str | None:
     """Return the credential a value stands for: itself, or what a callable returns now."""
     if value is None or value == "":
         return None
-    if isinstance(value, (str, bytes, int, float)):
-        return str(value)
+    if isinstance(value, (str, bytes, int, float)) or type(value).__name__ == "URL":
+        return str(value)  # an httpx/httpx2 URL (Azure's endpoint) reads as its text
     if callable(value):
         try:
             result = value()

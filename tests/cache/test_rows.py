@@ -177,7 +177,8 @@ def test_a_hostile_row_is_never_served_and_is_deleted_and_counted(
     assert complete.cache.breaker.backoff == 0  # the back end itself is fine
     # The hostile row was deleted, and the genuine answer stored and signed in its place.
     row = store.read(key)
-    assert row is not None and row.startswith(codec.MAGIC)
+    assert row is not None
+    assert row.startswith(codec.MAGIC)
     assert complete("hi").choices[0].message.content == "genuine: hi"
     assert upstream == ["warm the table", "hi"]
 
