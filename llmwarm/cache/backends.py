@@ -413,7 +413,10 @@ class RedisBackend:
         """Store ``value`` under ``key`` with a Redis-side TTL (``None``/``inf``: none)."""
         name = self.namespace + key
         data = codec.encode(value, key=name, secret=self._secret)
-        milliseconds = None if ttl is None or math.isinf(ttl) else max(1, int(ttl * 1000))
+        # Beyond ~30 million years Redis refuses the expiry ("invalid expire time"): none.
+        milliseconds = None
+        if ttl is not None and ttl < _REDIS_MAX_TTL:
+            milliseconds = max(1, int(ttl * 1000))
         try:
             self.client.set(name, data, px=milliseconds)
         except Exception as exc:
@@ -435,6 +438,8 @@ class RedisBackend:
         if batch:
             self.client.delete(*batch)
 
+
+_REDIS_MAX_TTL = 1e15  # seconds
 
 # Redis replies about one key, not about the server: "WRONGTYPE Operation against a key
 # holding the wrong kind of value", "string exceeds maximum allowed size", ...
