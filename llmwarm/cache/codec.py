@@ -176,4 +176,5 @@ def decode(row: bytes, *, key: str, secret: bytes) -> Any:
     except CorruptRow:
         raise
     except Exception as exc:  # signed by us, yet unloadable: a class whose fields changed
-        raise CorruptRow(f"cannot decode a cached value: {exc}") from None
+        # Only the error's type: its text (a pydantic ValidationError) quotes the value.
+        raise CorruptRow(f"cannot decode a cached value ({type(exc).__name__})") from None
