@@ -271,6 +271,8 @@ class CachePolicy(Policy):
         self._failing = False
         self._failures = 0
         self._last_report = -_FAILURE_LOG_INTERVAL
+        self._key_failures = 0
+        self._last_key_report = -_FAILURE_LOG_INTERVAL
         _track(self)
 
     def bind(self, spec: FunctionSpec) -> None:
@@ -565,8 +567,8 @@ class CachePolicy(Policy):
         self.corrupt_rows += 1
         self._corrupt_unreported += 1
         _stats.count_corrupt_row()
-        if self.breaker.backoff:  # the back end answered: let the next operation probe
-            self.breaker.probing = False
+        if self._failing or self.breaker.backoff:  # the back end answered: it works
+            self._recovered()
         now = time.monotonic()
         if now - self._last_corrupt_report >= _FAILURE_LOG_INTERVAL:
             self._last_corrupt_report = now
@@ -585,12 +587,33 @@ class CachePolicy(Policy):
         return MISSING
 
     def _failed(self, action: str, exc: BaseException, *, trip: bool = True) -> Any:
+        """Count a back-end failure; ``trip``: a connection-level one, which opens the breaker.
+
+        Without ``trip`` the fault concerned one key (the back end answered): only that
+        call goes upstream, and a breaker that was open closes.
+        """
         self.errors += 1
-        self._failures += 1
         if not trip:
-            if self.breaker.backoff:
-                self.breaker.probing = False
+            if self._failing or self.breaker.backoff:
+                self._recovered()
+            self._key_failures += 1
+            now = time.monotonic()
+            if now - self._last_key_report >= _FAILURE_LOG_INTERVAL:
+                self._last_key_report = now
+                logger.warning(
+                    "llmwarm: cache back end %s failed to %s one key of %s (%s: %s); that "
+                    "call went upstream, other keys are served as usual (%d such failures "
+                    "since the last report)",
+                    type(self.backend).__name__,
+                    action,
+                    self.name,
+                    type(exc).__name__,
+                    exc,
+                    self._key_failures,
+                )
+                self._key_failures = 0
             return MISSING
+        self._failures += 1
         self._failing = True
         self.breaker.failure()
         now = time.monotonic()

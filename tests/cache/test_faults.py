@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime
+import logging
 import math
 import os
 import signal
@@ -46,16 +47,22 @@ def _counting(backend: Any) -> tuple[Any, list[str]]:
 # ------------------------------------------------------------------ per-key faults
 
 
-def test_redis_wrongtype_on_one_key_is_a_miss_for_that_key_only(redis_server: Any) -> None:
+def test_redis_wrongtype_on_one_key_is_a_miss_for_that_key_only(
+    redis_server: Any, caplog: pytest.LogCaptureFixture
+) -> None:
     complete, upstream = _counting(redis_server.url)
     complete("other")
     # Someone stores a list under the key of one prompt: GET answers WRONGTYPE.
     redis.Redis.from_url(redis_server.url).lpush(
         "llmwarm:cache:" + complete.cache_key("poisoned"), "x"
     )
-    for _ in range(3):
-        assert complete("poisoned") == "answer poisoned"
-        assert complete("other") == "answer other"  # still served from Redis
+    with caplog.at_level(logging.WARNING, logger="llmwarm"):
+        for _ in range(3):
+            assert complete("poisoned") == "answer poisoned"
+            assert complete("other") == "answer other"  # still served from Redis
+    lines = [r.getMessage() for r in caplog.records if "one key of" in r.getMessage()]
+    assert len(lines) == 1
+    assert "WRONGTYPE" in lines[0]
     stats = complete.cache.stats
     assert complete.cache.breaker.backoff == 0
     assert stats.bypassed == 0
@@ -93,6 +100,24 @@ def test_a_value_too_large_for_sqlite_is_a_miss_for_that_key_only(tmp_path: Path
     assert complete.cache.stats.bypassed == 0
     assert complete.cache.stats.errors == 3
     backend.close()
+
+
+def test_a_per_key_fault_closes_a_breaker_that_was_open(
+    redis_server: Any, clock: FakeClock
+) -> None:
+    complete, upstream = _counting(redis_server.url)
+    complete.cache.breaker.clock = clock
+    redis_server.stop()
+    complete("a")  # connection refused: the breaker opens
+    assert complete.cache.breaker.backoff > 0
+    redis_server.start()
+    redis.Redis.from_url(redis_server.url).lpush("llmwarm:cache:" + complete.cache_key("a"), "x")
+    clock.advance(BREAKER_BACKOFF + 1)
+    complete("a")  # the probe gets WRONGTYPE: an answer, so the server is back
+    assert complete.cache.breaker.backoff == 0
+    complete("b")
+    assert complete("b") == "answer b"
+    assert upstream == ["a", "a", "b"]
 
 
 # ---------------------------------------------------------------- a hung back end
