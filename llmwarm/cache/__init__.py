@@ -28,13 +28,13 @@ from llmwarm.cache.allowlist import register_type
 from llmwarm.cache.backends import (
     MISSING,
     Backend,
+    CacheRowError,
     MemoryBackend,
     RedisBackend,
-    RowError,
     SQLiteBackend,
     resolve_backend,
 )
-from llmwarm.cache.codec import CodecError, CorruptRow, RecordedStream
+from llmwarm.cache.codec import CodecError, CorruptCacheRow, RecordedStream
 from llmwarm.cache.flight import RETRY, STREAM, Flights, Join, Lead, Outcome
 from llmwarm.cache.keys import (
     KEY_FORMAT,
@@ -57,11 +57,11 @@ __all__ = [
     "Backend",
     "Breaker",
     "CacheHandle",
+    "CacheRowError",
     "CacheStats",
-    "CorruptRow",
+    "CorruptCacheRow",
     "MemoryBackend",
     "RedisBackend",
-    "RowError",
     "SQLiteBackend",
     "cached",
     "register_type",
@@ -512,9 +512,9 @@ class CachePolicy(Policy):
             return MISSING
         try:
             value = self.backend.get(key)
-        except CorruptRow as exc:  # deleted by the back end, which itself works
+        except CorruptCacheRow as exc:  # deleted by the back end, which itself works
             return self._corrupt(exc)
-        except (RowError, CodecError) as exc:  # one key's fault: the back end itself works
+        except (CacheRowError, CodecError) as exc:  # one key's fault: the back end itself works
             return self._failed("read", exc, trip=False)
         except Exception as exc:
             return self._failed("read", exc)
@@ -533,7 +533,7 @@ class CachePolicy(Policy):
             if self.breaker.backoff:  # the back end was never asked: let the next op probe
                 self.breaker.probing = False
             return
-        except RowError as exc:
+        except CacheRowError as exc:
             self._failed("write", exc, trip=False)
             return
         except Exception as exc:
@@ -753,15 +753,18 @@ def cached(
 ) -> Any:
     """Cache the results of an LLM call (sync, async, methods, streams).
 
-    ``ttl``: seconds or a ``timedelta`` (``None``: no expiry). ``maxsize``: entries of the
+    ``ttl``: seconds or a ``timedelta`` (``None`` or ``float("inf")``: no expiry; NaN,
+    zero and negative values raise :class:`~llmwarm.ConfigError`). ``maxsize``: entries of the
     default memory back end. ``backend``: ``None`` (memory), ``"sqlite:///path.db"``,
     ``"redis://host:port/db"``, a ``redis.Redis`` client, or a :class:`Backend`.
     ``key(arguments) -> object`` replaces the bound arguments as the key material (it gets
     the bound arguments, with the instance as ``self`` for methods); the function's name,
     ``scope()`` and the credential fingerprint are always added. ``cacheable(arguments)``
     refuses calls (default: all but ``n > 1``). ``scope()`` separates entries (a tenant).
-    ``fingerprint_key``: the secret keying credential fingerprints (default
-    ``$LLMWARM_CACHE_SECRET``, else a library constant).
+    ``fingerprint_key``: the cache secret, keying credential fingerprints and signing the
+    rows of persistent back ends built from a URL (default ``$LLMWARM_CACHE_SECRET``;
+    without one, a random per-process secret for the memory back end and a public
+    constant, with a warning, for SQLite and Redis). See the security page of the docs.
 
     The decorated function gets ``.cache`` (:class:`CacheHandle`) and ``.cache_key()``.
 

@@ -8,9 +8,9 @@ process, and only this process writes them); the persistent ones store rows made
 Back ends raise on failure; ``@cached`` logs it and goes upstream. Three kinds of failure
 are told apart, because each calls for another reaction:
 
-* :class:`~llmwarm.cache.codec.CorruptRow`: a row that fails its signature or format
+* :class:`~llmwarm.CorruptCacheRow`: a row that fails its signature or format
   check. The back end has deleted it; it is a miss, counted in ``corrupt_rows``.
-* :class:`RowError`: a fault confined to one key (Redis ``WRONGTYPE``, a value too large
+* :class:`CacheRowError`: a fault confined to one key (Redis ``WRONGTYPE``, a value too large
   for SQLite). A miss for that key only; the back end stays in use.
 * anything else: the back end itself is failing (connection refused, timeout, disk). The
   circuit breaker of ``@cached`` skips it for a while.
@@ -29,6 +29,7 @@ from urllib.parse import parse_qs, urlsplit, urlunsplit
 
 import cachetools
 
+from llmwarm._errors import CacheRowError
 from llmwarm.cache import codec
 from llmwarm.cache.keys import ENV_SECRET, is_default_secret, secret_from
 
@@ -42,7 +43,7 @@ __all__ = [
     "Backend",
     "MemoryBackend",
     "RedisBackend",
-    "RowError",
+    "CacheRowError",
     "SQLiteBackend",
     "resolve_backend",
 ]
@@ -54,15 +55,6 @@ A hung Redis adds at most this to a user call (no retries), then the breaker ski
 """
 DEFAULT_SQLITE_TIMEOUT = 1.0
 """Seconds a SQLite back end waits for a lock held by another process before failing."""
-
-
-class RowError(Exception):
-    """A back-end fault confined to one key (``WRONGTYPE``, a value too large).
-
-    It is a miss for that key only: the circuit breaker stays closed.
-
-    .. versionadded:: 0.2.0
-    """
 
 
 def _lifetime(ttl: float | None) -> float:
@@ -239,7 +231,7 @@ class SQLiteBackend:
     wall clock (``time.time``), which every process shares. Expired rows are skipped on
     read and deleted every ``cleanup_every`` writes. Rows are signed under ``secret``
     (default ``$LLMWARM_CACHE_SECRET``); a row that fails the check is deleted and raises
-    :class:`~llmwarm.cache.codec.CorruptRow`. ``timeout``: seconds to wait for another
+    :class:`~llmwarm.CorruptCacheRow`. ``timeout``: seconds to wait for another
     process's lock (:data:`DEFAULT_SQLITE_TIMEOUT`).
 
     .. versionadded:: 0.1.0
@@ -297,7 +289,7 @@ class SQLiteBackend:
             return MISSING
         try:
             return codec.decode(row[0], key=key, secret=self._secret)
-        except codec.CorruptRow:
+        except codec.CorruptCacheRow:
             self.delete(key)  # a corrupt row is dropped, then reported
             raise
 
@@ -315,7 +307,7 @@ class SQLiteBackend:
                     (key, data, expires),
                 )
             except (sqlite3.DataError, sqlite3.IntegrityError) as exc:  # "blob too big"
-                raise RowError(f"SQLite refused the row of {key!r}: {exc}") from exc
+                raise CacheRowError(f"SQLite refused the row of {key!r}: {exc}") from exc
             self._writes += 1
             if self._writes % self.cleanup_every == 0:
                 self._cleanup(connection)
@@ -365,7 +357,7 @@ class RedisBackend:
 
     Rows are signed under ``secret`` (default ``$LLMWARM_CACHE_SECRET``) over the full
     Redis key and the value. ``WRONGTYPE`` and other errors about one key raise
-    :class:`RowError`; connection faults and timeouts propagate as they are.
+    :class:`CacheRowError`; connection faults and timeouts propagate as they are.
 
     .. versionadded:: 0.1.0
     .. versionchanged:: 0.2.0 signed rows, ``secret`` and ``timeout``.
@@ -405,7 +397,7 @@ class RedisBackend:
             return MISSING
         try:
             return codec.decode(data, key=name, secret=self._secret)
-        except codec.CorruptRow:
+        except codec.CorruptCacheRow:
             self.delete(key)
             raise
 
@@ -447,7 +439,7 @@ _KEY_ERRORS = ("WRONGTYPE", "too large", "too big", "exceeds maximum")
 
 
 def _scoped(exc: Exception, key: str) -> Exception:
-    """Turn a redis-py error about one key into :class:`RowError`; keep the others."""
+    """Turn a redis-py error about one key into :class:`CacheRowError`; keep the others."""
     try:
         from redis import exceptions
     except ImportError:  # pragma: no cover - a Redis-like client without redis-py
@@ -455,7 +447,7 @@ def _scoped(exc: Exception, key: str) -> Exception:
     if isinstance(exc, exceptions.DataError) or (
         type(exc) is exceptions.ResponseError and any(m in str(exc) for m in _KEY_ERRORS)
     ):
-        return RowError(f"Redis refused {key!r}: {exc}")
+        return CacheRowError(f"Redis refused {key!r}: {exc}")
     return exc
 
 

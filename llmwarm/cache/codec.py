@@ -22,9 +22,10 @@ from typing import Any
 
 import orjson
 
+from llmwarm._errors import CorruptCacheRow
 from llmwarm.cache import allowlist
 
-__all__ = ["CodecError", "CorruptRow", "RecordedStream", "decode", "encode", "sign", "verify"]
+__all__ = ["CodecError", "CorruptCacheRow", "RecordedStream", "decode", "encode", "sign", "verify"]
 
 _TAG = "__llmwarm__"
 _VERSION = 2
@@ -35,13 +36,6 @@ _MAC_SIZE = 32
 
 class CodecError(ValueError):
     """A value that cannot be stored, or stored bytes that cannot be loaded."""
-
-
-class CorruptRow(CodecError):
-    """A stored row that fails a check (signature, format, allowed type): never served.
-
-    .. versionadded:: 0.2.0
-    """
 
 
 class RecordedStream:
@@ -92,7 +86,7 @@ def _tag(value: Any) -> Any:
 def _allowed(value: Any, tag: str) -> type:
     cls = allowlist.resolve(value.get("type"))
     if cls is None or allowlist.kind_of(cls) != tag:
-        raise CorruptRow(f"the row names {value.get('type')!r}, which is not an allowed {tag}")
+        raise CorruptCacheRow(f"the row names {value.get('type')!r}, which is not an allowed {tag}")
     return cls
 
 
@@ -123,7 +117,7 @@ def _untag(value: Any) -> Any:
             if name not in init:
                 object.__setattr__(instance, name, field_value)
         return instance
-    raise CorruptRow(f"unknown type tag {tag!r}")
+    raise CorruptCacheRow(f"unknown type tag {tag!r}")
 
 
 def _mac(secret: bytes, key: str, payload: bytes) -> bytes:
@@ -139,16 +133,18 @@ def sign(secret: bytes, key: str, payload: bytes) -> bytes:
 
 
 def verify(secret: bytes, key: str, row: bytes) -> bytes:
-    """Return the payload of a row stored under ``key`` (raises :class:`CorruptRow`)."""
+    """Return the payload of a row stored under ``key`` (raises :class:`CorruptCacheRow`)."""
     if not isinstance(row, (bytes, bytearray, memoryview)):
-        raise CorruptRow(f"a row of type {type(row).__qualname__}, not bytes")
+        raise CorruptCacheRow(f"a row of type {type(row).__qualname__}, not bytes")
     row = bytes(row)
     start = len(MAGIC) + _MAC_SIZE
     if not row.startswith(MAGIC) or len(row) < start:
-        raise CorruptRow("not a signed llmwarm row (another format, or not written by llmwarm)")
+        raise CorruptCacheRow(
+            "not a signed llmwarm row (another format, or not written by llmwarm)"
+        )
     payload = row[start:]
     if not hmac.compare_digest(row[len(MAGIC) : start], _mac(secret, key, payload)):
-        raise CorruptRow(
+        raise CorruptCacheRow(
             "bad signature: written without this cache secret, altered, or moved from another key"
         )
     return payload
@@ -166,15 +162,15 @@ def encode(value: Any, *, key: str, secret: bytes) -> bytes:
 
 
 def decode(row: bytes, *, key: str, secret: bytes) -> Any:
-    """Verify and decode a row read under ``key`` (raises :class:`CorruptRow`)."""
+    """Verify and decode a row read under ``key`` (raises :class:`CorruptCacheRow`)."""
     payload = verify(secret, key, row)
     try:
         document = orjson.loads(payload)
         if type(document) is not dict or document.get("v") != _VERSION:
-            raise CorruptRow("not an llmwarm cache value of a known version")
+            raise CorruptCacheRow("not an llmwarm cache value of a known version")
         return _untag(document["value"])
-    except CorruptRow:
+    except CorruptCacheRow:
         raise
     except Exception as exc:  # signed by us, yet unloadable: a class whose fields changed
         # Only the error's type: its text (a pydantic ValidationError) quotes the value.
-        raise CorruptRow(f"cannot decode a cached value ({type(exc).__name__})") from None
+        raise CorruptCacheRow(f"cannot decode a cached value ({type(exc).__name__})") from None

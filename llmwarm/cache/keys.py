@@ -7,23 +7,27 @@ keys and no whitespace::
 
 * bound arguments: by name, defaults applied, extra ``**kwargs`` merged flat (so ``f(x)``
   and ``f(prompt=x)`` agree), without ``self``/``cls``, the injected ``client`` and
-  ``http_client``, and without credentials (``api_key``; ``Authorization``, ``api-key`` and
-  ``x-api-key`` in ``headers``/``extra_headers``);
+  ``http_client``, and without credentials (``api_key``, a string or a callable whose
+  value counts; ``Authorization``, ``api-key`` and ``x-api-key`` in
+  ``headers``/``extra_headers``);
 * tuples are lists, sets are sorted lists, dict keys are sorted (non-string keys become
   strings), pydantic models are ``model_dump(mode="json")``, dataclasses their fields,
   bytes ``{"__bytes__": "<hex>"}``; anything else makes the call uncacheable;
-* fingerprint: ``None`` without credentials, else the hex HMAC-SHA256 of the credentials.
-  The credentials are those of the arguments above, those held by an injected or passed
-  ``client``/``http_client`` (its ``api_key`` and auth headers, plus its class and
-  ``base_url``, so two OpenAI-compatible servers never share entries), and for methods
-  those of the instance (``self.client``, ``self.http_client``, ``self._client``,
-  ``self.api_key``). Nothing else of the instance is in the key.
+* fingerprint: ``None`` without credentials, else the hex HMAC-SHA256 of the credentials
+  under the cache secret. The credentials are those of the arguments above, every
+  credential channel of an injected or passed ``client``/``http_client`` (read by
+  :mod:`llmwarm.cache.tenant`: keys, organization, project, Azure settings, headers,
+  query, cookies, httpx ``auth=``, class and ``base_url``), and for methods those of the
+  instance (``self.client``, ``self.http_client``, ``self._client``, ``self.api_key``).
+  Nothing else of the instance is in the key. A credential that cannot be read raises
+  :class:`UnknownTenant` (the call is not cached) unless ``scope=`` names the tenant.
 
 The digest is the first 32 hex characters (128 bits) of its SHA-256. The stored key is
 ``"<module>:<qualname>:<digest>"``, so a back end can clear one function's entries; the
 in-process memory back end stores the canonical JSON itself in place of the digest.
 (Format 1 joined module and qualname with a dot, which made ``"a.b" + "c"`` and
-``"a" + "b.c"`` the same name.)
+``"a" + "b.c"`` the same name; format 2 fingerprinted only keys, auth headers, class and
+``base_url``.)
 """
 
 from __future__ import annotations
@@ -56,7 +60,10 @@ KEY_FORMAT = "llmwarm-cache-3"
 """Version of what is hashed; changes whenever a key for the same data would change."""
 
 ENV_SECRET = "LLMWARM_CACHE_SECRET"
-"""Environment variable holding the fingerprint secret shared by every process of a back end."""
+"""Environment variable holding the cache secret shared by every process of a back end.
+
+It keys credential fingerprints and signs persistent rows (:mod:`llmwarm.cache.codec`).
+"""
 
 INJECTED = ("client", "http_client")
 """Arguments ``@pooled`` injects: never part of a key (their credential is fingerprinted)."""

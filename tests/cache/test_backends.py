@@ -279,7 +279,7 @@ def test_codec_refuses_foreign_classes_and_unknown_values() -> None:
             payload = json.dumps(
                 {"v": 2, "value": {"__llmwarm__": tag, "type": name, "data": {}}}
             ).encode()
-            with pytest.raises(codec.CorruptRow, match="not an allowed"):
+            with pytest.raises(codec.CorruptCacheRow, match="not an allowed"):
                 codec.decode(codec.sign(b"s", "k", payload), key="k", secret=b"s")
 
 

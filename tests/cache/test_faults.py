@@ -28,7 +28,7 @@ import pytest
 import redis
 
 from llmwarm import ConfigError, cached
-from llmwarm.cache import BREAKER_BACKOFF, RedisBackend, RowError, SQLiteBackend
+from llmwarm.cache import BREAKER_BACKOFF, CacheRowError, RedisBackend, SQLiteBackend
 from llmwarm.cache.backends import DEFAULT_REDIS_TIMEOUT, MISSING
 from tests.cache.conftest import FakeClock
 
@@ -73,7 +73,7 @@ def test_redis_wrongtype_on_one_key_is_a_miss_for_that_key_only(
 def test_the_redis_backend_reports_wrongtype_as_a_row_error(redis_server: Any) -> None:
     backend = RedisBackend(redis_server.url, secret="s")
     backend.client.lpush("llmwarm:cache:k", "x")
-    with pytest.raises(RowError, match="WRONGTYPE"):
+    with pytest.raises(CacheRowError, match="WRONGTYPE"):
         backend.get("k")
     backend.client.delete("llmwarm:cache:k")
     assert backend.get("k") is MISSING
@@ -90,7 +90,7 @@ def test_a_value_too_large_for_sqlite_is_a_miss_for_that_key_only(tmp_path: Path
 
     complete("small")
     backend._connect().setlimit(sqlite3.SQLITE_LIMIT_LENGTH, 4_000)  # rows above 4 KB fail
-    with pytest.raises(RowError, match="too big"):
+    with pytest.raises(CacheRowError, match="too big"):
         backend.set("k", "x" * 5_000, None)
     for _ in range(3):
         assert len(complete("big")) == 15_000

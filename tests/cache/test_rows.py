@@ -246,11 +246,11 @@ def test_the_codec_checks_the_signature_before_parsing_and_names_before_importin
         _payload({"__llmwarm__": "pydantic", "type": "pygments.__main__:main", "data": {}}),
     )
     monkeypatch.setattr("builtins.__import__", spy)
-    with pytest.raises(codec.CorruptRow, match="not an allowed"):
+    with pytest.raises(codec.CorruptCacheRow, match="not an allowed"):
         codec.decode(row, key="k", secret=b"s")
-    with pytest.raises(codec.CorruptRow, match="bad signature"):
+    with pytest.raises(codec.CorruptCacheRow, match="bad signature"):
         codec.decode(row, key="k", secret=b"other")
-    with pytest.raises(codec.CorruptRow, match="bad signature"):
+    with pytest.raises(codec.CorruptCacheRow, match="bad signature"):
         codec.decode(row, key="other key", secret=b"s")
     monkeypatch.undo()
     assert not [name for name in imported if name.startswith("pygments")]
@@ -315,7 +315,7 @@ def test_the_redis_namespace_is_signed_too(redis_server: Any) -> None:
     two = RedisBackend(redis_server.url, namespace="app2:", secret=SECRET)
     one.set("k", "app1's answer", None)
     one.client.copy("app1:k", "app2:k")
-    with pytest.raises(codec.CorruptRow):
+    with pytest.raises(codec.CorruptCacheRow):
         two.get("k")
     assert two.client.exists("app2:k") == 0  # deleted
     assert one.get("k") == "app1's answer"
