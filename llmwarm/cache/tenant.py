@@ -82,9 +82,11 @@ def _family(obj: Any) -> str | None:
         found = None
         for base in kind.__mro__:
             top = (getattr(base, "__module__", "") or "").partition(".")[0]
-            if top in _FAMILIES:
+            if top in ("httpx", "httpx2"):  # an SDK's subclass of an HTTP client is one
                 found = top
                 break
+            if top in _FAMILIES and found is None:
+                found = top
         if len(_family_of) < 1024:
             _family_of[kind] = found
     return found
@@ -145,29 +147,42 @@ def _base_url(held: Any) -> Any:
         return None
 
 
-def _common(name: str, held: Any, found: list[str]) -> None:
-    """Headers, query parameters and cookies: every client family keeps them alike."""
-    for attribute in _HEADERS:
-        value = getattr(held, attribute, None)
-        if value is None or (callable(value) and not hasattr(value, "items")):
+def _attribute(held: Any, state: dict[str, Any], public: str) -> Any:
+    """Return the private ``_<public>`` an httpx client stores, else its public property.
+
+    The private slot skips a property call; the fallback keeps a future httpx that renames
+    it from silently dropping a channel (which would merge tenants).
+    """
+    private = "_" + public
+    return state[private] if private in state else getattr(held, public, None)
+
+
+def _headers(name: str, headers: Any, found: list[str]) -> None:
+    if not headers:
+        return
+    if not hasattr(headers, "items"):
+        raise UnknownTenant(f"{name} headers are a {type(headers).__qualname__}, not a mapping")
+    for header, value in headers.items():
+        lowered = str(header).lower()
+        if lowered in BENIGN_HEADERS or lowered.startswith("x-stainless-"):
             continue
-        for header, header_value in _items(value, f"{name}.{attribute}"):
-            lowered = header.lower()
-            if lowered in BENIGN_HEADERS or lowered.startswith("x-stainless-"):
-                continue
-            found.append(f"{name}.header:{lowered}={header_value}")
-        break  # `_custom_headers` (OpenAI) is what the user set; `headers` the rest
-    for attribute in _QUERIES:
-        value = getattr(held, attribute, None)
-        if value is None:
-            continue
-        for parameter, parameter_value in _items(value, f"{name}.{attribute}"):
-            found.append(f"{name}.query:{parameter}={parameter_value}")
-        break
-    cookies = getattr(held, "cookies", None) if _family(held) in ("httpx", "httpx2") else None
-    if cookies:
-        for cookie, cookie_value in _items(cookies, f"{name}.cookies"):
-            found.append(f"{name}.cookie:{cookie}={cookie_value}")
+        found.append(f"{name}.header:{lowered}={value}")
+
+
+def _pairs(name: str, channel: str, mapping: Any, found: list[str]) -> None:
+    if not mapping:
+        return
+    for key, value in _items(mapping, f"{name}.{channel}"):
+        found.append(f"{name}.{channel}:{key}={value}")
+
+
+def _values(name: str, get: Any, found: list[str]) -> None:
+    for attribute in _VALUES:
+        value = get(attribute, None)
+        if value is not None and value != "":
+            secret = secret_value(value, f"{name}.{attribute}")
+            if secret is not None:
+                found.append(f"{name}.{attribute}={secret}")
 
 
 def client_credentials(name: str, held: Any, *, strict: bool = True) -> list[str]:
@@ -193,27 +208,36 @@ def _read(name: str, held: Any, found: list[str], depth: int) -> None:
     if base_url is not None:
         found.append(f"{name}.base_url={base_url}")
     family = _family(held)
-    for attribute in _VALUES:
-        value = getattr(held, attribute, None)
-        if value is not None and value != "":
-            secret = secret_value(value, f"{name}.{attribute}")
-            if secret is not None:
-                found.append(f"{name}.{attribute}={secret}")
-    if family is not None:
+    # Known families: read the attributes each keeps (a dict lookup is far cheaper than
+    # getattr on a missing name, and this runs on every cached call that carries a client).
+    if family in ("httpx", "httpx2"):
+        state = vars(held)
+        _auth(_attribute(held, state, "auth"), f"{name}.auth", found)
+        _headers(name, _attribute(held, state, "headers"), found)
+        _pairs(name, "query", _attribute(held, state, "params"), found)
+        _pairs(name, "cookie", _attribute(held, state, "cookies"), found)
+        return
+    if family == "openai":
+        state = vars(held)
+        _values(name, state.get, found)
         for attribute in _PROVIDERS:
-            value = getattr(held, attribute, None)
+            value = state.get(attribute)
             if value is not None:
                 found.append(f"{name}.{attribute}={secret_value(value, f'{name}.{attribute}')}")
         for attribute in _OPAQUE:
-            if getattr(held, attribute, None) is not None:
+            if state.get(attribute) is not None:
                 raise UnknownTenant(
-                    f"{name}.{attribute} delegates authentication to an object llmwarm cannot read"
+                    f"{name}.{attribute} delegates authentication to an object llmwarm "
+                    "cannot read"
                 )
-        if family in ("httpx", "httpx2"):
-            _auth(getattr(held, "auth", None), f"{name}.auth", found)
-    else:
+        _headers(name, state.get("_custom_headers"), found)
+        _pairs(name, "query", state.get("_custom_query"), found)
+    elif family is None:
+        _values(name, lambda attribute, default: getattr(held, attribute, default), found)
         _unknown(name, held, found)
-    _common(name, held, found)
+        _headers(name, getattr(held, "headers", None), found)
+        _pairs(name, "query", getattr(held, "params", None), found)
+    # ollama.Client keeps everything (host, headers) on its httpx client, `_client`.
     inner = getattr(held, "_client", None)
     if inner is not None and depth < 1:  # an SDK client's HTTP client: its auth, headers
         _read(f"{name}._client", inner, found, depth + 1)
