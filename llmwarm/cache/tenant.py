@@ -227,8 +227,7 @@ def _read(name: str, held: Any, found: list[str], depth: int) -> None:
         for attribute in _OPAQUE:
             if state.get(attribute) is not None:
                 raise UnknownTenant(
-                    f"{name}.{attribute} delegates authentication to an object llmwarm "
-                    "cannot read"
+                    f"{name}.{attribute} delegates authentication to an object llmwarm cannot read"
                 )
         _headers(name, state.get("_custom_headers"), found)
         _pairs(name, "query", state.get("_custom_query"), found)
