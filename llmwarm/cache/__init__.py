@@ -414,7 +414,7 @@ class CachePolicy(Policy):
                 try:
                     value = backend.get(key)
                 except Exception as exc:
-                    value = self._failed("read", exc)
+                    value = self._read_failed(exc)
             elif backend.inline:
                 value = self._get(key)
             else:
@@ -512,15 +512,19 @@ class CachePolicy(Policy):
             return MISSING
         try:
             value = self.backend.get(key)
-        except CorruptCacheRow as exc:  # deleted by the back end, which itself works
-            return self._corrupt(exc)
-        except (CacheRowError, CodecError) as exc:  # one key's fault: the back end itself works
-            return self._failed("read", exc, trip=False)
         except Exception as exc:
-            return self._failed("read", exc)
+            return self._read_failed(exc)
         if self._failing or self.breaker.backoff:
             self._recovered()
         return value
+
+    def _read_failed(self, exc: Exception) -> Any:
+        """Count a failed read as a miss; what failed decides whether the breaker opens."""
+        if isinstance(exc, CorruptCacheRow):  # deleted by the back end, which itself works
+            return self._corrupt(exc)
+        if isinstance(exc, (CacheRowError, CodecError)):  # one key's fault
+            return self._failed("read", exc, trip=False)
+        return self._failed("read", exc)
 
     def _set(self, key: str, value: Any) -> None:
         if not self.breaker.allow():

@@ -318,3 +318,39 @@ def test_cached_on_a_class_is_refused() -> None:
         cached(Assistant)
     with pytest.raises(ConfigError, match="decorates a class"):
         cached(ttl=60)(Assistant)
+
+
+class OneBadKey:
+    """An in-process back end of a user's own that refuses one key, as its docs ask."""
+
+    inline = True
+
+    def __init__(self) -> None:
+        self.rows: dict[str, Any] = {}
+
+    def get(self, key: str) -> Any:
+        if "bad" in self.rows.get(key, ""):
+            raise CacheRowError(f"cannot read {key}")
+        return self.rows.get(key, MISSING)
+
+    def set(self, key: str, value: Any, ttl: float | None) -> None:
+        self.rows[key] = value
+
+    def delete(self, key: str) -> None:
+        self.rows.pop(key, None)
+
+    def clear(self, prefix: str = "") -> None:
+        self.rows.clear()
+
+
+def test_a_custom_backend_reports_a_per_key_fault_without_opening_the_breaker() -> None:
+    backend = OneBadKey()
+    complete, upstream = _counting(backend)
+    complete("bad")
+    complete("good")
+    for _ in range(3):
+        assert complete("bad") == "answer bad"
+        assert complete("good") == "answer good"
+    assert complete.cache.breaker.backoff == 0
+    assert complete.cache.stats.errors == 3
+    assert upstream == ["bad", "good", "bad", "bad", "bad"]
