@@ -232,10 +232,11 @@ class SQLiteBackend:
     read and deleted every ``cleanup_every`` writes. Rows are signed under ``secret``
     (default ``$LLMWARM_CACHE_SECRET``); a row that fails the check is deleted and raises
     :class:`~llmwarm.CorruptCacheRow`. ``timeout``: seconds to wait for another
-    process's lock (:data:`DEFAULT_SQLITE_TIMEOUT`).
+    process's lock (:data:`DEFAULT_SQLITE_TIMEOUT`). ``timer``: the wall clock, shared by
+    every process (tests pass a fake one).
 
     .. versionadded:: 0.1.0
-    .. versionchanged:: 0.2.0 signed rows, ``secret`` and ``timeout``.
+    .. versionchanged:: 0.2.0 signed rows, ``secret``, ``timeout`` and ``timer``.
     """
 
     inline = False
@@ -247,10 +248,12 @@ class SQLiteBackend:
         cleanup_every: int = 256,
         secret: str | bytes | None = None,
         timeout: float = DEFAULT_SQLITE_TIMEOUT,
+        timer: Callable[[], float] = time.time,
     ) -> None:
         self.path = os.fspath(path)
         self.cleanup_every = cleanup_every
         self.timeout = timeout
+        self.timer = timer
         self._secret = _row_secret(secret, "SQLiteBackend")
         self._lock = threading.Lock()
         self._connection: sqlite3.Connection | None = None
@@ -285,7 +288,7 @@ class SQLiteBackend:
                 .execute("SELECT value, expires FROM llmwarm_cache WHERE key = ?", (key,))
                 .fetchone()
             )
-        if row is None or (row[1] is not None and row[1] <= time.time()):
+        if row is None or (row[1] is not None and row[1] <= self.timer()):
             return MISSING
         try:
             return codec.decode(row[0], key=key, secret=self._secret)
@@ -298,7 +301,7 @@ class SQLiteBackend:
         import sqlite3
 
         data = codec.encode(value, key=key, secret=self._secret)
-        expires = None if ttl is None or math.isinf(ttl) else time.time() + ttl
+        expires = None if ttl is None or math.isinf(ttl) else self.timer() + ttl
         with self._lock:
             connection = self._connect()
             try:
@@ -314,7 +317,7 @@ class SQLiteBackend:
 
     def _cleanup(self, connection: sqlite3.Connection) -> None:
         connection.execute(
-            "DELETE FROM llmwarm_cache WHERE expires IS NOT NULL AND expires <= ?", (time.time(),)
+            "DELETE FROM llmwarm_cache WHERE expires IS NOT NULL AND expires <= ?", (self.timer(),)
         )
 
     def cleanup(self) -> None:

@@ -180,12 +180,12 @@ def test_redis_clear_is_per_function_and_namespace(redis_server: Any) -> None:
     assert all(k.startswith(b"app1:") for k in backend.client.keys("*"))
 
 
-def test_sqlite_expired_rows_are_skipped_and_cleaned(tmp_path: Path) -> None:
-    backend = SQLiteBackend(tmp_path / "c.db")
+def test_sqlite_expired_rows_are_skipped_and_cleaned(tmp_path: Path, clock: FakeClock) -> None:
+    backend = SQLiteBackend(tmp_path / "c.db", timer=clock)
     backend.set("k", {"a": 1}, 0.05)
     backend.set("keep", [1, 2], None)
     assert backend.get("k") == {"a": 1}
-    time.sleep(0.1)
+    clock.advance(0.1)
     assert backend.get("k") is MISSING
     backend.cleanup()
     rows = sqlite3.connect(tmp_path / "c.db").execute("SELECT key FROM llmwarm_cache").fetchall()
