@@ -367,3 +367,40 @@ def test_the_memory_back_end_needs_no_signature() -> None:
     backend.set("k", value, None)
     assert backend.get("k") is value  # the very object: no encoding, no HMAC
     assert backend.get("other") is MISSING
+
+
+LAZY = textwrap.dedent(
+    """
+    import sys
+    import llmwarm
+    from llmwarm.cache import codec
+    assert "openai" not in sys.modules and "ollama" not in sys.modules
+    row = codec.encode({"plain": [1, "json"]}, key="k", secret=b"s")
+    assert codec.decode(row, key="k", secret=b"s") == {"plain": [1, "json"]}
+    assert "openai" not in sys.modules and "ollama" not in sys.modules
+    payload = sys.argv[1].encode()
+    value = codec.decode(codec.sign(b"s", "k", payload), key="k", secret=b"s")
+    print(type(value).__module__, type(value).__name__, "openai" in sys.modules)
+    """
+)
+
+
+def test_sdk_types_are_registered_lazily_never_at_import() -> None:
+    payload = json.dumps(
+        {
+            "v": 2,
+            "value": {
+                "__llmwarm__": "pydantic",
+                "type": "openai:ChatCompletion",
+                "data": COMPLETION,
+            },
+        }
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", LAZY, payload],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    assert out.stdout.split() == ["openai.types.chat.chat_completion", "ChatCompletion", "True"]
