@@ -120,11 +120,13 @@ def _untag(value: Any) -> Any:
     raise CorruptCacheRow(f"unknown type tag {tag!r}")
 
 
-def _mac(secret: bytes, key: str, payload: bytes) -> bytes:
+def _mac(secret: bytes, key: str, payload: bytes | memoryview) -> bytes:
     # The key is length-prefixed, so no (key, payload) pair can pass for another.
     encoded = key.encode()
-    message = b"%d:" % len(encoded) + encoded + payload
-    return hmac.new(secret, message, hashlib.sha256).digest()
+    mac = hmac.new(secret, b"%d:" % len(encoded), hashlib.sha256)
+    mac.update(encoded)
+    mac.update(payload)  # fed in place: no copy of a row that may be large
+    return mac.digest()
 
 
 def sign(secret: bytes, key: str, payload: bytes) -> bytes:
@@ -132,18 +134,16 @@ def sign(secret: bytes, key: str, payload: bytes) -> bytes:
     return MAGIC + _mac(secret, key, payload) + payload
 
 
-def verify(secret: bytes, key: str, row: bytes) -> bytes:
+def verify(secret: bytes, key: str, row: bytes) -> memoryview:
     """Return the payload of a row stored under ``key`` (raises :class:`CorruptCacheRow`)."""
     if not isinstance(row, (bytes, bytearray, memoryview)):
         raise CorruptCacheRow(f"a row of type {type(row).__qualname__}, not bytes")
-    row = bytes(row)
+    view = memoryview(row)
     start = len(MAGIC) + _MAC_SIZE
-    if not row.startswith(MAGIC) or len(row) < start:
-        raise CorruptCacheRow(
-            "not a signed llmwarm row (another format, or not written by llmwarm)"
-        )
-    payload = row[start:]
-    if not hmac.compare_digest(row[len(MAGIC) : start], _mac(secret, key, payload)):
+    if len(view) < start or view[: len(MAGIC)] != MAGIC:
+        raise CorruptCacheRow("not a signed llmwarm row (another format, or not llmwarm's)")
+    payload = view[start:]
+    if not hmac.compare_digest(view[len(MAGIC) : start], _mac(secret, key, payload)):
         raise CorruptCacheRow(
             "bad signature: written without this cache secret, altered, or moved from another key"
         )
