@@ -253,7 +253,8 @@ class CachePolicy(Policy):
         self.key_function = key
         self.cacheable = cacheable or _default_cacheable
         self.scope = scope
-        self.fingerprinter = Fingerprinter(secret)
+        # scope= names the tenant: a client whose auth cannot be read may be cached then.
+        self.fingerprinter = Fingerprinter(secret, strict=scope is None)
         self.breaker = Breaker()
         self.flights = Flights()
         self.cache = CacheHandle(self)
@@ -340,10 +341,9 @@ class CachePolicy(Policy):
 
     def _build(self, arguments: Mapping[str, Any], instance: Any, hashed: bool = True) -> str:
         extra: list[str] = []
-        strict = self.scope is None  # scope= names the tenant: unreadable auth is fine then
         if instance is not None and self.self_name == "self":
-            extra = instance_credentials(instance, strict=strict)
-        kept, fingerprint = self.fingerprinter.split(arguments, extra, strict=strict)
+            extra = instance_credentials(instance, strict=self.fingerprinter.strict)
+        kept, fingerprint = self.fingerprinter.split(arguments, extra)
         material: Any = kept
         scope = None
         if self.key_function is not None or self.scope is not None:

@@ -130,12 +130,17 @@ def is_default_secret(secret: bytes) -> bool:
 
 
 class Fingerprinter:
-    """Separates a call's credentials from its key: strips them, and fingerprints them."""
+    """Separates a call's credentials from its key: strips them, and fingerprints them.
 
-    __slots__ = ("_memo", "secret")
+    ``strict``: raise :class:`UnknownTenant` for a credential that cannot be read (false
+    when ``scope=`` names the tenant; then an unreadable channel is left out).
+    """
 
-    def __init__(self, secret: bytes) -> None:
+    __slots__ = ("_memo", "secret", "strict")
+
+    def __init__(self, secret: bytes, *, strict: bool = True) -> None:
         self.secret = secret
+        self.strict = strict
         self._memo: dict[tuple[str, ...], str] = {}
 
     def fingerprint(self, credentials: tuple[str, ...]) -> str:
@@ -150,13 +155,11 @@ class Fingerprinter:
         return found
 
     def split(
-        self, arguments: Mapping[str, Any], extra: Sequence[str] = (), *, strict: bool = True
+        self, arguments: Mapping[str, Any], extra: Sequence[str] = ()
     ) -> tuple[Mapping[str, Any], str | None]:
         """Return the arguments without injected objects and credentials, and the fingerprint.
 
         ``extra``: credentials found elsewhere (a method's instance), fingerprinted too.
-        ``strict``: raise :class:`UnknownTenant` for a credential that cannot be read
-        (false when ``scope=`` names the tenant).
         """
         if not extra:
             for name in _SPECIAL:
@@ -166,6 +169,7 @@ class Fingerprinter:
                     break
             else:  # the common case: nothing to strip, no copy
                 return arguments, None
+        strict = self.strict
         kept = dict(arguments)
         credentials: list[str] = list(extra)
         for name in INJECTED:
