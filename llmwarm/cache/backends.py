@@ -288,10 +288,14 @@ class SQLiteBackend:
                 .execute("SELECT value, expires FROM llmwarm_cache WHERE key = ?", (key,))
                 .fetchone()
             )
-        if row is None or (row[1] is not None and row[1] <= self.timer()):
+        now = self.timer()
+        if row is None or (row[1] is not None and row[1] <= now):
             return MISSING
         try:
-            return codec.decode(row[0], key=key, secret=self._secret)
+            return codec.decode(row[0], key=key, secret=self._secret, now=now)
+        except codec.ExpiredRow:  # its signed expiry passed: the column was extended
+            self.delete(key)
+            return MISSING
         except codec.CorruptCacheRow:
             self.delete(key)  # a corrupt row is dropped, then reported
             raise
@@ -300,8 +304,8 @@ class SQLiteBackend:
         """Store ``value`` under ``key`` for ``ttl`` seconds (``None``/``inf``: no expiry)."""
         import sqlite3
 
-        data = codec.encode(value, key=key, secret=self._secret)
         expires = None if ttl is None or math.isinf(ttl) else self.timer() + ttl
+        data = codec.encode(value, key=key, secret=self._secret, expires=expires)
         with self._lock:
             connection = self._connect()
             try:
@@ -359,11 +363,13 @@ class RedisBackend:
     server is back. A client passed in keeps its own timeouts and retries.
 
     Rows are signed under ``secret`` (default ``$LLMWARM_CACHE_SECRET``) over the full
-    Redis key and the value. ``WRONGTYPE`` and other errors about one key raise
-    :class:`CacheRowError`; connection faults and timeouts propagate as they are.
+    Redis key, the value and its expiry on the wall clock ``timer`` (so a key whose Redis
+    TTL someone removed is still refused once it is due). ``WRONGTYPE`` and other errors
+    about one key raise :class:`CacheRowError`; connection faults and timeouts propagate
+    as they are.
 
     .. versionadded:: 0.1.0
-    .. versionchanged:: 0.2.0 signed rows, ``secret`` and ``timeout``.
+    .. versionchanged:: 0.2.0 signed rows, ``secret``, ``timeout`` and ``timer``.
     """
 
     inline = False
@@ -375,6 +381,7 @@ class RedisBackend:
         namespace: str = DEFAULT_NAMESPACE,
         secret: str | bytes | None = None,
         timeout: float = DEFAULT_REDIS_TIMEOUT,
+        timer: Callable[[], float] = time.time,
     ) -> None:
         if isinstance(client, str):
             client = _redis_from_url(client, timeout)
@@ -387,6 +394,7 @@ class RedisBackend:
         self.client = client
         self.namespace = namespace
         self.timeout = timeout
+        self.timer = timer
         self._secret = _row_secret(secret, "RedisBackend")
 
     def get(self, key: str) -> Any:
@@ -399,7 +407,10 @@ class RedisBackend:
         if data is None:
             return MISSING
         try:
-            return codec.decode(data, key=name, secret=self._secret)
+            return codec.decode(data, key=name, secret=self._secret, now=self.timer())
+        except codec.ExpiredRow:  # its signed expiry passed: the Redis TTL was extended
+            self.delete(key)
+            return MISSING
         except codec.CorruptCacheRow:
             self.delete(key)
             raise
@@ -407,11 +418,12 @@ class RedisBackend:
     def set(self, key: str, value: Any, ttl: float | None) -> None:
         """Store ``value`` under ``key`` with a Redis-side TTL (``None``/``inf``: none)."""
         name = self.namespace + key
-        data = codec.encode(value, key=name, secret=self._secret)
         # Beyond ~30 million years Redis refuses the expiry ("invalid expire time"): none.
-        milliseconds = None
+        milliseconds = expires = None
         if ttl is not None and ttl < _REDIS_MAX_TTL:
             milliseconds = max(1, int(ttl * 1000))
+            expires = self.timer() + ttl
+        data = codec.encode(value, key=name, secret=self._secret, expires=expires)
         try:
             self.client.set(name, data, px=milliseconds)
         except Exception as exc:

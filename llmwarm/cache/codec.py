@@ -1,8 +1,9 @@
 """How persistent back ends store values: signed JSON rows with type tags, never pickle.
 
-A row is ``MAGIC + HMAC + payload``. The payload is JSON (``orjson``); the HMAC-SHA256,
-under the cache secret, covers the row's key and its payload, so a row written without the
-secret, altered, or copied under another key is refused. The payload is verified before it
+A row is ``MAGIC + HMAC + payload``. The payload is JSON (``orjson``) holding the value and
+its expiry; the HMAC-SHA256, under the cache secret, covers the row's key and its payload,
+so a row written without the secret, altered, copied under another key, or kept alive
+past its signed expiry is refused. The payload is verified before it
 is parsed, and the type a row names is looked up in :mod:`llmwarm.cache.allowlist` before
 anything is imported: a row is data, never code.
 
@@ -25,7 +26,16 @@ import orjson
 from llmwarm._errors import CorruptCacheRow
 from llmwarm.cache import allowlist
 
-__all__ = ["CodecError", "CorruptCacheRow", "RecordedStream", "decode", "encode", "sign", "verify"]
+__all__ = [
+    "CodecError",
+    "CorruptCacheRow",
+    "ExpiredRow",
+    "RecordedStream",
+    "decode",
+    "encode",
+    "sign",
+    "verify",
+]
 
 _TAG = "__llmwarm__"
 _VERSION = 2
@@ -36,6 +46,10 @@ _MAC_SIZE = 32
 
 class CodecError(ValueError):
     """A value that cannot be stored, or stored bytes that cannot be loaded."""
+
+
+class ExpiredRow(Exception):
+    """A genuine row whose signed expiry has passed: a miss, deleted, not corrupt."""
 
 
 class RecordedStream:
@@ -150,10 +164,15 @@ def verify(secret: bytes, key: str, row: bytes) -> memoryview:
     return payload
 
 
-def encode(value: Any, *, key: str, secret: bytes) -> bytes:
-    """Encode and sign a result stored under ``key`` (raises :class:`CodecError`)."""
+def encode(value: Any, *, key: str, secret: bytes, expires: float | None = None) -> bytes:
+    """Encode and sign a result stored under ``key`` (raises :class:`CodecError`).
+
+    ``expires`` (wall-clock seconds, ``None``: never) is signed with the value, so that
+    extending a row's life in the store (SQLite's column, a Redis ``PERSIST``) cannot
+    replay a stale answer.
+    """
     try:
-        payload = orjson.dumps({"v": _VERSION, "value": _tag(value)})
+        payload = orjson.dumps({"v": _VERSION, "e": expires, "value": _tag(value)})
     except CodecError:
         raise
     except (TypeError, ValueError) as exc:
@@ -161,15 +180,22 @@ def encode(value: Any, *, key: str, secret: bytes) -> bytes:
     return sign(secret, key, payload)
 
 
-def decode(row: bytes, *, key: str, secret: bytes) -> Any:
-    """Verify and decode a row read under ``key`` (raises :class:`CorruptCacheRow`)."""
+def decode(row: bytes, *, key: str, secret: bytes, now: float) -> Any:
+    """Verify and decode a row read under ``key`` at wall-clock time ``now``.
+
+    Raises :class:`CorruptCacheRow`, or :class:`ExpiredRow` when the expiry signed in
+    the row has passed (whatever the store says).
+    """
     payload = verify(secret, key, row)
     try:
         document = orjson.loads(payload)
         if type(document) is not dict or document.get("v") != _VERSION:
             raise CorruptCacheRow("not an llmwarm cache value of a known version")
+        expires = document.get("e")
+        if expires is not None and expires <= now:
+            raise ExpiredRow(key)
         return _untag(document["value"])
-    except CorruptCacheRow:
+    except (CorruptCacheRow, ExpiredRow):
         raise
     except Exception as exc:  # signed by us, yet unloadable: a class whose fields changed
         # Only the error's type: its text (a pydantic ValidationError) quotes the value.

@@ -253,7 +253,7 @@ def test_codec_round_trips_types_and_never_uses_pickle() -> None:
     }
     data = codec.encode(value, key="k", secret=b"s")
     assert b"pickle" not in data
-    back = codec.decode(data, key="k", secret=b"s")
+    back = codec.decode(data, key="k", secret=b"s", now=0.0)
     assert type(back["completion"]) is ChatCompletion
     assert back["completion"] == completion
     assert back["usage"] == Usage(3, ("a", "b"))
@@ -280,7 +280,7 @@ def test_codec_refuses_foreign_classes_and_unknown_values() -> None:
                 {"v": 2, "value": {"__llmwarm__": tag, "type": name, "data": {}}}
             ).encode()
             with pytest.raises(codec.CorruptCacheRow, match="not an allowed"):
-                codec.decode(codec.sign(b"s", "k", payload), key="k", secret=b"s")
+                codec.decode(codec.sign(b"s", "k", payload), key="k", secret=b"s", now=0.0)
 
 
 async def test_async_sqlite_stream_and_value_round_trip(tmp_path: Path) -> None:

@@ -247,11 +247,11 @@ def test_the_codec_checks_the_signature_before_parsing_and_names_before_importin
     )
     monkeypatch.setattr("builtins.__import__", spy)
     with pytest.raises(codec.CorruptCacheRow, match="not an allowed"):
-        codec.decode(row, key="k", secret=b"s")
+        codec.decode(row, key="k", secret=b"s", now=0.0)
     with pytest.raises(codec.CorruptCacheRow, match="bad signature"):
-        codec.decode(row, key="k", secret=b"other")
+        codec.decode(row, key="k", secret=b"other", now=0.0)
     with pytest.raises(codec.CorruptCacheRow, match="bad signature"):
-        codec.decode(row, key="other key", secret=b"s")
+        codec.decode(row, key="other key", secret=b"s", now=0.0)
     monkeypatch.undo()
     assert not [name for name in imported if name.startswith("pygments")]
 
@@ -376,10 +376,10 @@ LAZY = textwrap.dedent(
     from llmwarm.cache import codec
     assert "openai" not in sys.modules and "ollama" not in sys.modules
     row = codec.encode({"plain": [1, "json"]}, key="k", secret=b"s")
-    assert codec.decode(row, key="k", secret=b"s") == {"plain": [1, "json"]}
+    assert codec.decode(row, key="k", secret=b"s", now=0.0) == {"plain": [1, "json"]}
     assert "openai" not in sys.modules and "ollama" not in sys.modules
     payload = sys.argv[1].encode()
-    value = codec.decode(codec.sign(b"s", "k", payload), key="k", secret=b"s")
+    value = codec.decode(codec.sign(b"s", "k", payload), key="k", secret=b"s", now=0.0)
     print(type(value).__module__, type(value).__name__, "openai" in sys.modules)
     """
 )
@@ -404,3 +404,25 @@ def test_sdk_types_are_registered_lazily_never_at_import() -> None:
         check=True,
     )
     assert out.stdout.split() == ["openai.types.chat.chat_completion", "ChatCompletion", "True"]
+
+
+def test_a_genuine_row_kept_alive_past_its_expiry_is_not_replayed(
+    tmp_path: Path, redis_server: Any
+) -> None:
+    now = [1_000_000.0]
+    sqlite_backend = SQLiteBackend(tmp_path / "c.db", secret=SECRET, timer=lambda: now[0])
+    redis_backend = RedisBackend(redis_server.url, secret=SECRET, timer=lambda: now[0])
+    for backend in (sqlite_backend, redis_backend):
+        backend.set("k", "yesterday's answer", 60)
+        assert backend.get("k") == "yesterday's answer"
+    # Someone with write access keeps the rows alive: the column cleared, PERSIST in Redis.
+    with sqlite3.connect(tmp_path / "c.db") as db:
+        db.execute("UPDATE llmwarm_cache SET expires = NULL")
+    assert redis_backend.client.persist("llmwarm:cache:k")
+    now[0] += 120
+    for backend in (sqlite_backend, redis_backend):
+        assert backend.get("k") is MISSING  # the signed expiry has passed: never served
+    assert redis_backend.client.exists("llmwarm:cache:k") == 0
+    with sqlite3.connect(tmp_path / "c.db") as db:
+        assert db.execute("SELECT COUNT(*) FROM llmwarm_cache").fetchone() == (0,)
+    sqlite_backend.close()
