@@ -72,7 +72,20 @@ INSTANCE_CLIENTS = ("client", "http_client", "_client")
 """Attributes of a method's instance whose clients' credentials are fingerprinted."""
 
 CREDENTIAL_ARGS = ("api_key",)
-CREDENTIAL_HEADERS = frozenset({"authorization", "api-key", "x-api-key"})
+CREDENTIAL_HEADERS = frozenset(
+    {
+        "authorization",
+        "proxy-authorization",
+        "api-key",
+        "x-api-key",
+        "x-goog-api-key",
+        "ocp-apim-subscription-key",
+        "cookie",
+        "openai-organization",
+        "openai-project",
+    }
+)
+"""Headers of a call's ``headers``/``extra_headers`` kept out of the key, fingerprinted."""
 HEADER_ARGS = ("extra_headers", "headers")
 
 _SPECIAL = (*INJECTED, *CREDENTIAL_ARGS, *HEADER_ARGS)

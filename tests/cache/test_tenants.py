@@ -95,7 +95,9 @@ def _fn() -> tuple[Any, list[str]]:
     upstream: list[str] = []
 
     @cached(ttl=600)
-    def complete(prompt: str, *, client: Any = None, api_key: Any = None) -> str:
+    def complete(
+        prompt: str, *, client: Any = None, api_key: Any = None, headers: Any = None
+    ) -> str:
         upstream.append(prompt)
         return f"answer #{len(upstream)}"
 
@@ -231,3 +233,32 @@ def test_methods_read_their_instance_clients_too() -> None:
     assert one.ask("hi") == one.ask("hi") == "hi #1"
     assert two.ask("hi") == "hi #1"
     assert two.calls == 1
+
+
+@pytest.mark.parametrize(
+    "header",
+    [
+        "Authorization",
+        "api-key",
+        "x-api-key",
+        "X-Goog-Api-Key",
+        "Ocp-Apim-Subscription-Key",
+        "Cookie",
+        "OpenAI-Organization",
+        "OpenAI-Project",
+    ],
+)
+def test_per_call_credential_headers_separate_tenants_and_stay_out_of_the_key(
+    header: str,
+) -> None:
+    complete, upstream = _fn()
+
+    def call(value: str) -> str:
+        return str(complete("hi", headers={header: value, "X-Request": "same"}))
+
+    assert call("secret-one") == call("secret-one")
+    assert call("secret-two") != call("secret-one")
+    assert len(upstream) == 2
+    policy = complete.llmwarm_policies[0]
+    stored = policy.key_of(("hi",), {"headers": {header: "secret-one"}}, hashed=False)
+    assert "secret-one" not in stored
