@@ -4,7 +4,9 @@ from llmwarm import pings
 from llmwarm._errors import (
     AllTiersCooling,
     BatchSizeError,
+    CacheRowError,
     ConfigError,
+    CorruptCacheRow,
     LLMWarmError,
     StreamAbandoned,
 )
@@ -21,7 +23,9 @@ from llmwarm.warm import shutdown, warm
 __all__ = [
     "AllTiersCooling",
     "BatchSizeError",
+    "CacheRowError",
     "ConfigError",
+    "CorruptCacheRow",
     "LLMWarmError",
     "StreamAbandoned",
     "Tier",

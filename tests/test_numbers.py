@@ -9,7 +9,7 @@ from typing import Any
 import httpx
 import pytest
 
-from llmwarm import ConfigError, Tier, batched, cached, pooled, routed, traced, warm
+from llmwarm import ConfigError, Tier, batched, pooled, routed, traced, warm
 from llmwarm._numbers import count, seconds, seconds_or_none
 
 NAN, INF = math.nan, math.inf
@@ -101,9 +101,8 @@ class Client:
         pooled(),
         traced,
         batched(),
-        cached(ttl=60),
     ],
-    ids=["warm", "routed", "pooled", "traced", "batched", "cached"],
+    ids=["warm", "routed", "pooled", "traced", "batched"],  # @cached: tests/cache
 )
 def test_a_class_is_refused_with_a_clear_error(decorator: Any) -> None:
     with pytest.raises(TypeError, match=r"got the class .*Client: decorate the method"):

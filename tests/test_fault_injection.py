@@ -15,6 +15,7 @@ import asyncio
 import contextlib
 import gc
 import socket
+import struct
 import threading
 from collections.abc import Iterator
 from typing import Any
@@ -34,7 +35,8 @@ class KeepAliveServer:
 
     ``mode="idle"``: a connection idle for 50 ms is closed (the server's keep-alive timeout).
     ``mode="race"``: the second request on a connection is met by a close, no answer (the
-    server's close crossing the client's request). Counts requests and connections.
+    server's close crossing the client's request); ``mode="reset"``: the same close, as a
+    TCP reset (the close met unread bytes). Counts requests and connections.
     """
 
     def __init__(self, mode: str) -> None:
@@ -83,7 +85,11 @@ class KeepAliveServer:
                     continue
                 buffer = b""
                 self.requests += 1
-                if self.mode == "race" and served == 1:
+                if self.mode in ("race", "reset") and served == 1:
+                    if self.mode == "reset":  # close with a TCP RST, as with unread bytes
+                        conn.setsockopt(
+                            socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0)
+                        )
                     return  # closed as the next request arrives: no answer
                 served += 1
                 conn.sendall(OK)
@@ -95,7 +101,7 @@ class KeepAliveServer:
             thread.join(5)
 
 
-@pytest.fixture(params=["idle", "race"])
+@pytest.fixture(params=["idle", "race", "reset"])
 def keepalive_server(request: pytest.FixtureRequest) -> Iterator[KeepAliveServer]:
     server = KeepAliveServer(request.param)
     try:
@@ -117,7 +123,7 @@ def test_a_stale_keep_alive_connection_is_retried_once_transparently(
         threading.Event().wait(0.15)  # idle past the server's keep-alive timeout
     assert statuses == [200] * 5  # on main, "race" failed: RemoteProtocolError
     assert keepalive_server.connections == 5  # each call after a close needed a new one
-    sent_again = 4 if keepalive_server.mode == "race" else 0
+    sent_again = 0 if keepalive_server.mode == "idle" else 4
     assert keepalive_server.requests == 5 + sent_again  # retried once, never more
 
 
