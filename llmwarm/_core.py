@@ -114,6 +114,13 @@ class Policy:
     #: that would only pass the call through still costs a generator (about half a
     #: microsecond); a policy that is often idle (``@traced`` without an SDK) says so here.
     may_skip: ClassVar[bool] = False
+    #: Whether this policy handles failed calls itself (falls back, retries): a client
+    #: built further in should then raise on the first failure instead of retrying it,
+    #: which ``@pooled`` reads from its stack (``max_retries=0`` for the SDKs it builds).
+    handles_failures: bool = False
+    #: Seconds this policy waits on one call before acting on its slowness (``@routed``'s
+    #: ``hedge_after``), or None; timeouts further in should be no shorter.
+    patience: float | None = None
 
     def skips(self, call: Call) -> bool:
         """Return True to let ``call`` bypass this policy (asked only when ``may_skip``)."""
