@@ -221,9 +221,12 @@ class Call:
     @property
     def arguments(self) -> Mapping[str, Any]:
         """The bound arguments by name, defaults applied; extra keywords are merged flat."""
-        if self._arguments is None:
-            self._arguments = self._binder.bind(self.args, self.kwargs)
-        return self._arguments
+        arguments = self._arguments
+        if arguments is None:
+            spec = self.spec
+            binder = spec.plain_binder if self.instance is None else spec.method_binder
+            arguments = self._arguments = binder.bind(self.args, self.kwargs)
+        return arguments
 
     def get(self, name: str, default: Any = None) -> Any:
         """Return one bound argument (defaults applied), or ``default``."""

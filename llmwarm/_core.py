@@ -32,7 +32,7 @@ import wrapt
 
 from llmwarm._call import Call, CallRecord, FunctionSpec, _current, current_record
 from llmwarm._log import logger
-from llmwarm._streams import _NOT_STREAMS, is_stream, observe_stream
+from llmwarm._streams import _stream_types, is_stream, observe_stream
 
 __all__ = [
     "Call",
@@ -320,10 +320,12 @@ class StackState:
                 raise error from None
             raise
         _current.reset(token)
-        if type(result) in _NOT_STREAMS:  # the common case, without a call of is_stream()
-            _finish(record, call, None)
-            return result
-        return self.leave(call, result)
+        # The answer per result type, without a call of is_stream() (this is every call).
+        if not (_stream_types.get(type(result)) is False or not is_stream(result)):
+            call.record.stream = True
+            return observe_stream(result, _Finisher(record, call))
+        _finish(record, call, None)
+        return result
 
     async def run_async(
         self,
@@ -347,10 +349,12 @@ class StackState:
                 raise error from None
             raise
         _current.reset(token)
-        if type(result) in _NOT_STREAMS:
-            _finish(record, call, None)
-            return result
-        return self.leave(call, result)
+        # The answer per result type, without a call of is_stream() (this is every call).
+        if not (_stream_types.get(type(result)) is False or not is_stream(result)):
+            call.record.stream = True
+            return observe_stream(result, _Finisher(record, call))
+        _finish(record, call, None)
+        return result
 
     def entry(self) -> Callable[..., Any]:
         """Return the ``wrapt`` wrapper for this stack, chosen once by the function's kind."""
