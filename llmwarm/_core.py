@@ -34,6 +34,9 @@ from llmwarm._call import Call, CallRecord, FunctionSpec, _current, current_reco
 from llmwarm._log import logger
 from llmwarm._streams import _stream_types, is_stream, observe_stream
 
+#: Bound once: a module attribute lookup less on every call's path.
+_perf_counter = time.perf_counter
+
 __all__ = [
     "Call",
     "CallRecord",
@@ -185,12 +188,18 @@ def _drive_sync(pipeline: tuple[Policy, ...], index: int, call: Call) -> Any:
             break
         index += 1
     flow = policy.flow(call)
+    last = index + 1 == len(pipeline)
     try:
         step = flow.send(None)
         while True:
             try:
                 if type(step) is Call:
-                    value = _drive_sync(pipeline, index + 1, step)
+                    # The innermost policy calls the function itself: one frame less.
+                    value = (
+                        step.target(*step.args, **step.kwargs)
+                        if last
+                        else _drive_sync(pipeline, index + 1, step)
+                    )
                 else:
                     proceed = functools.partial(_drive_sync, pipeline, index + 1)
                     value = cast(Step, step).run_sync(proceed)
@@ -247,7 +256,7 @@ def on_call_end(hook: Callable[[CallRecord, Call], None]) -> Callable[[CallRecor
 
 
 def _finish(record: CallRecord, call: Call, error: BaseException | None) -> None:
-    record.duration = time.perf_counter() - record.started
+    record.duration = _perf_counter() - record.started
     if error is not None:
         record.error = error
     for hook in _call_end_hooks:
