@@ -16,6 +16,7 @@ import openai
 import pytest
 
 from llmwarm import _failures
+from llmwarm._core import Policy, apply
 from llmwarm.pool import pooled
 from llmwarm.route import Tier, routed
 
@@ -120,3 +121,17 @@ async def test_the_sdk_timeout_is_no_shorter_than_the_hedge() -> None:
     assert (timeout.read, timeout.pool) == (45.0, 45.0)
     assert timeout.connect == 10.0  # a dead host still fails fast, into the fallback
     assert complete.pool.http_client().timeout == timeout  # the SDK uses the pool's
+
+
+def test_any_policy_that_handles_failures_turns_sdk_retries_off() -> None:
+    class Retrying(Policy):  # a future retry policy: known by its capability, not its name
+        handles_failures = True
+        patience = 20.0
+
+    @pooled(openai.OpenAI, base_url="http://127.0.0.1:9/v1", api_key="sk", timeout=5.0)
+    def complete(*, client: Any = None) -> Any:
+        return client
+
+    wrapped = apply(complete, Retrying())
+    assert wrapped.pool.client().max_retries == 0
+    assert wrapped.pool.client().timeout.read == 20.0
