@@ -34,6 +34,7 @@ from llmwarm import _lifecycle
 from llmwarm._core import Call, Flow, FunctionSpec, Policy, Stack, apply
 from llmwarm._errors import ConfigError
 from llmwarm._log import logger
+from llmwarm._responses import _base_url
 from llmwarm._streams import _NOT_STREAMS, is_stream, observe_stream
 from llmwarm._transports import adapter_for
 
@@ -630,7 +631,7 @@ class PoolHandle:
         return self._policy._client(self._policy.is_async)[1]
 
     def _target(self, url: str | None, client: Any) -> str:
-        target = url or getattr(client, "base_url", None) or ""
+        target = url or _base_url(client) or ""  # ollama's: its inner httpx client's
         if not str(target):
             raise ValueError(
                 "pool.prewarm() needs a url: the pooled client has no base_url to warm."

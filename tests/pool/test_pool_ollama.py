@@ -68,3 +68,14 @@ def test_a_factory_that_takes_no_http_client_nor_kwargs_is_refused() -> None:
 
     with pytest.raises(ConfigError, match=r"factory=.*neither an `http_client`"):
         pooled(build, api_key="k")(lambda *, client=None: None)
+
+
+def test_prewarm_opens_the_ollama_clients_connection(relay: Relay) -> None:
+    @pooled(ollama.Client, host=relay.url)
+    def chat(*, client: Any = None) -> Any:
+        return client.chat(model="llama3", messages=MESSAGES)
+
+    chat.pool.prewarm()  # the URL comes from the SDK client's own host
+    assert relay.accepted == 1
+    assert chat().message.content
+    assert relay.accepted == 1  # the first call found the connection open
