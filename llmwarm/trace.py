@@ -195,6 +195,9 @@ def _error_type(error: BaseException) -> str:
     return kind.__qualname__ if module == "builtins" else f"{module}.{kind.__qualname__}"
 
 
+_NUMBERS = (int, float)
+
+
 def _number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
@@ -203,8 +206,8 @@ class _Span:
     """One traced call in flight: what was known at its start, finished exactly once."""
 
     __slots__ = (
-        "call", "endpoint", "facts", "late", "model", "policy", "provider", "span", "start",
-        "tel", "ttfc",
+        "call", "content", "endpoint", "facts", "late", "model", "policy", "provider", "span",
+        "start", "tel", "ttfc",
     )  # fmt: skip
 
     def __init__(
@@ -222,12 +225,13 @@ class _Span:
         self.start = start
         self.facts = ResponseFacts()
         self.ttfc: float | None = None
+        self.content = policy.content
 
     # -- stream observer
     def on_chunk(self, chunk: Any) -> None:
         if self.ttfc is None:
             self.ttfc = time.perf_counter() - self.start
-        self.facts.read(chunk, chunk=True, content=self.policy.content)
+        self.facts.read(chunk, chunk=True, content=self.content)
         if self.provider is None:
             self.provider = provider_of_result(chunk)
 
@@ -236,7 +240,7 @@ class _Span:
 
     def complete(self, result: Any) -> None:
         """End the span of a call that returned ``result`` (not a stream)."""
-        self.facts.read(result, content=self.policy.content)
+        self.facts.read(result, content=self.content)
         if self.provider is None:
             self.provider = provider_of_result(result)
         self.finish(None)
@@ -276,7 +280,7 @@ class _Span:
                     attrs[sc.USAGE_OUTPUT_TOKENS] = facts.output_tokens
             if self.ttfc is not None:
                 attrs[sc.RESPONSE_TIME_TO_FIRST_CHUNK] = self.ttfc
-            if self.policy.content and facts.text:
+            if self.content and facts.text:
                 attrs[sc.OUTPUT_MESSAGES] = output_json(facts)
             if record.warmup:
                 attrs[sc.WARMUP] = True
@@ -444,7 +448,10 @@ class TracedPolicy(Policy):
             otel_context.detach(token)
         if is_stream(result):
             return _observe_stream(result, state)
-        safely("@traced (reading the response)", state.complete, result)
+        try:  # what safely() does, inline: this is every traced call's path
+            state.complete(result)
+        except Exception:
+            logger.exception("llmwarm: @traced (reading the response) failed; the call goes on")
         return result
 
     def _open(self, call: Call, tel: _Telemetry) -> tuple[_Span, Any]:
@@ -472,7 +479,7 @@ class TracedPolicy(Policy):
                     attrs[sc.SERVER_PORT] = endpoint.port
             for name, key in self._params:
                 value = arguments.get(name)
-                if _number(value):
+                if value is not None and type(value) is not bool and isinstance(value, _NUMBERS):
                     attrs[key] = value
             options = arguments.get("options") if self._options else None
             if isinstance(options, dict):
