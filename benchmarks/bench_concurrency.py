@@ -76,7 +76,9 @@ def _clients(url: str, is_async: bool) -> dict[str, Callable[[str], Any]]:
                 model=MODEL, messages=_messages(prompt)
             )
 
-        async def call(prompt: str, *, model: str = MODEL, client: Any = None, **kw: Any) -> Any:
+        async def call(
+            prompt: str = "", *, model: str = MODEL, client: Any = None, **kw: Any
+        ) -> Any:
             return await client.chat.completions.create(
                 model=model, messages=kw.get("messages") or _messages(prompt)
             )
@@ -86,7 +88,7 @@ def _clients(url: str, is_async: bool) -> dict[str, Callable[[str], Any]]:
         def bare(prompt: str) -> Any:
             return bare_client.chat.completions.create(model=MODEL, messages=_messages(prompt))
 
-        def call(prompt: str, *, model: str = MODEL, client: Any = None, **kw: Any) -> Any:
+        def call(prompt: str = "", *, model: str = MODEL, client: Any = None, **kw: Any) -> Any:
             return client.chat.completions.create(
                 model=model, messages=kw.get("messages") or _messages(prompt)
             )
