@@ -18,22 +18,9 @@ import subprocess
 import sys
 from collections.abc import Iterator
 
-_COMPLETION = json.dumps(
-    {
-        "id": "chatcmpl-bench",
-        "object": "chat.completion",
-        "created": 1_700_000_000,
-        "model": "gpt-4o-mini",
-        "choices": [
-            {
-                "index": 0,
-                "finish_reason": "stop",
-                "message": {"role": "assistant", "content": "Our refund window is 30 days."},
-            }
-        ],
-        "usage": {"prompt_tokens": 12, "completion_tokens": 8, "total_tokens": 20},
-    }
-).encode()
+from benchmarks._responses import COMPLETION
+
+_COMPLETION = json.dumps(COMPLETION).encode()
 _RESPONSE = (
     b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n"
     b"content-length: " + str(len(_COMPLETION)).encode() + b"\r\n\r\n" + _COMPLETION

@@ -10,15 +10,17 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 
-def per_call(fn: Callable[[], Any], number: int) -> float:
+def per_call(
+    fn: Callable[[], Any], number: int, clock: Callable[[], float] = time.perf_counter
+) -> float:
     """Seconds per call of ``fn``, over ``number`` calls (GC paused, as timeit does)."""
     gc_was_enabled = gc.isenabled()
     gc.disable()
     try:
-        started = time.perf_counter()
+        started = clock()
         for _ in range(number):
             fn()
-        return (time.perf_counter() - started) / number
+        return (clock() - started) / number
     finally:
         if gc_was_enabled:
             gc.enable()
@@ -30,40 +32,28 @@ def per_call_cpu(fn: Callable[[], Any], number: int) -> float:
     For single-threaded, CPU-bound hot paths on a shared machine: time the thread spends
     descheduled (a neighbour's load) counts against neither the candidate nor its reference.
     """
-    gc_was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        started = time.thread_time()
+    return per_call(fn, number, time.thread_time)
+
+
+def per_await(
+    make: Callable[[], Awaitable[Any]],
+    number: int,
+    clock: Callable[[], float] = time.perf_counter,
+) -> float:
+    """Seconds per ``await make()``, over ``number`` awaits in one running loop."""
+
+    async def loop() -> float:
+        started = clock()
         for _ in range(number):
-            fn()
-        return (time.thread_time() - started) / number
-    finally:
-        if gc_was_enabled:
-            gc.enable()
+            await make()
+        return (clock() - started) / number
+
+    return asyncio.run(loop())
 
 
 def per_call_cpu_async(make: Callable[[], Awaitable[Any]], number: int) -> float:
     """Like :func:`per_await`, in the thread's CPU time (see :func:`per_call_cpu`)."""
-
-    async def loop() -> float:
-        started = time.thread_time()
-        for _ in range(number):
-            await make()
-        return (time.thread_time() - started) / number
-
-    return asyncio.run(loop())
-
-
-def per_await(make: Callable[[], Awaitable[Any]], number: int) -> float:
-    """Seconds per ``await make()``, over ``number`` awaits in one running loop."""
-
-    async def loop() -> float:
-        started = time.perf_counter()
-        for _ in range(number):
-            await make()
-        return (time.perf_counter() - started) / number
-
-    return asyncio.run(loop())
+    return per_await(make, number, time.thread_time)
 
 
 def percentile(values: list[float], q: float) -> float:

@@ -27,9 +27,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from openai.types.chat import ChatCompletion, ChatCompletionChunk
-
 import llmwarm
+from benchmarks._responses import chat_chunks, chat_completion
 from benchmarks._timing import per_call_cpu, per_call_cpu_async, ratios
 from llmwarm import Tier, cached, pooled, routed, traced, warm
 
@@ -37,34 +36,8 @@ MESSAGES = [{"role": "user", "content": "What is our refund window?"}]
 TARGET_FULL_STACK_HIT = 40.0
 TARGET_FULL_STACK_HIT_ASYNC = 25.0
 
-RESPONSE = ChatCompletion.model_validate(
-    {
-        "id": "chatcmpl-1",
-        "object": "chat.completion",
-        "created": 1_700_000_000,
-        "model": "gpt-4o-mini-2024-07-18",
-        "choices": [
-            {
-                "index": 0,
-                "finish_reason": "stop",
-                "message": {"role": "assistant", "content": "Our refund window is 30 days."},
-            }
-        ],
-        "usage": {"prompt_tokens": 12, "completion_tokens": 8, "total_tokens": 20},
-    }
-)
-CHUNKS = [
-    ChatCompletionChunk.model_validate(
-        {
-            "id": "chatcmpl-1",
-            "object": "chat.completion.chunk",
-            "created": 1_700_000_000,
-            "model": "gpt-4o-mini-2024-07-18",
-            "choices": [{"index": 0, "delta": {"content": word}, "finish_reason": None}],
-        }
-    )
-    for word in ("Our ", "refund ", "window ", "is ", "30 ", "days.")
-]
+RESPONSE = chat_completion()
+CHUNKS = chat_chunks()
 
 
 def _bare(

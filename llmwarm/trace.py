@@ -164,29 +164,28 @@ def _no_global_providers() -> bool:
     )
 
 
-def _global_tracer_provider() -> Any:
-    """``otel_trace.get_tracer_provider()``, without its read of ``os.environ`` per call.
+def _global_provider(module: Any, name: str, getter: Callable[[], Any]) -> Any:
+    """Return the API's global provider ``module.<name>`` (or its proxy), as ``getter()`` does.
 
-    Asked on every traced call; the public getter looks for ``OTEL_PYTHON_TRACER_PROVIDER``
-    in the environment each time until a provider is set (measured at a tenth of
-    ``@traced``'s own cost). The environment is read once by :func:`_no_global_providers`.
+    Asked on every traced call; the public getters (``get_tracer_provider``,
+    ``get_meter_provider``) look for ``OTEL_PYTHON_*_PROVIDER`` in ``os.environ`` each time
+    until a provider is set (measured at a tenth of ``@traced``'s own cost). The
+    environment is read once, by :func:`_no_global_providers`.
     """
     if _providers_from_env is None:
         _no_global_providers()
     if _FAST_PATH and _providers_from_env is False:
-        provider = _trace_module._TRACER_PROVIDER
-        return provider if provider is not None else _trace_module._PROXY_TRACER_PROVIDER
-    return otel_trace.get_tracer_provider()
+        provider = getattr(module, f"_{name}")
+        return provider if provider is not None else getattr(module, f"_PROXY_{name}")
+    return getter()
+
+
+def _global_tracer_provider() -> Any:
+    return _global_provider(_trace_module, "TRACER_PROVIDER", otel_trace.get_tracer_provider)
 
 
 def _global_meter_provider() -> Any:
-    """``metrics.get_meter_provider()`` without its per-call environment read (see above)."""
-    if _providers_from_env is None:
-        _no_global_providers()
-    if _FAST_PATH and _providers_from_env is False:
-        provider = _metrics_module._METER_PROVIDER
-        return provider if provider is not None else _metrics_module._PROXY_METER_PROVIDER
-    return metrics.get_meter_provider()
+    return _global_provider(_metrics_module, "METER_PROVIDER", metrics.get_meter_provider)
 
 
 def _error_type(error: BaseException) -> str:
