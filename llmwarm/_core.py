@@ -301,11 +301,9 @@ class StackState:
         raise AttributeError(name)
 
     def leave(self, call: Call, result: Any) -> Any:
-        if is_stream(result):
-            call.record.stream = True
-            return observe_stream(result, _Finisher(call.record, call))
-        _finish(call.record, call, None)
-        return result
+        """End the call when the stream it returned ends."""
+        call.record.stream = True
+        return observe_stream(result, _Finisher(call.record, call))
 
     def run_sync(
         self,
@@ -330,11 +328,10 @@ class StackState:
             raise
         _current.reset(token)
         # The answer per result type, without a call of is_stream() (this is every call).
-        if not (_stream_types.get(type(result)) is False or not is_stream(result)):
-            call.record.stream = True
-            return observe_stream(result, _Finisher(record, call))
-        _finish(record, call, None)
-        return result
+        if _stream_types.get(type(result)) is False or not is_stream(result):
+            _finish(record, call, None)
+            return result
+        return self.leave(call, result)
 
     async def run_async(
         self,
@@ -359,11 +356,10 @@ class StackState:
             raise
         _current.reset(token)
         # The answer per result type, without a call of is_stream() (this is every call).
-        if not (_stream_types.get(type(result)) is False or not is_stream(result)):
-            call.record.stream = True
-            return observe_stream(result, _Finisher(record, call))
-        _finish(record, call, None)
-        return result
+        if _stream_types.get(type(result)) is False or not is_stream(result):
+            _finish(record, call, None)
+            return result
+        return self.leave(call, result)
 
     def entry(self) -> Callable[..., Any]:
         """Return the ``wrapt`` wrapper for this stack, chosen once by the function's kind."""
