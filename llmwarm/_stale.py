@@ -10,30 +10,27 @@ answered: sending the request again, once, on a new connection is what browsers 
 urllib3 do. Only requests whose body is in memory (every SDK request) are sent again; a
 failure on a fresh connection (the server may have crashed on the request) is not retried.
 
-:func:`install` wraps a pooled client's transport; every other attribute (its ``_pool``)
-is the wrapped transport's.
+:func:`install` turns a pooled client's transport into a retrying subclass of its own
+class, in the client's own HTTP library (``httpx``, or ``httpx2`` under the openai SDK).
 """
 
 from __future__ import annotations
 
+import functools
+import importlib
+from types import ModuleType
 from typing import Any
-
-import httpx
 
 from llmwarm._log import logger
 
 __all__ = ["install"]
 
-#: What a closed keep-alive connection looks like when a request is sent on it.
-STALE_ERRORS = (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError)
 
-
-def _reusing(transport: Any, request: httpx.Request) -> bool:
-    """Whether ``request`` will go out on an idle pooled connection (best effort: True)."""
+def _reusing(transport: Any, url: Any) -> bool:
+    """Whether a request to ``url`` will go out on an idle pooled connection (else True)."""
     try:
-        import httpcore
-
-        origin = httpcore.URL(str(request.url)).origin
+        core = importlib.import_module(type(transport._pool).__module__.split(".")[0])
+        origin = core.URL(str(url)).origin
         return any(
             c.is_idle() and c.can_handle_request(origin) for c in transport._pool.connections
         )
@@ -41,60 +38,63 @@ def _reusing(transport: Any, request: httpx.Request) -> bool:
         return True
 
 
-def _again(exc: Exception, reused: bool, request: httpx.Request) -> bool:
-    if not reused or not isinstance(request.stream, httpx.ByteStream):
+def _again(lib: ModuleType, exc: Exception, reused: bool, request: Any) -> bool:
+    if not reused or not isinstance(request.stream, lib.ByteStream):
         return False
-    if isinstance(exc, httpx.RemoteProtocolError) and "without sending a response" not in str(exc):
+    if isinstance(exc, lib.RemoteProtocolError) and "without sending a response" not in str(exc):
         return False  # a malformed answer, not a closed connection
     logger.debug("llmwarm: %s %s met a closed keep-alive connection (%r); sending it again",
                  request.method, request.url, exc)  # fmt: skip
     return True
 
 
-class _Retry(httpx.BaseTransport):
-    def __init__(self, inner: httpx.BaseTransport) -> None:
-        self._inner = inner
+@functools.cache
+def _retrying(cls: type) -> type:
+    """Return a subclass of the transport class ``cls`` that sends a stale request again."""
+    lib = importlib.import_module(cls.__module__.split(".")[0])
+    stale = (lib.RemoteProtocolError, lib.ReadError, lib.WriteError)
 
-    def handle_request(self, request: httpx.Request) -> httpx.Response:
-        reused = _reusing(self._inner, request)
-        try:
-            return self._inner.handle_request(request)
-        except STALE_ERRORS as exc:
-            if not _again(exc, reused, request):
-                raise
-        return self._inner.handle_request(request)
+    if hasattr(cls, "handle_async_request"):
 
-    def close(self) -> None:
-        self._inner.close()
+        class AsyncRetrying(cls):  # type: ignore[misc]
+            async def handle_async_request(self, request: Any) -> Any:
+                reused = _reusing(self, request.url)
+                try:
+                    return await super().handle_async_request(request)
+                except stale as exc:
+                    if not _again(lib, exc, reused, request):
+                        raise
+                return await super().handle_async_request(request)
 
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._inner, name)
+        return AsyncRetrying
 
+    class Retrying(cls):  # type: ignore[misc]
+        def handle_request(self, request: Any) -> Any:
+            reused = _reusing(self, request.url)
+            try:
+                return super().handle_request(request)
+            except stale as exc:
+                if not _again(lib, exc, reused, request):
+                    raise
+            return super().handle_request(request)
 
-class _AsyncRetry(httpx.AsyncBaseTransport):
-    def __init__(self, inner: httpx.AsyncBaseTransport) -> None:
-        self._inner = inner
-
-    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        reused = _reusing(self._inner, request)
-        try:
-            return await self._inner.handle_async_request(request)
-        except STALE_ERRORS as exc:
-            if not _again(exc, reused, request):
-                raise
-        return await self._inner.handle_async_request(request)
-
-    async def aclose(self) -> None:
-        await self._inner.aclose()
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._inner, name)
+    return Retrying
 
 
-def install(client: httpx.Client | httpx.AsyncClient) -> None:
-    """Make ``client``'s default transport send a request again after a stale connection."""
-    transport: Any = client._transport
-    if isinstance(client, httpx.AsyncClient):
-        client._transport = _AsyncRetry(transport)
-    else:
-        client._transport = _Retry(transport)
+def install(client: Any) -> None:
+    """Make ``client``'s transport send a request again after a stale keep-alive connection.
+
+    ``client`` is an ``httpx`` or ``httpx2`` client whose transport is the library's own
+    (``HTTPTransport``/``AsyncHTTPTransport``): it becomes an instance of a subclass, so it
+    is still that class for everyone holding it (an SDK given it as ``transport=``). Any
+    other transport is left as it is.
+    """
+    transport: Any = getattr(client, "_transport", None)
+    cls: Any = type(transport)
+    library = cls.__module__.split(".")[0]
+    if library not in ("httpx", "httpx2") or cls.__name__ not in (
+        "HTTPTransport",
+        "AsyncHTTPTransport",
+    ):
+        return
+    transport.__class__ = _retrying(cls)

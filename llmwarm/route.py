@@ -143,6 +143,8 @@ class Router(Policy):
         self.cooldown = cooldown
         self.max_cooldown = max_cooldown
         self.max_wait = max_wait
+        self.handles_failures = fallback  # the SDK under it must not retry what it reroutes
+        self.patience = hedge_after
         self.warmth: Warmth | None = None
         self._index = {tier.name: i for i, tier in enumerate(tiers)}
         self._by_model = {tier.model: tier for tier in reversed(tiers)}

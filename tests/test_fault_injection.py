@@ -27,6 +27,7 @@ import pytest
 from llmwarm import Tier, cached, pooled, routed, traced, warm
 from llmwarm.sim import SimServer
 
+HI = [{"role": "user", "content": "hi"}]
 OK = b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 2\r\n\r\n{}"
 
 
@@ -127,6 +128,22 @@ def test_a_stale_keep_alive_connection_is_retried_once_transparently(
     assert keepalive_server.requests == 5 + sent_again  # retried once, never more
 
 
+def test_the_openai_sdk_on_its_own_http_library_is_retried_too(
+    keepalive_server: KeepAliveServer,
+) -> None:
+    @pooled(openai.OpenAI, base_url=f"{keepalive_server.url}/v1", api_key="sk", max_retries=0)
+    def status(*, client: openai.OpenAI) -> int:
+        raw = client.chat.completions.with_raw_response.create(model="m", messages=HI)
+        return int(raw.status_code)
+
+    statuses = []
+    for _ in range(3):
+        statuses.append(status())
+        threading.Event().wait(0.15)
+    assert statuses == [200] * 3  # SDK retries off: llmwarm's own retry did it
+    assert keepalive_server.requests == 3 + (0 if keepalive_server.mode == "idle" else 2)
+
+
 async def test_async_stale_connection_is_retried_and_a_dead_server_is_not(
     keepalive_server: KeepAliveServer,
 ) -> None:
@@ -144,7 +161,6 @@ async def test_async_stale_connection_is_retried_and_a_dead_server_is_not(
 
 
 FAST = pytest.mark.sim(cold_start=0, ttft=0.01, token_time=0.001)
-HI = [{"role": "user", "content": "hi"}]
 
 
 @FAST
