@@ -213,26 +213,42 @@ async def test_async_streams_abandoned_unread_give_their_connections_back(
     assert len([c async for c in await stream()]) > 1
 
 
+def full_stack(root: str, library: str) -> Any:
+    """@traced @cached @routed @warm @pooled, one connection: the SDK (on httpx2) or httpx."""
+    pool = {
+        "limits": httpx.Limits(max_connections=1),  # one leaked slot would stop everything
+        "timeout": httpx.Timeout(5.0, pool=1.0),
+    }
+    if library == "openai":
+
+        @pooled(openai.AsyncOpenAI, base_url=f"{root}/v1", api_key="sk", max_retries=0, **pool)
+        async def call(messages: Any, *, model: str = "s", max_tokens: int = 2, client: Any) -> Any:
+            reply = await client.chat.completions.create(
+                model=model, messages=messages, max_tokens=max_tokens
+            )
+            return reply.choices[0].message.content
+
+    else:
+
+        @pooled(http_options={"base_url": root}, **pool)
+        async def call(
+            messages: Any, *, model: str = "s", max_tokens: int = 2, http_client: Any
+        ) -> Any:
+            body = {"model": model, "messages": messages, "max_tokens": max_tokens}
+            response = await http_client.post("/v1/chat/completions", json=body)
+            return response.raise_for_status().json()["choices"][0]["message"]["content"]
+
+    # one stack: each decorator joins the pipeline of the one below it
+    stack = warm(["s", "l"], interval=3600)(call)
+    return traced(cached(ttl=60)(routed([Tier("small", "s"), Tier("large", "l")])(stack)))
+
+
 @FAST
+@pytest.mark.parametrize("library", ["openai", "httpx"])
 async def test_cancelling_a_full_stack_at_every_await_point_keeps_nothing(
-    sim_server: SimServer,
+    sim_server: SimServer, library: str
 ) -> None:
-    @traced
-    @cached(ttl=60)
-    @routed([Tier("small", "s"), Tier("large", "l")])
-    @warm(["s", "l"], interval=3600)
-    @pooled(
-        openai.AsyncOpenAI,
-        limits=httpx.Limits(max_connections=1),  # one leaked slot would stop everything
-        timeout=httpx.Timeout(5.0, pool=1.0),
-        base_url=sim_server.openai_base_url,
-        api_key="sk",
-        max_retries=0,
-    )
-    async def complete(messages: Any, *, model: str = "s", max_tokens: int = 2, client: Any) -> Any:
-        return await client.chat.completions.create(
-            model=model, messages=messages, max_tokens=max_tokens
-        )
+    complete = full_stack(str(sim_server), library)
 
     cancelled = 0
     for steps in range(120):  # cancel after 0, 1, 2... turns of the loop
@@ -256,4 +272,4 @@ async def test_cancelling_a_full_stack_at_every_await_point_keeps_nothing(
     assert all(c.is_idle() or c.is_closed() for c in pool.connections), pool  # none held
     # the one slot is free: a call goes through at once (today: PoolTimeout on each tier)
     reply = await asyncio.wait_for(complete([{"role": "user", "content": "after"}]), 10)
-    assert reply.choices
+    assert reply
