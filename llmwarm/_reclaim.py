@@ -3,9 +3,10 @@
 httpcore (1.0.9 and older) assigns a new connection to a waiting request; if that request
 is cancelled before it sends anything on it (before or just after it connected), the
 connection stays in the pool for ever: new, so never idle, expired or closed, and owned
-by no request (encode/httpcore#1093; ``httpcore2``, under ``httpx2``, reclaims them itself). Each one holds a slot of ``max_connections`` until
-every call ends in ``PoolTimeout``. ``@pooled`` calls :func:`reclaim` when a call through
-its pool is cancelled (a timeout, a hedge's loser, a client gone away).
+by no request (encode/httpcore#1093; ``httpcore2``, under ``httpx2``, reclaims them
+itself). Each one holds a slot of ``max_connections`` until every call ends in
+``PoolTimeout``. ``@pooled`` calls :func:`reclaim` when a call through its pool is
+cancelled (a timeout, a hedge's loser, a client gone away).
 
 It reads httpcore's private state, guardedly: on any other transport, or another layout,
 it does nothing.
