@@ -224,7 +224,12 @@ def replay(
         run = _Run(loop, times, window, load, warm, every, provider, end)
         return loop.run_until_complete(run.main())
     finally:
+        # What the run leaves (a ping's cancelled wait) ends before the loop closes.
+        pending = asyncio.all_tasks(loop)
+        for task in pending:
+            task.cancel()
         with contextlib.suppress(Exception):
+            loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
             loop.run_until_complete(loop.shutdown_asyncgens())
         loop.close()
 
