@@ -100,7 +100,7 @@ def table(result: dict[str, Any]) -> str:
     """Return the Markdown table of a :func:`run` result (as in ``docs/warming.md``)."""
     lines = [
         "| traffic | calls | cold: none | cold: cron | cold: llmwarm | pings: cron | "
-        "pings: llmwarm (× cron) | pings: llmwarm+window (× cron) | target met |",
+        "pings: llmwarm (x cron) | pings: llmwarm+window (x cron) | target met |",
         "|---|---|---|---|---|---|---|---|---|",
     ]
     for row in result["shapes"]:
@@ -108,8 +108,8 @@ def table(result: dict[str, Any]) -> str:
         lines.append(
             f"| {row['name']} | {row['requests']} | {n['cold_rate_judged']:.2%} "
             f"| {c['cold_rate_judged']:.2%} | {w['cold_rate_judged']:.2%} | {c['pings']} "
-            f"| {w['pings']} ({w['pings_vs_cron']:.3f}×) "
-            f"| {o['pings']} ({o['pings_vs_cron']:.3f}×, cold {o['cold_rate_judged']:.2%}) "
+            f"| {w['pings']} ({w['pings_vs_cron']:.3f}x) "
+            f"| {o['pings']} ({o['pings_vs_cron']:.3f}x, cold {o['cold_rate_judged']:.2%}) "
             f"| {'yes' if row['met'] else 'NO'} |"
         )
     return "\n".join(lines)
