@@ -270,6 +270,7 @@ class _Model:
         self.learner = learner
         self.policy = policy  # the warming policy (None: a fixed or learned interval)
         self.extra: float | None = None  # the window the last activity (a ping) set, if any
+        self.kept = False  # start() asked to keep it warm before any call reached it
         self.plan_key: tuple[Any, ...] | None = None  # what the cached plan was made from
         self.plan_due: float | None = None
         self.last: float | None = None  # last activity, on the warmer clock's monotonic scale
@@ -376,7 +377,7 @@ class Warmer:
         with self._lock:
             self._stopped = False
             for st in self._state.values():
-                st.asap = st.listed
+                st.asap = st.kept = st.listed
         if self._fleet is not None:
             self._fleet.reopen()  # stop() closed it; a restarted warmer shares the fleet again
         self._ensure_running()
@@ -549,6 +550,10 @@ class Warmer:
         policy = st.policy
         assert policy is not None
         assert st.last is not None
+        if not policy.calls and not st.kept:
+            # Warm what traffic uses: a model no call has reached (a router's other tier,
+            # pinged once by warm_up) is not kept warm on its own.
+            return None
         key = (st.last, st.extra, len(policy.calls), policy.calls[-1] if policy.calls else None)
         if st.plan_key != key:
             offset = self._clock.time() - now  # the policy thinks in wall-clock time

@@ -6,7 +6,6 @@ from typing import Any
 
 import ollama
 import pytest
-from conftest import Otel
 
 from llmwarm import _stats as stats
 from llmwarm import pings, traced
@@ -37,7 +36,7 @@ def _stop_warmers() -> Any:
 
 @pytest.mark.parametrize("kind", ["url", "client"])
 def test_an_ollama_preload_ping_is_counted_and_traced(
-    otel: Otel, sim_server: SimServer, kind: str
+    otel: Any, sim_server: SimServer, kind: str
 ) -> None:
     clock = Clock()
     adapter = pings.ollama_preload(
@@ -63,7 +62,7 @@ def test_an_ollama_preload_ping_is_counted_and_traced(
 
 
 async def test_an_async_adapter_ping_is_counted_and_traced(
-    otel: Otel, sim_server: SimServer
+    otel: Any, sim_server: SimServer
 ) -> None:
     clock = Clock()
     adapter = pings.ollama_preload(ollama.AsyncClient(host=str(sim_server)))
