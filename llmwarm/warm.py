@@ -36,7 +36,8 @@ from llmwarm._learn import SAFETY, Learner
 from llmwarm._lifecycle import on_exit, on_fork_child
 from llmwarm._log import logger
 from llmwarm._streams import is_stream, observe_stream
-from llmwarm._warm_policy import DEFAULT_BUDGET, DEFAULT_KEEP_ALIVE, WarmingPolicy
+from llmwarm._warm_policy import DEFAULT_BUDGET, WarmingPolicy
+from llmwarm._warm_policy import DEFAULT_KEEP_ALIVE as _POLICY_KEEP_ALIVE
 from llmwarm.coord import Fleet, is_backend
 
 __all__ = [
@@ -56,7 +57,15 @@ F = TypeVar("F", bound=Callable[..., Any])
 DEFAULT_INTERVAL = 300.0
 """The interval of 0.1 (now the default unload window, :data:`DEFAULT_KEEP_ALIVE`)."""
 DEFAULT_COLD_START_BUDGET = DEFAULT_BUDGET
-"""The fraction of user calls the warming policy lets find the model cold (1%)."""
+"""The fraction of user calls the warming policy lets find the model cold (1%).
+
+.. versionadded:: 0.2.0
+"""
+DEFAULT_KEEP_ALIVE = _POLICY_KEEP_ALIVE
+"""The provider's unload window the policy assumes when ``keep_alive`` is not given (300 s).
+
+.. versionadded:: 0.2.0
+"""
 DEFAULT_AUTO_START = 60.0
 """Where ``interval="auto"`` starts when ``keep_alive`` is not given."""
 DEFAULT_BACKOFF_CAP = 10.0
