@@ -16,26 +16,13 @@ SHORT = [{"role": "user", "content": "What is 2+2?"}]
 LONG = [{"role": "user", "content": "Summarise this report: " + "lorem ipsum " * 30}]
 
 
-class Clock:
-    manual = True
-
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def monotonic(self) -> float:
-        return self.now
-
-    def time(self) -> float:
-        return 1_700_000_000.0 + self.now
-
-
 @pytest.fixture(autouse=True)
 def _stop_warmers() -> Iterator[None]:
     yield
     reset_warmers()
 
 
-def make(clock: Clock, sent: list[str]) -> Any:
+def make(clock: Any, sent: list[str]) -> Any:
     @routed(TIERS, prefer_warm=True)
     @warm(["s", "l"], _clock=clock)  # the default policy for both tiers
     def complete(messages: list[Any], *, model: str = "unused", max_tokens: int = 8) -> str:
@@ -45,8 +32,8 @@ def make(clock: Clock, sent: list[str]) -> Any:
     return complete
 
 
-def test_a_tier_no_call_reaches_is_never_pinged() -> None:
-    clock, sent = Clock(), []
+def test_a_tier_no_call_reaches_is_never_pinged(manual_clock: Any) -> None:
+    clock, sent = manual_clock, []
     complete = make(clock, sent)
     assert complete(SHORT) == "s"
     assert complete.warmer.next_ping_at("s") is not None  # reached: kept warm
@@ -58,8 +45,10 @@ def test_a_tier_no_call_reaches_is_never_pinged() -> None:
     assert sent.count("ping:s") >= 4
 
 
-def test_a_call_predicted_cold_goes_to_a_warm_tier_and_the_cold_one_is_not_kept_warm() -> None:
-    clock, sent = Clock(), []
+def test_a_call_predicted_cold_goes_to_a_warm_tier_and_the_cold_one_is_not_kept_warm(
+    manual_clock: Any,
+) -> None:
+    clock, sent = manual_clock, []
     complete = make(clock, sent)
     complete(SHORT)  # "s" warm
     assert complete(LONG) == "s"  # "l" is predicted cold: the warm tier answers
@@ -72,8 +61,8 @@ def test_a_call_predicted_cold_goes_to_a_warm_tier_and_the_cold_one_is_not_kept_
     assert complete.warmer.next_ping_at("l") is not None
 
 
-def test_start_still_keeps_every_model_warm_before_any_call() -> None:
-    clock, sent = Clock(), []
+def test_start_still_keeps_every_model_warm_before_any_call(manual_clock: Any) -> None:
+    clock, sent = manual_clock, []
     complete = make(clock, sent)
     complete.warmer.start()
     complete.warmer.run_due()

@@ -13,21 +13,6 @@ from llmwarm.sim import SimServer
 from llmwarm.warm import _reset, warm
 
 
-class Clock:
-    """A manual clock: the warmer starts no thread, the test runs its due work."""
-
-    manual = True
-
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def monotonic(self) -> float:
-        return self.now
-
-    def time(self) -> float:
-        return 1_700_000_000.0 + self.now
-
-
 @pytest.fixture(autouse=True)
 def _stop_warmers() -> Any:
     yield
@@ -36,9 +21,9 @@ def _stop_warmers() -> Any:
 
 @pytest.mark.parametrize("kind", ["url", "client"])
 def test_an_ollama_preload_ping_is_counted_and_traced(
-    otel: Any, sim_server: SimServer, kind: str
+    otel: Any, sim_server: SimServer, kind: str, manual_clock: Any
 ) -> None:
-    clock = Clock()
+    clock = manual_clock
     adapter = pings.ollama_preload(
         str(sim_server) if kind == "url" else ollama.Client(host=str(sim_server))
     )
@@ -62,9 +47,9 @@ def test_an_ollama_preload_ping_is_counted_and_traced(
 
 
 async def test_an_async_adapter_ping_is_counted_and_traced(
-    otel: Any, sim_server: SimServer
+    otel: Any, sim_server: SimServer, manual_clock: Any
 ) -> None:
-    clock = Clock()
+    clock = manual_clock
     adapter = pings.ollama_preload(ollama.AsyncClient(host=str(sim_server)))
     client = ollama.AsyncClient(host=str(sim_server))
 
@@ -81,8 +66,10 @@ async def test_an_async_adapter_ping_is_counted_and_traced(
     assert [s.attributes.get("llmwarm.warmup", False) for s in otel.spans()] == [False, True]
 
 
-def test_a_window_setting_ping_asks_for_the_predicted_busy_period(sim_server: SimServer) -> None:
-    clock = Clock()
+def test_a_window_setting_ping_asks_for_the_predicted_busy_period(
+    sim_server: SimServer, manual_clock: Any
+) -> None:
+    clock = manual_clock
     asked: list[Any] = []
     preload = pings.ollama_preload(str(sim_server))
 
