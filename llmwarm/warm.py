@@ -703,7 +703,8 @@ class Warmer:
             if window is not None:
                 st.extra = window
         if st.policy is not None:
-            st.policy.observe_ping(end - started, cold)
+            with self._lock:  # the scheduler may be planning with the same history
+                st.policy.observe_ping(end - started, cold)
         if recovered:
             logger.info("llmwarm: keep-warm pings to %r work again (%d failed)", model, recovered)
         if self._ping is not None and st.learner is not None:
