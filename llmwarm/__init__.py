@@ -1,7 +1,14 @@
 """llmwarm: composable decorators that remove cold-start latency from LLM API calls."""
 
 from llmwarm import pings
-from llmwarm._errors import BatchSizeError, ConfigError, LLMWarmError, StreamAbandoned
+from llmwarm._errors import (
+    BatchSizeError,
+    CacheRowError,
+    ConfigError,
+    CorruptCacheRow,
+    LLMWarmError,
+    StreamAbandoned,
+)
 from llmwarm._stats import reset_stats, stats
 from llmwarm._version import __version__
 from llmwarm.batch import batched
@@ -14,7 +21,9 @@ from llmwarm.warm import shutdown, warm
 
 __all__ = [
     "BatchSizeError",
+    "CacheRowError",
     "ConfigError",
+    "CorruptCacheRow",
     "LLMWarmError",
     "StreamAbandoned",
     "Tier",
