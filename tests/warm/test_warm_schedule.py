@@ -342,7 +342,7 @@ def test_after_stop_no_ping_starts_and_calls_do_not_restart_it(clock: FakeClock)
             ("m", "fast"),
             {},
             ValueError,
-            'interval must be a number of seconds >= 1 or "auto"',
+            'interval must be a number of seconds >= 1, "auto" or None',
         ),
         (("m", True), {}, TypeError, "interval must be"),
         (
