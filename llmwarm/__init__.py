@@ -9,6 +9,15 @@ from llmwarm._errors import (
     LLMWarmError,
     StreamAbandoned,
 )
+from llmwarm._handles import (
+    BatchedFunction,
+    CachedFunction,
+    Decorated,
+    PooledFunction,
+    RoutedFunction,
+    StackedFunction,
+    WarmedFunction,
+)
 from llmwarm._stats import reset_stats, stats
 from llmwarm._version import __version__
 from llmwarm.batch import batched
@@ -21,12 +30,19 @@ from llmwarm.warm import shutdown, warm
 
 __all__ = [
     "BatchSizeError",
+    "BatchedFunction",
     "CacheRowError",
+    "CachedFunction",
     "ConfigError",
     "CorruptCacheRow",
+    "Decorated",
     "LLMWarmError",
+    "PooledFunction",
+    "RoutedFunction",
+    "StackedFunction",
     "StreamAbandoned",
     "Tier",
+    "WarmedFunction",
     "__version__",
     "aclose",
     "batched",

@@ -19,8 +19,8 @@ import dataclasses
 import inspect
 import math
 import weakref
-from collections.abc import Awaitable, Callable, Sequence
-from typing import Any, ClassVar, TypeVar, cast, overload
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
+from typing import TYPE_CHECKING, Any, ClassVar, Concatenate, ParamSpec, TypeVar, overload
 
 from llmwarm import _call, _core
 from llmwarm._core import Call, CallRecord, Flow, FunctionSpec, Policy, Step
@@ -28,7 +28,12 @@ from llmwarm._errors import BatchSizeError
 
 __all__ = ["DEFAULT_MAX_SIZE", "DEFAULT_MAX_WAIT", "BatchSizeError", "BatchStats", "batched"]
 
+if TYPE_CHECKING:
+    from llmwarm._handles import BatchDecorator, BatchedFunction, Decorated, StackedFunction
+
+P = ParamSpec("P")
 R = TypeVar("R")
+T = TypeVar("T")
 
 #: The most items sent in one call.
 DEFAULT_MAX_SIZE = 16
@@ -267,23 +272,25 @@ def _check(max_size: object, max_wait: object) -> tuple[int, float]:
     return max_size, float(max_wait)
 
 
-_ListFn = Callable[..., Awaitable[Sequence[R]]]
-_ItemFn = Callable[..., Awaitable[R]]
-
-
 @overload
-def batched(fn: _ListFn[R], /) -> _ItemFn[R]: ...
+def batched(
+    fn: Decorated[Concatenate[list[T], P], Awaitable[Sequence[R]]], /
+) -> StackedFunction[Concatenate[T, P], Coroutine[Any, Any, R]]: ...
+@overload
+def batched(
+    fn: Callable[Concatenate[list[T], P], Awaitable[Sequence[R]]], /
+) -> BatchedFunction[Concatenate[T, P], Coroutine[Any, Any, R]]: ...
 @overload
 def batched(
     *, max_size: int = DEFAULT_MAX_SIZE, max_wait: float = DEFAULT_MAX_WAIT
-) -> Callable[[_ListFn[R]], _ItemFn[R]]: ...
+) -> BatchDecorator: ...
 def batched(
-    fn: _ListFn[R] | None = None,
+    fn: Callable[..., Any] | None = None,
     /,
     *,
     max_size: int = DEFAULT_MAX_SIZE,
     max_wait: float = DEFAULT_MAX_WAIT,
-) -> _ItemFn[R] | Callable[[_ListFn[R]], _ItemFn[R]]:
+) -> Any:
     """Coalesce concurrent single-item calls into list calls of the decorated function.
 
     The function is ``async def f(items: list, ...) -> list`` (same length, same order);
@@ -297,7 +304,7 @@ def batched(
     """
     size, wait = _check(max_size, max_wait)
 
-    def decorate(target: _ListFn[R]) -> _ItemFn[R]:
-        return cast(_ItemFn[R], _core.apply(target, Batcher(size, wait)))
+    def decorate(target: Callable[..., Any]) -> Any:
+        return _core.apply(target, Batcher(size, wait))
 
     return decorate if fn is None else decorate(fn)

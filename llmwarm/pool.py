@@ -25,7 +25,7 @@ import threading
 import weakref
 from collections.abc import AsyncIterator, Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, TypeVar, cast
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import httpx
 
@@ -46,6 +46,9 @@ __all__ = [
     "from_env",
     "pooled",
 ]
+
+if TYPE_CHECKING:
+    from llmwarm._handles import PoolDecorator
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -579,7 +582,7 @@ def pooled(
     timeout: httpx.Timeout | float | None = None,
     http_options: Mapping[str, Any] | None = None,
     **client_kwargs: Any,
-) -> Callable[[F], F]:
+) -> PoolDecorator:
     """Inject a long-lived, shared HTTP client (``http_client``) or SDK client (``client``).
 
     ``factory`` (e.g. ``openai.AsyncOpenAI``) is called once per credential as
@@ -596,7 +599,7 @@ def pooled(
         policy = Pooled(factory, http2, limits, timeout, http_options or {}, client_kwargs)
         return apply(target, policy)
 
-    return decorate
+    return cast("PoolDecorator", decorate)
 
 
 def _check(

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import Any, ClassVar, TypeVar, cast
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar, cast
 
 from llmwarm import _core, _loading, _log, _streams
 from llmwarm._classify import Classifier, default_classifier
@@ -29,6 +29,9 @@ __all__ = [
     "default_classifier",
     "routed",
 ]
+
+if TYPE_CHECKING:
+    from llmwarm._handles import RouteDecorator
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -345,7 +348,7 @@ def routed(
     prefer_warm: bool = DEFAULT_PREFER_WARM,
     hedge_after: float | None = DEFAULT_HEDGE_AFTER,
     cooldown: float = DEFAULT_COOLDOWN,
-) -> Callable[[F], F]:
+) -> RouteDecorator:
     """Route each call to a model tier; fall back, cool down, prefer warm and hedge.
 
     ``tiers``: :class:`Tier` objects, cheapest first. ``classify(arguments)`` returns a
@@ -372,4 +375,4 @@ def routed(
         policy = Router(checked, chosen_classifier, fallback, prefer_warm, hedge, cool)
         return _core.apply(fn, policy)
 
-    return decorate
+    return cast("RouteDecorator", decorate)

@@ -21,7 +21,7 @@ import threading
 import weakref
 from collections.abc import Callable, Generator, Sequence
 from datetime import timedelta
-from typing import Any, ClassVar, TypeVar, cast
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar, cast
 
 from llmwarm import _loading, _scheduler
 from llmwarm._core import Call, CallRecord, Flow, FunctionSpec, Policy, Stack, apply, invoke
@@ -40,6 +40,9 @@ __all__ = [
     "shutdown",
     "warm",
 ]
+
+if TYPE_CHECKING:
+    from llmwarm._handles import WarmDecorator
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -92,7 +95,7 @@ def warm(
     keep_alive: float | timedelta | None = None,
     backend: Any = None,
     _clock: _scheduler.Clock | None = None,
-) -> Callable[[F], F]:
+) -> WarmDecorator:
     """Keep ``model`` warm: ping it through the decorated function after ``interval`` idle.
 
     ``model`` is one name or a list; each call's ``model`` argument (defaults applied) says
@@ -136,7 +139,7 @@ def warm(
         warmer = Warmer(models, every, window, ping, fleet, clock)
         return apply(function, _WarmPolicy(warmer))
 
-    return decorate
+    return cast("WarmDecorator", decorate)
 
 
 def shutdown() -> None:

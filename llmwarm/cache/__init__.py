@@ -16,7 +16,7 @@ import threading
 import time
 import weakref
 from collections.abc import Callable, Generator, Mapping
-from typing import Any, ClassVar, TypeVar, cast, overload
+from typing import TYPE_CHECKING, Any, ClassVar, ParamSpec, TypeVar, cast, overload
 
 from llmwarm import _lifecycle, _stats
 from llmwarm._core import Call, Flow, FunctionSpec, Offload, Policy, Stack, apply
@@ -67,7 +67,12 @@ __all__ = [
     "register_type",
 ]
 
+if TYPE_CHECKING:
+    from llmwarm._handles import CacheDecorator, CachedFunction, Decorated, StackedFunction
+
 F = TypeVar("F", bound=Callable[..., Any])
+P = ParamSpec("P")
+R = TypeVar("R")
 
 DEFAULT_TTL = 3600.0
 """Seconds a result stays cached when ``ttl`` is not given."""
@@ -729,7 +734,11 @@ def _check_callable(name: str, value: Any) -> None:
 
 
 @overload
-def cached(ttl: F, /) -> F: ...
+def cached(ttl: Decorated[P, R], /) -> StackedFunction[P, R]: ...
+
+
+@overload
+def cached(ttl: Callable[P, R], /) -> CachedFunction[P, R]: ...
 
 
 @overload
@@ -742,7 +751,7 @@ def cached(
     cacheable: Callable[[Mapping[str, Any]], bool] | None = None,
     scope: Callable[[], Any] | None = None,
     fingerprint_key: str | bytes | None = None,
-) -> Callable[[F], F]: ...
+) -> CacheDecorator: ...
 
 
 def cached(
