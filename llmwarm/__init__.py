@@ -18,15 +18,16 @@ from llmwarm._handles import (
     StackedFunction,
     WarmedFunction,
 )
+from llmwarm._lifecycle import aclose, close, shutdown
 from llmwarm._stats import reset_stats, stats
 from llmwarm._version import __version__
 from llmwarm.batch import batched
 from llmwarm.cache import cached
 from llmwarm.config import from_config
-from llmwarm.pool import aclose, close, pooled
+from llmwarm.pool import pooled
 from llmwarm.route import Tier, routed
 from llmwarm.trace import traced
-from llmwarm.warm import shutdown, warm
+from llmwarm.warm import warm
 
 __all__ = [
     "BatchSizeError",

@@ -14,6 +14,7 @@ batch. See ``docs/batching.md``.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import copy
 import dataclasses
 import inspect
@@ -22,7 +23,7 @@ import weakref
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar, Concatenate, ParamSpec, TypeVar, overload
 
-from llmwarm import _call, _core
+from llmwarm import _call, _core, _lifecycle
 from llmwarm._core import Call, CallRecord, Flow, FunctionSpec, Policy, Step
 from llmwarm._errors import BatchSizeError
 
@@ -115,6 +116,11 @@ class _LoopBatches:
             task = asyncio.get_running_loop().create_task(self.send(batch, entries))
             self.sending.add(task)
             task.add_done_callback(self.sending.discard)
+
+    def flush_all(self) -> None:
+        """Send every batch now, without waiting for company (on the batches' loop)."""
+        for key, batch in list(self.pending.items()):
+            self.flush(key, batch)
 
     async def send(
         self, batch: _Pending, entries: list[tuple[Any, asyncio.Future[Any], CallRecord]]
@@ -230,11 +236,39 @@ class Batcher(Policy):
         self._loops: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _LoopBatches] = (
             weakref.WeakKeyDictionary()
         )
+        _registry.add(self)
+        _lifecycle.on_close(_lifecycle.BATCHERS, "batchers", _drain, _adrain)
 
     @property
     def batcher(self) -> Batcher:
         """Return this policy: its options and :attr:`stats`."""
         return self
+
+    def close(self) -> None:
+        """Send every waiting batch now, on its own event loop (drain; calls go on after).
+
+        .. versionadded:: 0.2.0
+        """
+        try:
+            running = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
+        for loop, batches in list(self._loops.items()):
+            if loop is running:
+                batches.flush_all()
+            elif not loop.is_closed():
+                with contextlib.suppress(RuntimeError):  # closed meanwhile
+                    loop.call_soon_threadsafe(batches.flush_all)
+
+    async def aclose(self) -> None:
+        """Drain as :meth:`close`, and wait until this loop's batches have been answered.
+
+        .. versionadded:: 0.2.0
+        """
+        self.close()
+        batches = self._loops.get(asyncio.get_running_loop())
+        if batches is not None and batches.sending:
+            await asyncio.wait(set(batches.sending))
 
     def bind(self, spec: FunctionSpec) -> None:
         """Refuse sync functions, async generators and functions without a list parameter."""
@@ -260,6 +294,19 @@ class Batcher(Policy):
         if call.record.warmup:
             return (yield call)
         return (yield _Enqueue(self, call))
+
+
+_registry: weakref.WeakSet[Batcher] = weakref.WeakSet()
+
+
+def _drain() -> None:
+    for batcher in list(_registry):
+        batcher.close()
+
+
+async def _adrain() -> None:
+    for batcher in list(_registry):
+        await batcher.aclose()
 
 
 def _check(max_size: object, max_wait: object) -> tuple[int, float]:

@@ -23,7 +23,7 @@ from collections.abc import Callable, Generator, Sequence
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar, cast
 
-from llmwarm import _loading, _scheduler
+from llmwarm import _lifecycle, _loading, _scheduler
 from llmwarm._core import Call, CallRecord, Flow, FunctionSpec, Policy, Stack, apply, invoke
 from llmwarm._learn import SAFETY, Learner
 from llmwarm._lifecycle import on_exit, on_fork_child
@@ -145,10 +145,18 @@ def warm(
 def shutdown() -> None:
     """Stop every warmer of the process (no ping starts after this returns).
 
+    ``llmwarm.close()`` does this first; ``llmwarm.shutdown`` is now that ``close()``.
+
     .. versionadded:: 0.1.0
     """
     for warmer in list(_registry):
         warmer.stop()
+
+
+async def _ashutdown() -> None:
+    # Stop every warmer, then wait for the running loop's warmer tasks to end.
+    for warmer in list(_registry):
+        await warmer.aclose()
 
 
 # ------------------------------------------------------------------------------ policy
@@ -284,6 +292,8 @@ class Warmer:
         self._failed = 0
         self._rng = random.Random()
         _registry.add(self)
+        _lifecycle.on_close(_lifecycle.WARMERS, "warmers", shutdown, _ashutdown)
+        _lifecycle.on_close(_lifecycle.THREADS, "threads", _scheduler.close_threads)
 
     # -- public handle
 
@@ -364,6 +374,13 @@ class Warmer:
             runner.cancel()
         if self._fleet is not None:
             self._fleet.close()
+
+    def close(self) -> None:
+        """Stop warming, as :meth:`stop` (the same ``close``/``aclose`` as every handle).
+
+        .. versionadded:: 0.2.0
+        """
+        self.stop()
 
     async def aclose(self) -> None:
         """Stop warming and wait for an async warmer's task to end."""

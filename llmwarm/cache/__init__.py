@@ -229,6 +229,22 @@ class CacheHandle:
         policy = self._policy
         policy.backend.delete(policy.key_of(args, kwargs, hashed=policy.hashed_keys))
 
+    def close(self) -> None:
+        """Close the back end's connection if it has one (SQLite); it reopens on next use.
+
+        .. versionadded:: 0.2.0
+        """
+        close = getattr(self._policy.backend, "close", None)
+        if callable(close):
+            close()
+
+    async def aclose(self) -> None:
+        """Do :meth:`close` in a worker thread.
+
+        .. versionadded:: 0.2.0
+        """
+        await asyncio.to_thread(self.close)
+
     async def aclear(self) -> None:
         """Do :meth:`clear` in a worker thread."""
         await asyncio.to_thread(self.clear)

@@ -182,5 +182,16 @@ async def touch_every_handle() -> dict[str, Any]:
     Bot.reply.cache.invalidate(bot, "hi")
     seen["areply_models"] = bot.areply.warmer.models
     seen["areply"] = await bot.areply("hi")
+    # One lifecycle: every handle closes alike, and llmwarm closes everything.
+    ask.cache.close()
+    await aask.cache.aclose()
+    ping_me.warmer.close()
+    await complete.warmer.aclose()
+    embed.batcher.close()
+    await upper.batcher.aclose()
+    fetch.pool.close()
+    await afetch.pool.aclose()
     await llmwarm.aclose()
+    llmwarm.close()
+    llmwarm.shutdown()
     return seen
