@@ -146,6 +146,8 @@ class Router(Policy):
         self.prefer_warm = prefer_warm
         self.hedge_after = hedge_after
         self.cooldown = cooldown
+        self.handles_failures = fallback  # the SDK under it must not retry what it reroutes
+        self.patience = hedge_after
         self.warmth: Warmth | None = None
         self._index = {tier.name: i for i, tier in enumerate(tiers)}
         self._by_model = {tier.model: tier for tier in reversed(tiers)}
