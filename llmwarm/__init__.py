@@ -8,6 +8,7 @@ from llmwarm._errors import (
     CorruptCacheRow,
     LLMWarmError,
     StreamAbandoned,
+    UnknownOptionError,
 )
 from llmwarm._handles import (
     BatchedFunction,
@@ -43,6 +44,7 @@ __all__ = [
     "StackedFunction",
     "StreamAbandoned",
     "Tier",
+    "UnknownOptionError",
     "WarmedFunction",
     "__version__",
     "aclose",

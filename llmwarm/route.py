@@ -18,6 +18,7 @@ from llmwarm._classify import Classifier, default_classifier
 from llmwarm._core import Call, CallRecord, Flow, FunctionSpec, Policy, Stack, Warmth
 from llmwarm._failures import attach_attempts, cooldowns, is_retryable, retry_after
 from llmwarm._log import logger
+from llmwarm._options import check_keywords
 from llmwarm._steps import FirstChunk, Race
 
 __all__ = [
@@ -342,6 +343,7 @@ def _merge(record: CallRecord, leg: CallRecord) -> None:
             setattr(record, name, value)
 
 
+@check_keywords
 def routed(
     tiers: Sequence[Tier],
     *,
