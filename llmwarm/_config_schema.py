@@ -18,7 +18,7 @@ from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 from llmwarm._errors import ConfigError, UnknownOptionError
-from llmwarm._options import did_you_mean, section_keys
+from llmwarm._option_names import did_you_mean, section_keys
 
 __all__ = [
     "PROVIDERS",
@@ -284,7 +284,7 @@ class _Section:
     """A mapping at ``path``: typed getters that name the full path, and unknown-key checks.
 
     A decorator's section (``section``) also takes each key in the decorator keyword's
-    spelling (``ttl`` for ``ttl_seconds``, from :data:`llmwarm._options.SECTIONS`); it is
+    spelling (``ttl`` for ``ttl_seconds``, from :data:`llmwarm._option_names.SECTIONS`); it is
     read under the YAML key, and errors name the key as it was written.
     """
 

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Concatenate, ParamSpec, TypeVar
 from llmwarm import _call, _core, _lifecycle
 from llmwarm._core import Call, CallRecord, Flow, FunctionSpec, Policy, Step
 from llmwarm._errors import BatchSizeError
-from llmwarm._options import check_keywords
+from llmwarm._option_names import check_keywords
 
 __all__ = ["DEFAULT_MAX_SIZE", "DEFAULT_MAX_WAIT", "BatchSizeError", "BatchStats", "batched"]
 

@@ -18,7 +18,7 @@ from llmwarm._classify import Classifier, default_classifier
 from llmwarm._core import Call, CallRecord, Flow, FunctionSpec, Policy, Stack, Warmth
 from llmwarm._failures import attach_attempts, cooldowns, is_retryable, retry_after
 from llmwarm._log import logger
-from llmwarm._options import check_keywords
+from llmwarm._option_names import check_keywords
 from llmwarm._steps import FirstChunk, Race
 
 __all__ = [

@@ -28,7 +28,7 @@ from llmwarm._core import Call, CallRecord, Flow, FunctionSpec, Policy, Stack, a
 from llmwarm._learn import SAFETY, Learner
 from llmwarm._lifecycle import on_exit, on_fork_child
 from llmwarm._log import logger
-from llmwarm._options import check_keywords
+from llmwarm._option_names import check_keywords
 from llmwarm._streams import is_stream, observe_stream
 from llmwarm.coord import Fleet, is_backend
 

@@ -22,7 +22,7 @@ from llmwarm import _lifecycle, _stats
 from llmwarm._core import Call, Flow, FunctionSpec, Offload, Policy, Stack, apply
 from llmwarm._errors import ConfigError
 from llmwarm._log import logger
-from llmwarm._options import check_keywords
+from llmwarm._option_names import check_keywords
 from llmwarm._streams import is_stream
 from llmwarm._streams import observe_stream as _observe_stream
 from llmwarm.cache.allowlist import register_type

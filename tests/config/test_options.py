@@ -12,7 +12,7 @@ import pytest
 
 import llmwarm
 from llmwarm._config_schema import parse_config, parse_duration
-from llmwarm._options import SECTIONS
+from llmwarm._option_names import SECTIONS
 
 DECORATORS = {
     "pooled": llmwarm.pooled,
