@@ -255,6 +255,12 @@ class PoolDecorator(Protocol):
     def __call__(self, fn: Callable[P, R2], /) -> PooledFunction[P, R2]: ...
 
 
+class StackDecorator(Protocol):
+    """``from_config(...)``: a decorator applying a configured stack (every handle typed)."""
+
+    def __call__(self, fn: Callable[P, R2], /) -> StackedFunction[P, R2]: ...
+
+
 class BatchDecorator(Protocol):
     """``batched(...)``: a decorator returning a :class:`BatchedFunction` taking one item."""
 

@@ -49,6 +49,7 @@ def test_every_handle_typed_in_the_usage_file_exists_at_run_time() -> None:
     assert seen["reply_misses"] == 1
     assert seen["areply_models"] == ("m-small",)
     assert seen["areply"] == "hi"
+    assert seen["configured_ttl"] == 60.0
 
 
 def test_mypy_strict_accepts_the_usage_file() -> None:

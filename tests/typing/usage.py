@@ -108,6 +108,13 @@ async def embed_pooled(texts: list[str], *, http_client: httpx.AsyncClient) -> l
     return [len(t) for t in texts]
 
 
+@llmwarm.from_config({"llm": {"openai": {"api_key": "sk-test", "cache": {"ttl": 60}}}})
+def configured(
+    messages: list[dict[str, str]], *, model: str | None = None, client: Any = None
+) -> str:
+    return str(model)
+
+
 class Bot:
     """Decorated methods: called on an instance, they bind like methods."""
 
@@ -143,6 +150,8 @@ def typed_handles() -> None:
         assert_type(Bot().reply("q"), str)
         assert_type(Bot.reply.cache.stats, CacheStats)
         assert_type(Bot().areply.warmer, Warmer)
+        assert_type(configured([]), str)
+        assert_type(configured.cache.stats, CacheStats)
 
         ask(1)  # type: ignore[arg-type]
         ask("q", modle="x")  # type: ignore[call-arg]
@@ -182,6 +191,7 @@ async def touch_every_handle() -> dict[str, Any]:
     Bot.reply.cache.invalidate(bot, "hi")
     seen["areply_models"] = bot.areply.warmer.models
     seen["areply"] = await bot.areply("hi")
+    seen["configured_ttl"] = configured.cache.info()["ttl"]
     # One lifecycle: every handle closes alike, and llmwarm closes everything.
     ask.cache.close()
     await aask.cache.aclose()
