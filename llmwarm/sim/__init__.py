@@ -41,6 +41,7 @@ from llmwarm.sim._model import ModelRegistry, ModelState, Ticket
 if TYPE_CHECKING:
     from llmwarm.sim._app import create_app
     from llmwarm.sim._server import SimServer, aserve, serve
+    from llmwarm.sim.traffic import diurnal, periodic, poisson, sessions
 
 __all__ = [
     "DEFAULT_COLD_START",
@@ -60,8 +61,12 @@ __all__ = [
     "Ticket",
     "aserve",
     "create_app",
+    "diurnal",
     "parse_duration",
+    "periodic",
+    "poisson",
     "serve",
+    "sessions",
 ]
 
 # The server side needs the ``sim`` extra (starlette, uvicorn): import it on first use, so
@@ -71,6 +76,11 @@ _LAZY = {
     "SimServer": "llmwarm.sim._server",
     "serve": "llmwarm.sim._server",
     "aserve": "llmwarm.sim._server",
+    # Traffic shapes need no extra; lazy only so that the server-less import stays small.
+    "diurnal": "llmwarm.sim.traffic",
+    "periodic": "llmwarm.sim.traffic",
+    "poisson": "llmwarm.sim.traffic",
+    "sessions": "llmwarm.sim.traffic",
 }
 
 
