@@ -490,6 +490,11 @@ def close_threads(timeout: float = 5.0) -> None:
                 logger.warning("llmwarm: thread %s is still busy after close()", thread.name)
 
 
+async def aclose_threads(timeout: float = 5.0) -> None:
+    """Do :func:`close_threads` in a worker thread: joining threads never blocks the loop."""
+    await asyncio.to_thread(close_threads, timeout)
+
+
 def _stop_ping_loop() -> None:
     global _ping_loop
     current, _ping_loop = _ping_loop, None

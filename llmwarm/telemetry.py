@@ -28,6 +28,7 @@ The SDK is imported inside :func:`setup` only, never at ``import llmwarm``.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import threading
@@ -231,7 +232,7 @@ def setup(service_name: str | None = None, *, exporter: str | None = None) -> Te
         metrics.set_meter_provider(meter_provider)
     handle = Telemetry(tracer_provider, meter_provider, gate)
     _set_up.append(handle)
-    _lifecycle.on_close(_lifecycle.TELEMETRY, "telemetry", _flush)
+    _lifecycle.on_close(_lifecycle.TELEMETRY, "telemetry", _flush, _aflush)
     return handle
 
 
@@ -242,3 +243,9 @@ _set_up: list[Telemetry] = []
 def _flush() -> None:
     for handle in _set_up:
         handle.force_flush()
+
+
+async def _aflush() -> None:
+    # An exporter's flush is network I/O (seconds, when the collector is slow): never on
+    # the event loop that called llmwarm.aclose().
+    await asyncio.to_thread(_flush)

@@ -396,7 +396,9 @@ class Warmer:
         self._rng = random.Random()
         _registry.add(self)
         _lifecycle.on_close(_lifecycle.WARMERS, "warmers", shutdown, _ashutdown)
-        _lifecycle.on_close(_lifecycle.THREADS, "threads", _scheduler.close_threads)
+        _lifecycle.on_close(
+            _lifecycle.THREADS, "threads", _scheduler.close_threads, _scheduler.aclose_threads
+        )
 
     # -- public handle
 

@@ -222,7 +222,7 @@ def test_a_part_that_fails_to_close_is_logged_and_the_rest_still_close(
 
 
 CHILD = """
-import os, llmwarm, llmwarm.telemetry
+import asyncio, os, llmwarm, llmwarm.telemetry
 llmwarm.telemetry.setup("lifecycle-test", exporter="console")
 
 @llmwarm.traced
@@ -230,16 +230,18 @@ def chat(prompt, *, model="gpt-4o-mini"):
     return {"id": "r-1", "model": model, "choices": [{"finish_reason": "stop"}]}
 
 chat("hello")
-llmwarm.close()
+__CLOSE__
 print("CLOSED", flush=True)
 os._exit(0)  # no exit hooks: only close() can have flushed the span
 """
 
 
-def test_close_flushes_the_telemetry_setup_installed() -> None:
+@pytest.mark.parametrize("close", ["llmwarm.close()", "asyncio.run(llmwarm.aclose())"])
+def test_close_flushes_the_telemetry_setup_installed(close: str) -> None:
     done = subprocess.run(
-        [sys.executable, "-c", CHILD], capture_output=True, text=True, timeout=120, check=True
-    )
+        [sys.executable, "-c", CHILD.replace("__CLOSE__", close)],
+        capture_output=True, text=True, timeout=120, check=True,
+    )  # fmt: skip
     out = done.stdout
     assert '"name": "chat gpt-4o-mini"' in out
     assert out.index('"name": "chat gpt-4o-mini"') < out.index("CLOSED")
