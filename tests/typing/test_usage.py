@@ -50,6 +50,9 @@ def test_every_handle_typed_in_the_usage_file_exists_at_run_time() -> None:
     assert seen["areply_models"] == ("m-small",)
     assert seen["areply"] == "hi"
     assert seen["configured_ttl"] == 60.0
+    # A bound method lists its stack's policies, as the function does (the Protocols' marker).
+    assert seen["bound_policies"] == seen["policies"]
+    assert len(seen["policies"]) == 1
 
 
 def test_mypy_strict_accepts_the_usage_file() -> None:

@@ -188,6 +188,8 @@ async def touch_every_handle() -> dict[str, Any]:
     bot = Bot()
     seen["reply"] = bot.reply("hi")
     seen["reply_misses"] = bot.reply.cache.stats.misses
+    seen["bound_policies"] = bot.reply.llmwarm_policies
+    seen["policies"] = Bot.reply.llmwarm_policies
     Bot.reply.cache.invalidate(bot, "hi")
     seen["areply_models"] = bot.areply.warmer.models
     seen["areply"] = await bot.areply("hi")
