@@ -47,8 +47,9 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
+# The package, and a user's file that uses every decorator and handle (typed handles).
 typecheck: $(STAMP)
-	$(BIN)/mypy --strict llmwarm
+	$(BIN)/mypy --strict llmwarm tests/typing/usage.py
 
 docs: $(STAMP)
 	$(BIN)/mkdocs build --strict --site-dir site

@@ -9,26 +9,45 @@ from llmwarm._errors import (
     CorruptCacheRow,
     LLMWarmError,
     StreamAbandoned,
+    UnknownOptionError,
 )
+from llmwarm._handles import (
+    BatchedFunction,
+    CachedFunction,
+    Decorated,
+    PooledFunction,
+    RoutedFunction,
+    StackedFunction,
+    WarmedFunction,
+)
+from llmwarm._lifecycle import aclose, close, shutdown
 from llmwarm._stats import reset_stats, stats
 from llmwarm._version import __version__
 from llmwarm.batch import batched
 from llmwarm.cache import cached
 from llmwarm.config import from_config
-from llmwarm.pool import aclose, close, pooled
+from llmwarm.pool import pooled
 from llmwarm.route import Tier, routed
 from llmwarm.trace import traced
-from llmwarm.warm import shutdown, warm
+from llmwarm.warm import warm
 
 __all__ = [
     "AllTiersCooling",
     "BatchSizeError",
+    "BatchedFunction",
     "CacheRowError",
+    "CachedFunction",
     "ConfigError",
     "CorruptCacheRow",
+    "Decorated",
     "LLMWarmError",
+    "PooledFunction",
+    "RoutedFunction",
+    "StackedFunction",
     "StreamAbandoned",
     "Tier",
+    "UnknownOptionError",
+    "WarmedFunction",
     "__version__",
     "aclose",
     "batched",

@@ -13,10 +13,12 @@ import re
 import types
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
-from llmwarm._errors import ConfigError
+from llmwarm._errors import ConfigError, UnknownOptionError
+from llmwarm._option_names import did_you_mean, section_keys
 from llmwarm.warm import MIN_INTERVAL
 
 __all__ = [
@@ -105,15 +107,19 @@ _PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d)")
 
 
 def parse_duration(value: object) -> float:
-    """Return seconds from a number or a string such as ``"300s"``, ``"10m"``, ``"1h30m"``.
+    """Return seconds from a number, a ``timedelta`` or a string: ``"300s"``, ``"5m"``, ``"1h30m"``.
 
-    Raises :class:`ValueError` for anything else (booleans, empty or unknown units).
+    The one duration parser of the configuration. Raises :class:`ValueError` for anything
+    else (booleans, empty strings, unknown units, NaN and infinities).
 
     .. versionadded:: 0.1.0
+    .. versionchanged:: 0.2.0 a ``timedelta`` too.
     """
     if isinstance(value, bool):
         raise ValueError(f"{value!r} is not a duration")
-    if isinstance(value, (int, float)):
+    if isinstance(value, timedelta):
+        seconds = value.total_seconds()
+    elif isinstance(value, (int, float)):
         seconds = float(value)
     elif isinstance(value, str):
         text = value.strip().replace(" ", "")
@@ -270,26 +276,53 @@ def _mask_url(url: str) -> str:
 # ------------------------------------------------------------------------- checkers
 
 
-class _Section:
-    """A mapping at ``path``: typed getters that name the full path, and unknown-key checks."""
+def _keys(section: str) -> tuple[str, ...]:
+    """Return the YAML keys of a decorator's section: ``enabled`` and the one table's."""
+    return ("enabled", *section_keys(section))
 
-    def __init__(self, path: str, value: Any, allowed: tuple[str, ...]) -> None:
+
+class _Section:
+    """A mapping at ``path``: typed getters that name the full path, and unknown-key checks.
+
+    A decorator's section (``section``) also takes each key in the decorator keyword's
+    spelling (``ttl`` for ``ttl_seconds``, from :data:`llmwarm._option_names.SECTIONS`); it is
+    read under the YAML key, and errors name the key as it was written.
+    """
+
+    def __init__(
+        self, path: str, value: Any, allowed: tuple[str, ...], section: str | None = None
+    ) -> None:
         if not isinstance(value, Mapping):
             raise ConfigError(path, f"must be a mapping, got {_kind(value)}")
-        unknown = [str(k) for k in value if k not in allowed]
-        if unknown:
-            raise ConfigError(
-                f"{path}.{unknown[0]}",
-                f"is not a known key; {path} accepts: {', '.join(sorted(allowed))}",
-            )
+        table = section_keys(section) if section is not None else {}
+        aliases = {keyword: key for key, keyword in table.items() if keyword != key}
         self.path = path
-        self.value = value
+        self.value: dict[Any, Any] = {}
+        self.spelled: dict[str, str] = {}
+        for written, item in value.items():
+            key = aliases.get(written, written)
+            if key not in allowed:
+                accepted = ", ".join(
+                    f"{k} (or {table[k]})" if k in aliases.values() else k for k in sorted(allowed)
+                )
+                raise UnknownOptionError(
+                    f"{path}.{written}",
+                    f"is not a known key{did_you_mean(str(written), allowed, aliases)}; "
+                    f"{path} accepts: {accepted}",
+                )
+            if key in self.value:
+                raise ConfigError(
+                    f"{path}.{written}",
+                    f"sets the same option as {path}.{self.spelled[key]}; keep one of them",
+                )
+            self.value[key] = item
+            self.spelled[key] = str(written)
 
     def has(self, key: str) -> bool:
         return key in self.value and self.value[key] is not None
 
     def at(self, key: str) -> str:
-        return f"{self.path}.{key}"
+        return f"{self.path}.{self.spelled.get(key, key)}"
 
     def get(self, key: str, check: Callable[[str, Any], T], default: T) -> T:
         if not self.has(key):
@@ -329,7 +362,9 @@ def _seconds(path: str, value: Any) -> float:
         seconds = parse_duration(value)
     except ValueError:
         raise ConfigError(
-            path, f'must be a duration (seconds, or "300s", "10m", "1h30m"), got {_kind(value)}'
+            path,
+            f'must be a duration (seconds, "300s", "10m", "1h30m" or a timedelta), '
+            f"got {_kind(value)}",
         ) from None
     if seconds <= 0:
         raise ConfigError(path, f"must be > 0, got {value}")
@@ -359,18 +394,7 @@ def _url(schemes: tuple[str, ...]) -> Callable[[str, Any], str]:
 
 
 def _pooling(path: str, value: Any) -> PoolingConfig | None:
-    s = _Section(
-        path,
-        value,
-        (
-            "enabled",
-            "max_connections",
-            "max_keepalive_connections",
-            "keepalive_expiry",
-            "http2",
-            "timeout_seconds",
-        ),
-    )
+    s = _Section(path, value, _keys("connection_pooling"), "connection_pooling")
     if not s.get("enabled", _bool, True):
         return None
     config = PoolingConfig(
@@ -410,7 +434,7 @@ def _interval(path: str, value: Any) -> float | None:
 
 
 def _warmup(path: str, value: Any, default_model: str | None, provider: str) -> WarmupConfig | None:
-    s = _Section(path, value, ("enabled", "model", "interval_seconds", "keep_alive", "backend"))
+    s = _Section(path, value, _keys("warmup"), "warmup")
     if not s.get("enabled", _bool, True):
         return None
     model = s.get("model", _text, default_model or "")
@@ -432,7 +456,7 @@ def _warmup(path: str, value: Any, default_model: str | None, provider: str) -> 
 
 
 def _cache(path: str, value: Any) -> CacheConfig | None:
-    s = _Section(path, value, ("enabled", "max_size", "ttl_seconds", "backend"))
+    s = _Section(path, value, _keys("cache"), "cache")
     if not s.get("enabled", _bool, True):
         return None
     return CacheConfig(
@@ -464,11 +488,7 @@ def _tiers(path: str, value: Any) -> tuple[TierConfig, ...]:
 
 
 def _routing(path: str, value: Any) -> RoutingConfig | None:
-    s = _Section(
-        path,
-        value,
-        ("enabled", "tiers", "prefer_warm", "hedge_after_seconds", "fallback", "cooldown_seconds"),
-    )
+    s = _Section(path, value, _keys("routing"), "routing")
     if not s.get("enabled", _bool, True):
         return None
     if not s.has("tiers"):
@@ -483,7 +503,7 @@ def _routing(path: str, value: Any) -> RoutingConfig | None:
 
 
 def _tracing(path: str, value: Any) -> TracingConfig | None:
-    s = _Section(path, value, ("enabled", "capture_content"))
+    s = _Section(path, value, _keys("tracing"), "tracing")
     if not s.get("enabled", _bool, True):
         return None
     return TracingConfig(capture_content=s.get("capture_content", _bool, None))
@@ -541,9 +561,10 @@ def parse_config(data: Any, environ: Mapping[str, str] | None = None) -> Mapping
     stacks: dict[str, StackConfig] = {}
     for name, section in llm.items():
         if name not in PROVIDERS:
-            raise ConfigError(
+            raise UnknownOptionError(
                 f"llm.{name}",
-                f"is not a known provider; known providers are: {', '.join(PROVIDERS)}",
+                f"is not a known provider{did_you_mean(str(name), PROVIDERS)}; "
+                f"known providers are: {', '.join(PROVIDERS)}",
             )
         stacks[name] = _provider(name, section)
     return types.MappingProxyType(stacks)

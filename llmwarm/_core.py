@@ -382,6 +382,12 @@ class StackState:
 class _BoundStack(wrapt.BoundFunctionWrapper[Any, Any]):
     """A stack bound to an instance or class (``obj.method``): exposes the same handles."""
 
+    @property
+    def llmwarm_policies(self) -> tuple[Policy, ...]:
+        """The policies of the stack this method belongs to, outermost first."""
+        pipeline: tuple[Policy, ...] = self._self_parent._self_llmwarm.pipeline
+        return pipeline
+
     def __getattr__(self, name: str) -> Any:
         if not name.startswith(("_self_", "__")):
             try:

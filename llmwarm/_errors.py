@@ -4,6 +4,7 @@
 
     LLMWarmError                    every error llmwarm itself raises
     ├── ConfigError (ValueError)    a decorator option or a YAML value is wrong
+    │   └── UnknownOptionError (TypeError) an unknown keyword or YAML key ("did you mean")
     ├── BatchSizeError (ValueError) a @batched function returned the wrong number of results
     ├── AllTiersCooling             every tier of a @routed call is cooling down: nothing sent
     ├── CacheRowError               a cache back end failed about one key (a miss for it)
@@ -25,6 +26,7 @@ __all__ = [
     "CorruptCacheRow",
     "LLMWarmError",
     "StreamAbandoned",
+    "UnknownOptionError",
 ]
 
 
@@ -45,6 +47,16 @@ class ConfigError(LLMWarmError, ValueError):
         super().__init__(f"{path} {message}")
         self.path = path
         self.message = message
+
+
+class UnknownOptionError(ConfigError, TypeError):
+    """An option that does not exist: a decorator keyword or a configuration key.
+
+    The message names the closest known option (``did you mean 'ttl'?``) and lists the
+    accepted ones. A ``TypeError`` too, as Python's own "unexpected keyword argument".
+
+    .. versionadded:: 0.2.0
+    """
 
 
 class BatchSizeError(LLMWarmError, ValueError):

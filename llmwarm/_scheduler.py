@@ -394,10 +394,12 @@ class _Workers:
         self._threads = 0
         self._idle = 0
         self._names = itertools.count(1)
+        self._closing = False  # close(): idle threads end instead of waiting for work
 
     def submit(self, fn: Callable[[], Any]) -> concurrent.futures.Future[Any]:
         future: concurrent.futures.Future[Any] = concurrent.futures.Future()
         with self._cond:
+            self._closing = False
             self._queue.append((future, fn))
             if self._idle > len(self._queue) - 1:
                 self._cond.notify()
@@ -409,10 +411,16 @@ class _Workers:
                 self._threads += 1
         return future
 
+    def close(self) -> None:
+        """End the idle threads now (each busy one ends after its work)."""
+        with self._cond:
+            self._closing = True
+            self._cond.notify_all()
+
     def _loop(self) -> None:
         while True:
             with self._cond:
-                if not self._queue:
+                if not self._queue and not self._closing:
                     self._idle += 1
                     self._cond.wait(MAX_WAIT)
                     self._idle -= 1
@@ -497,6 +505,37 @@ def run_on_ping_loop(coro: Coroutine[Any, Any, Any]) -> Any:
         coro.close()
         raise
     return future.result()
+
+
+#: The names of the threads this module starts (the simulator's are the test's own).
+_THREADS = ("llmwarm-warm", "llmwarm-ping")
+
+
+def close_threads(timeout: float = 5.0) -> None:
+    """End llmwarm's idle threads and wait for them, at most ``timeout`` seconds in all.
+
+    The scheduler's thread ends once its last job is removed (stopped warmers), idle
+    workers end when woken, the ping loop's thread when its loop stops. A thread still busy
+    (a ping that hangs) is logged and left: it is a daemon thread.
+    """
+    _stop_ping_loop()
+    workers = _workers
+    if workers is not None and workers.pid == os.getpid():
+        workers.close()
+    scheduler = _shared
+    if scheduler is not None:
+        scheduler.wake()
+    deadline = time.monotonic() + timeout
+    for thread in threading.enumerate():
+        if thread.name.startswith(_THREADS) and thread is not threading.current_thread():
+            thread.join(max(0.0, deadline - time.monotonic()))
+            if thread.is_alive():
+                logger.warning("llmwarm: thread %s is still busy after close()", thread.name)
+
+
+async def aclose_threads(timeout: float = 5.0) -> None:
+    """Do :func:`close_threads` in a worker thread: joining threads never blocks the loop."""
+    await asyncio.to_thread(close_threads, timeout)
 
 
 def _stop_ping_loop() -> None:

@@ -14,20 +14,27 @@ batch. See ``docs/batching.md``.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import copy
 import dataclasses
 import inspect
 import weakref
-from collections.abc import Awaitable, Callable, Sequence
-from typing import Any, ClassVar, TypeVar, cast, overload
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
+from typing import TYPE_CHECKING, Any, ClassVar, Concatenate, ParamSpec, TypeVar, overload
 
-from llmwarm import _call, _core, _numbers
+from llmwarm import _call, _core, _lifecycle, _numbers
 from llmwarm._core import Call, CallRecord, Flow, FunctionSpec, Policy, Step
 from llmwarm._errors import BatchSizeError
+from llmwarm._option_names import check_keywords
 
 __all__ = ["DEFAULT_MAX_SIZE", "DEFAULT_MAX_WAIT", "BatchSizeError", "BatchStats", "batched"]
 
+if TYPE_CHECKING:
+    from llmwarm._handles import BatchDecorator, BatchedFunction, Decorated, StackedFunction
+
+P = ParamSpec("P")
 R = TypeVar("R")
+T = TypeVar("T")
 
 #: The most items sent in one call.
 DEFAULT_MAX_SIZE = 16
@@ -109,6 +116,11 @@ class _LoopBatches:
             task = asyncio.get_running_loop().create_task(self.send(batch, entries))
             self.sending.add(task)
             task.add_done_callback(self.sending.discard)
+
+    def flush_all(self) -> None:
+        """Send every batch now, without waiting for company (on the batches' loop)."""
+        for key, batch in list(self.pending.items()):
+            self.flush(key, batch)
 
     async def send(
         self, batch: _Pending, entries: list[tuple[Any, asyncio.Future[Any], CallRecord]]
@@ -224,11 +236,39 @@ class Batcher(Policy):
         self._loops: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _LoopBatches] = (
             weakref.WeakKeyDictionary()
         )
+        _registry.add(self)
+        _lifecycle.on_close(_lifecycle.BATCHERS, "batchers", _drain, _adrain)
 
     @property
     def batcher(self) -> Batcher:
         """Return this policy: its options and :attr:`stats`."""
         return self
+
+    def close(self) -> None:
+        """Send every waiting batch now, on its own event loop (drain; calls go on after).
+
+        .. versionadded:: 0.2.0
+        """
+        try:
+            running = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
+        for loop, batches in list(self._loops.items()):
+            if loop is running:
+                batches.flush_all()
+            elif not loop.is_closed():
+                with contextlib.suppress(RuntimeError):  # closed meanwhile
+                    loop.call_soon_threadsafe(batches.flush_all)
+
+    async def aclose(self) -> None:
+        """Drain as :meth:`close`, and wait until this loop's batches have been answered.
+
+        .. versionadded:: 0.2.0
+        """
+        self.close()
+        batches = self._loops.get(asyncio.get_running_loop())
+        if batches is not None and batches.sending:
+            await asyncio.wait(set(batches.sending))
 
     def bind(self, spec: FunctionSpec) -> None:
         """Refuse sync functions, async generators and functions without a list parameter."""
@@ -256,28 +296,44 @@ class Batcher(Policy):
         return (yield _Enqueue(self, call))
 
 
+_registry: weakref.WeakSet[Batcher] = weakref.WeakSet()
+
+
+def _drain() -> None:
+    for batcher in list(_registry):
+        batcher.close()
+
+
+async def _adrain() -> None:
+    for batcher in list(_registry):
+        await batcher.aclose()
+
+
 def _check(max_size: object, max_wait: object) -> tuple[int, float]:
     size = _numbers.count("max_size", max_size)
     return size, _numbers.seconds("max_wait", max_wait, inclusive=True)
 
 
-_ListFn = Callable[..., Awaitable[Sequence[R]]]
-_ItemFn = Callable[..., Awaitable[R]]
-
-
 @overload
-def batched(fn: _ListFn[R], /) -> _ItemFn[R]: ...
+def batched(
+    fn: Decorated[Concatenate[list[T], P], Awaitable[Sequence[R]]], /
+) -> StackedFunction[Concatenate[T, P], Coroutine[Any, Any, R]]: ...
+@overload
+def batched(
+    fn: Callable[Concatenate[list[T], P], Awaitable[Sequence[R]]], /
+) -> BatchedFunction[Concatenate[T, P], Coroutine[Any, Any, R]]: ...
 @overload
 def batched(
     *, max_size: int = DEFAULT_MAX_SIZE, max_wait: float = DEFAULT_MAX_WAIT
-) -> Callable[[_ListFn[R]], _ItemFn[R]]: ...
+) -> BatchDecorator: ...
+@check_keywords
 def batched(
-    fn: _ListFn[R] | None = None,
+    fn: Callable[..., Any] | None = None,
     /,
     *,
     max_size: int = DEFAULT_MAX_SIZE,
     max_wait: float = DEFAULT_MAX_WAIT,
-) -> _ItemFn[R] | Callable[[_ListFn[R]], _ItemFn[R]]:
+) -> Any:
     """Coalesce concurrent single-item calls into list calls of the decorated function.
 
     The function is ``async def f(items: list, ...) -> list`` (same length, same order);
@@ -291,7 +347,7 @@ def batched(
     """
     size, wait = _check(max_size, max_wait)
 
-    def decorate(target: _ListFn[R]) -> _ItemFn[R]:
-        return cast(_ItemFn[R], _core.apply(target, Batcher(size, wait)))
+    def decorate(target: Callable[..., Any]) -> Any:
+        return _core.apply(target, Batcher(size, wait))
 
     return decorate if fn is None else decorate(fn)

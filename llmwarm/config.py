@@ -25,7 +25,7 @@ import os
 import sys
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any, TypeVar, cast
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from llmwarm import _core
 from llmwarm._config_schema import PROVIDERS, ConfigError, StackConfig, parse_config
@@ -40,6 +40,9 @@ __all__ = [
     "load_config",
     "run",
 ]
+
+if TYPE_CHECKING:
+    from llmwarm._handles import StackDecorator
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -112,7 +115,7 @@ def from_config(
     provider: str = DEFAULT_PROVIDER,
     *,
     environ: Mapping[str, str] | None = None,
-) -> Callable[[F], F]:
+) -> StackDecorator:
     """Return one decorator applying the stack configured for ``provider``.
 
     ``source`` is a YAML file path or a mapping with an ``llm:`` section; ``${VAR}`` and
@@ -133,7 +136,7 @@ def from_config(
     def decorate(target: F) -> F:
         return build(stack, target)
 
-    return decorate
+    return cast("StackDecorator", decorate)
 
 
 # -------------------------------------------------------------------------------- build

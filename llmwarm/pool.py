@@ -26,7 +26,7 @@ import warnings
 import weakref
 from collections.abc import AsyncGenerator, Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, TypeVar, cast
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import httpx
 
@@ -52,6 +52,9 @@ __all__ = [
     "from_env",
     "pooled",
 ]
+
+if TYPE_CHECKING:
+    from llmwarm._handles import PoolDecorator
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -280,6 +283,7 @@ def _register_hooks() -> None:
         _hooks_registered = True
         _lifecycle.on_exit(_close_at_exit)
         _lifecycle.on_fork_child(_forget)
+        _lifecycle.on_close(_lifecycle.POOLS, "pools", close, aclose)
 
 
 def _get_pool(
@@ -355,6 +359,15 @@ async def aclose() -> None:
             due = pool.in_use == 0
         if due:
             await pool.aclose()
+
+
+def _close_pool(pool: Pool) -> None:
+    """Take one pool out of the registry and close it (when idle, else after its last call)."""
+    with _lock:
+        for registry in (_sync_pools, _async_pools):
+            for key in [k for k, p in registry.items() if p is pool]:
+                del registry[key]
+    pool.request_close()
 
 
 def _close_at_exit() -> None:
@@ -669,6 +682,32 @@ class PoolHandle:
         with ThreadPoolExecutor(max_workers=connections) as executor:
             list(executor.map(head, range(connections)))
 
+    def close(self) -> None:
+        """Close this function's pool: the process's for a sync function.
+
+        An async function's pools belong to their event loops: :meth:`aclose` closes the
+        running loop's; ``llmwarm.close()`` closes them all. Functions with the same
+        configuration share a pool: their next call opens a new one.
+
+        .. versionadded:: 0.2.0
+        """
+        if self._policy.is_async:
+            return
+        _close_pool(self._policy._http_client(False)[0])
+
+    async def aclose(self) -> None:
+        """Close this function's pool on the running loop (and the sync one, see :meth:`close`).
+
+        .. versionadded:: 0.2.0
+        """
+        if not self._policy.is_async:
+            self.close()
+            return
+        pool = self._policy._http_client(True)[0]
+        _close_pool(pool)
+        if pool.in_use == 0:
+            await pool.aclose()
+
     async def aprewarm(self, url: str | None = None, *, connections: int = 1) -> None:
         """Open connections for the running loop's pool; see :meth:`prewarm`."""
         if not self._policy.is_async:
@@ -696,7 +735,7 @@ def pooled(
     timeout: httpx.Timeout | float | None = None,
     http_options: Mapping[str, Any] | None = None,
     **client_kwargs: Any,
-) -> Callable[[F], F]:
+) -> PoolDecorator:
     """Inject a long-lived, shared HTTP client (``http_client``) or SDK client (``client``).
 
     ``factory`` (e.g. ``openai.AsyncOpenAI``) is called once per credential as
@@ -713,7 +752,7 @@ def pooled(
         policy = Pooled(factory, http2, limits, timeout, http_options or {}, client_kwargs)
         return apply(target, policy)
 
-    return decorate
+    return cast("PoolDecorator", decorate)
 
 
 def _check(

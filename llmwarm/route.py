@@ -12,7 +12,7 @@ down: when every tier is cooling the call raises :class:`~llmwarm.AllTiersCoolin
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import Any, ClassVar, TypeVar, cast
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar, cast
 
 from llmwarm import _core, _loading, _log, _numbers, _streams
 from llmwarm._classify import Classifier, default_classifier
@@ -20,6 +20,7 @@ from llmwarm._core import Call, CallRecord, Flow, FunctionSpec, Policy, Stack, W
 from llmwarm._errors import AllTiersCooling
 from llmwarm._failures import attach_attempts, cooldowns, is_retryable, retry_after
 from llmwarm._log import logger
+from llmwarm._option_names import check_keywords
 from llmwarm._steps import FirstChunk, Pause, Race
 
 __all__ = [
@@ -33,6 +34,9 @@ __all__ = [
     "default_classifier",
     "routed",
 ]
+
+if TYPE_CHECKING:
+    from llmwarm._handles import RouteDecorator
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -365,6 +369,7 @@ def _merge(record: CallRecord, leg: CallRecord) -> None:
             setattr(record, name, value)
 
 
+@check_keywords
 def routed(
     tiers: Sequence[Tier],
     *,
@@ -375,7 +380,7 @@ def routed(
     cooldown: float = DEFAULT_COOLDOWN,
     max_cooldown: float = DEFAULT_MAX_COOLDOWN,
     max_wait: float | None = DEFAULT_MAX_WAIT,
-) -> Callable[[F], F]:
+) -> RouteDecorator:
     """Route each call to a model tier; fall back, cool down, prefer warm and hedge.
 
     ``tiers``: :class:`Tier` objects, cheapest first. ``classify(arguments)`` returns a
@@ -413,4 +418,4 @@ def routed(
         policy = Router(checked, chosen_classifier, fallback, prefer_warm, hedge, cool, most, wait)
         return _core.apply(fn, policy)
 
-    return decorate
+    return cast("RouteDecorator", decorate)

@@ -28,11 +28,13 @@ The SDK is imported inside :func:`setup` only, never at ``import llmwarm``.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import threading
 from typing import Any
 
+from llmwarm import _lifecycle
 from llmwarm._log import logger
 
 __all__ = ["EXPORTERS", "REFUSED_METRICS_STATUSES", "Telemetry", "setup"]
@@ -228,4 +230,22 @@ def setup(service_name: str | None = None, *, exporter: str | None = None) -> Te
         reader = PeriodicExportingMetricReader(metric_exporter)
         meter_provider = MeterProvider(resource=resource, metric_readers=[reader])
         metrics.set_meter_provider(meter_provider)
-    return Telemetry(tracer_provider, meter_provider, gate)
+    handle = Telemetry(tracer_provider, meter_provider, gate)
+    _set_up.append(handle)
+    _lifecycle.on_close(_lifecycle.TELEMETRY, "telemetry", _flush, _aflush)
+    return handle
+
+
+#: What setup() installed in this process: llmwarm.close() flushes it.
+_set_up: list[Telemetry] = []
+
+
+def _flush() -> None:
+    for handle in _set_up:
+        handle.force_flush()
+
+
+async def _aflush() -> None:
+    # An exporter's flush is network I/O (seconds, when the collector is slow): never on
+    # the event loop that called llmwarm.aclose().
+    await asyncio.to_thread(_flush)

@@ -31,6 +31,7 @@ from llmwarm import _loading
 from llmwarm import _semconv as sc
 from llmwarm._core import Call, Flow, FunctionSpec, Policy, apply
 from llmwarm._log import logger, safely
+from llmwarm._option_names import check_keywords
 from llmwarm._responses import (
     Endpoint,
     ResponseFacts,
@@ -524,6 +525,7 @@ def traced(
 ) -> Callable[[F], F]: ...
 
 
+@check_keywords
 def traced(
     fn: Any = None,
     /,

@@ -27,14 +27,15 @@ import threading
 import weakref
 from collections.abc import Callable, Generator, Sequence
 from datetime import timedelta
-from typing import Any, ClassVar, TypeVar, cast
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar, cast
 
-from llmwarm import _loading, _numbers, _scheduler
+from llmwarm import _lifecycle, _loading, _numbers, _scheduler
 from llmwarm._core import Call, CallRecord, Flow, FunctionSpec, Policy, Stack, apply, invoke
 from llmwarm._errors import ConfigError
 from llmwarm._learn import SAFETY, Learner
 from llmwarm._lifecycle import on_exit, on_fork_child
 from llmwarm._log import logger
+from llmwarm._option_names import check_keywords
 from llmwarm._streams import is_stream, observe_stream
 from llmwarm._warm_policy import DEFAULT_BUDGET, WarmingPolicy
 from llmwarm._warm_policy import DEFAULT_KEEP_ALIVE as _POLICY_KEEP_ALIVE
@@ -53,6 +54,9 @@ __all__ = [
     "shutdown",
     "warm",
 ]
+
+if TYPE_CHECKING:
+    from llmwarm._handles import WarmDecorator
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -123,6 +127,7 @@ def _budget(value: object) -> float:
     return float(value)
 
 
+@check_keywords
 def warm(
     model: str | Sequence[str],
     interval: float | timedelta | str | None = None,
@@ -132,7 +137,7 @@ def warm(
     keep_alive: float | timedelta | None = None,
     backend: Any = None,
     _clock: _scheduler.Clock | None = None,
-) -> Callable[[F], F]:
+) -> WarmDecorator:
     """Keep ``model`` warm for the calls that come, at the fewest pings.
 
     ``model`` is one name or a list; each call's ``model`` argument (defaults applied) says
@@ -191,7 +196,7 @@ def warm(
         warmer = Warmer(models, every, window, ping, fleet, clock, policy)
         return apply(function, _WarmPolicy(warmer))
 
-    return decorate
+    return cast("WarmDecorator", decorate)
 
 
 def _patient(ping: Callable[..., Any], sleep: Any) -> Callable[..., Any]:
@@ -232,10 +237,18 @@ def _patient(ping: Callable[..., Any], sleep: Any) -> Callable[..., Any]:
 def shutdown() -> None:
     """Stop every warmer of the process (no ping starts after this returns).
 
+    ``llmwarm.close()`` does this first; ``llmwarm.shutdown`` is now that ``close()``.
+
     .. versionadded:: 0.1.0
     """
     for warmer in list(_registry):
         warmer.stop()
+
+
+async def _ashutdown() -> None:
+    # Stop every warmer, then wait for the running loop's warmer tasks to end.
+    for warmer in list(_registry):
+        await warmer.aclose()
 
 
 # ------------------------------------------------------------------------------ policy
@@ -393,6 +406,10 @@ class Warmer:
         self._failed = 0
         self._rng = random.Random()
         _registry.add(self)
+        _lifecycle.on_close(_lifecycle.WARMERS, "warmers", shutdown, _ashutdown)
+        _lifecycle.on_close(
+            _lifecycle.THREADS, "threads", _scheduler.close_threads, _scheduler.aclose_threads
+        )
 
     # -- public handle
 
@@ -476,6 +493,13 @@ class Warmer:
             runner.cancel()
         if self._fleet is not None:
             self._fleet.close()
+
+    def close(self) -> None:
+        """Stop warming, as :meth:`stop` (the same ``close``/``aclose`` as every handle).
+
+        .. versionadded:: 0.2.0
+        """
+        self.stop()
 
     async def aclose(self) -> None:
         """Stop warming and wait for an async warmer's task to end."""

@@ -16,12 +16,13 @@ import threading
 import time
 import weakref
 from collections.abc import Callable, Generator, Mapping
-from typing import Any, ClassVar, TypeVar, cast, overload
+from typing import TYPE_CHECKING, Any, ClassVar, ParamSpec, TypeVar, cast, overload
 
 from llmwarm import _lifecycle, _stats
 from llmwarm._core import Call, Flow, FunctionSpec, Offload, Policy, Stack, apply
 from llmwarm._errors import ConfigError
 from llmwarm._log import logger
+from llmwarm._option_names import check_keywords
 from llmwarm._streams import is_stream
 from llmwarm._streams import observe_stream as _observe_stream
 from llmwarm.cache.allowlist import register_type
@@ -67,7 +68,12 @@ __all__ = [
     "register_type",
 ]
 
+if TYPE_CHECKING:
+    from llmwarm._handles import CacheDecorator, CachedFunction, Decorated, StackedFunction
+
 F = TypeVar("F", bound=Callable[..., Any])
+P = ParamSpec("P")
+R = TypeVar("R")
 
 DEFAULT_TTL = 3600.0
 """Seconds a result stays cached when ``ttl`` is not given."""
@@ -223,6 +229,22 @@ class CacheHandle:
         """
         policy = self._policy
         policy.backend.delete(policy.key_of(args, kwargs, hashed=policy.hashed_keys))
+
+    def close(self) -> None:
+        """Close the back end's connection if it has one (SQLite); it reopens on next use.
+
+        .. versionadded:: 0.2.0
+        """
+        close = getattr(self._policy.backend, "close", None)
+        if callable(close):
+            close()
+
+    async def aclose(self) -> None:
+        """Do :meth:`close` in a worker thread.
+
+        .. versionadded:: 0.2.0
+        """
+        await asyncio.to_thread(self.close)
 
     async def aclear(self) -> None:
         """Do :meth:`clear` in a worker thread."""
@@ -729,7 +751,11 @@ def _check_callable(name: str, value: Any) -> None:
 
 
 @overload
-def cached(ttl: F, /) -> F: ...
+def cached(ttl: Decorated[P, R], /) -> StackedFunction[P, R]: ...
+
+
+@overload
+def cached(ttl: Callable[P, R], /) -> CachedFunction[P, R]: ...
 
 
 @overload
@@ -742,9 +768,10 @@ def cached(
     cacheable: Callable[[Mapping[str, Any]], bool] | None = None,
     scope: Callable[[], Any] | None = None,
     fingerprint_key: str | bytes | None = None,
-) -> Callable[[F], F]: ...
+) -> CacheDecorator: ...
 
 
+@check_keywords
 def cached(
     ttl: Any = DEFAULT_TTL,
     *,

@@ -373,7 +373,7 @@ class _Run:
         if self.provider == "ollama" and "ping" not in options:
             options["ping"] = pings.ollama_preload(_OllamaOverHttpx(http))
         decorated = warm(_MODEL, _clock=LoopClock(self.loop), **options)(call)
-        warmer = decorated.warmer  # type: ignore[attr-defined]
+        warmer = decorated.warmer
         return decorated, warmer.aclose
 
     async def _cron(self, call: Callable[..., Awaitable[Any]]) -> None:
