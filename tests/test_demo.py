@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import io
 import json
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import pytest
+from rich.console import Console
 
-from llmwarm.demo._run import percentile
+from llmwarm.demo import __main__ as figures_script
+from llmwarm.demo import _report
+from llmwarm.demo._run import percentile, run_demo
+from llmwarm.demo._setups import DemoConfig
 from llmwarm.demo._traffic import QUESTIONS, make_traffic
 
 REQUESTS = 30
@@ -81,6 +87,88 @@ def test_the_plot_is_a_png(demo: tuple) -> None:
     _, plot, stderr = demo
     assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert "latency chart written" in stderr
+
+
+def test_the_table_fits_an_80_column_terminal_without_cutting_a_cell(demo: tuple) -> None:
+    summaries = demo[0]["setups"]
+    out = io.StringIO()
+    _report.render_table(summaries, DemoConfig(requests=REQUESTS), Console(file=out, width=80))
+    text = out.getvalue()
+    assert max(len(line) for line in text.splitlines()) <= 80
+    assert "…" not in text
+    for word in ("set-up", "upstream", "recipe", "llmwarm", "hits"):
+        assert word in text
+    for setup in summaries:  # every figure is printed whole
+        assert f"{setup['p99_s']:.2f}" in text
+        assert str(setup["upstream_calls"]) in text
+
+
+def test_a_narrow_terminal_folds_cells_instead_of_eliding_them(demo: tuple) -> None:
+    out = io.StringIO()
+    _report.render_table(demo[0]["setups"], DemoConfig(), Console(file=out, width=60))
+    assert "…" not in out.getvalue()
+
+
+def test_the_same_seed_gives_the_same_figures_whatever_the_machine_does() -> None:
+    # Virtual time: CPU time costs no simulated time, so a busy machine changes nothing.
+    # Burn CPU in a thread during one of the runs to show that load cannot move a figure.
+    config = DemoConfig(requests=25, seed=11)
+    quiet = [r.summary() for r in run_demo(config)]
+    stop = threading.Event()
+
+    def burn() -> None:
+        while not stop.is_set():
+            sum(range(10_000))
+
+    burner = threading.Thread(target=burn, daemon=True)
+    burner.start()
+    try:
+        busy = [r.summary() for r in run_demo(config)]
+    finally:
+        stop.set()
+        burner.join(timeout=10)
+    assert busy == quiet
+    assert quiet[2]["cache_hits"] > 0
+    assert [r.summary() for r in run_demo(DemoConfig(requests=25, seed=12))] != quiet
+
+
+def test_the_chart_labels_cache_answers_apart_from_warm_and_cold_calls() -> None:
+    import matplotlib.pyplot as plt
+
+    results = run_demo(DemoConfig(requests=25, seed=11), names=["llmwarm"])
+    (ours,) = results
+    assert sum(ours.cached) == ours.cache_hits > 0  # per-request flags match the counter
+    figure = _report.chart(results)
+    try:
+        labels = [t.get_text() for t in figure.axes[0].get_legend().get_texts()]
+    finally:
+        plt.close(figure)
+    assert labels[:2] == ["warm", "cold start"]
+    assert labels[2].startswith("answered by the cache")
+
+
+def test_readme_and_docs_figures_are_those_of_a_real_run() -> None:
+    block = figures_script.figures()
+    root = Path(__file__).resolve().parent.parent
+    for name in ("README.md", "docs/demo.md"):
+        text = (root / name).read_text(encoding="utf-8")
+        assert figures_script.replace_block(text, block, name) == text, (
+            f"{name}: the demo figures are stale; run `python -m llmwarm.demo --markdown "
+            "--write README.md docs/demo.md`"
+        )
+
+
+def test_the_figures_script_replaces_only_the_marked_block(tmp_path: Path) -> None:
+    page = tmp_path / "page.md"
+    page.write_text(f"before\n{figures_script.START}\nstale figures\n{figures_script.END}\nafter\n")
+    assert figures_script.main(["--markdown", "--write", str(page)]) == 0
+    text = page.read_text()
+    assert text.startswith(f"before\n{figures_script.START}\n```text\n")
+    assert text.endswith(f"```\n{figures_script.END}\nafter\n")
+    assert "llmwarm:" in text
+    assert "stale figures" not in text
+    with pytest.raises(SystemExit, match="no <!-- demo-figures:start -->"):
+        figures_script.replace_block("no markers", "x", "page.md")
 
 
 @pytest.mark.parametrize(
