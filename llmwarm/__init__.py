@@ -1,7 +1,13 @@
 """llmwarm: composable decorators that remove cold-start latency from LLM API calls."""
 
 from llmwarm import pings
-from llmwarm._errors import BatchSizeError, ConfigError, LLMWarmError, StreamAbandoned
+from llmwarm._errors import (
+    BatchSizeError,
+    ConfigError,
+    LLMWarmError,
+    LogFormatError,
+    StreamAbandoned,
+)
 from llmwarm._stats import reset_stats, stats
 from llmwarm._version import __version__
 from llmwarm.batch import batched
@@ -16,6 +22,7 @@ __all__ = [
     "BatchSizeError",
     "ConfigError",
     "LLMWarmError",
+    "LogFormatError",
     "StreamAbandoned",
     "Tier",
     "__version__",

@@ -5,6 +5,7 @@
     LLMWarmError                    every error llmwarm itself raises
     ├── ConfigError (ValueError)    a decorator option or a YAML value is wrong
     ├── BatchSizeError (ValueError) a @batched function returned the wrong number of results
+    ├── LogFormatError (ValueError) a request log given to `llmwarm replay` cannot be read
     └── StreamAbandoned             a stream was collected unfinished (given to observers)
 
 Errors from the provider or the user's own function are never wrapped: they reach the
@@ -13,7 +14,7 @@ caller as they were raised.
 
 from __future__ import annotations
 
-__all__ = ["BatchSizeError", "ConfigError", "LLMWarmError", "StreamAbandoned"]
+__all__ = ["BatchSizeError", "ConfigError", "LLMWarmError", "LogFormatError", "StreamAbandoned"]
 
 
 class LLMWarmError(Exception):
@@ -40,6 +41,21 @@ class BatchSizeError(LLMWarmError, ValueError):
 
     .. versionadded:: 0.1.0
     """
+
+
+class LogFormatError(LLMWarmError, ValueError):
+    """A request log cannot be read; ``path`` and ``line`` (or None) say where.
+
+    .. versionadded:: 0.2.0
+    """
+
+    def __init__(self, path: str, line: int | None, message: str) -> None:
+        super().__init__(
+            f"{path}: {message}" if line is None else f"{path}, line {line}: {message}"
+        )
+        self.path = path
+        self.line = line
+        self.message = message
 
 
 class StreamAbandoned(LLMWarmError):
