@@ -213,6 +213,10 @@ class LLMWarm(Setup):
 
     async def start(self) -> None:
         """Start warming both tiers' models before traffic arrives."""
+        import llmwarm
+
+        # stats() is per process; count only this run's pings.
+        self._pings_before = int(llmwarm.stats()["warmup_pings"])
         self.complete.warmer.start()  # type: ignore[attr-defined]
 
     async def ask(self, question: str) -> None:
@@ -228,9 +232,10 @@ class LLMWarm(Setup):
 
     @property
     def pings(self) -> int:
-        """Pings the warmer has sent."""
-        sent: int = self.complete.warmer.pings_sent  # type: ignore[attr-defined]
-        return sent
+        """Warm-up pings, as ``llmwarm.stats()`` counts them (adapter pings included)."""
+        import llmwarm
+
+        return int(llmwarm.stats()["warmup_pings"]) - self._pings_before
 
     @property
     def cache_hits(self) -> int:
