@@ -78,7 +78,7 @@ def plot(outcomes: Sequence[Outcome], log: RequestLog, path: str) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    figure, rows = plt.subplots(len(outcomes), 1, sharex=True, figsize=(9, 6), dpi=120)
+    figure, rows = plt.subplots(len(outcomes), 1, sharex=True, sharey=True, figsize=(9, 6), dpi=120)
     for axes, outcome in zip(rows, outcomes, strict=True):
         hours = [t / 3600 for t in outcome.at]
         for want_cold, color, label in ((False, "#1f77b4", "warm"), (True, "#d62728", "cold")):
@@ -91,7 +91,9 @@ def plot(outcomes: Sequence[Outcome], log: RequestLog, path: str) -> None:
                 [p[0] for p in points], [p[1] for p in points], s=6, color=color, label=label
             )
         pings = [t / 3600 for t in outcome.ping_times]
-        axes.scatter(pings, [FLOOR] * len(pings), s=10, marker="|", color="#2ca02c", label="ping")
+        axes.scatter(
+            pings, [FLOOR] * len(pings), s=10, marker="|", color="#2ca02c", label="ping (time only)"
+        )
         axes.set_yscale("log")
         axes.set_ylabel("latency s")
         axes.set_title(
