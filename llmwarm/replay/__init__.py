@@ -36,26 +36,32 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Add the ``llmwarm replay`` options to ``parser``."""
     costs = Costs()
     parser.add_argument("file", metavar="FILE", help="request log: CSV, JSON lines or OTLP/JSON")
-    parser.add_argument("--column", help="timestamp column or key (default: detected)")
+    parser.add_argument(
+        "--column", metavar="NAME", help="timestamp column or key (default: detected)"
+    )
     parser.add_argument(
         "--strict",
         action="store_true",
         help="refuse out-of-order timestamps (default: sort them, and say so)",
     )
     parser.add_argument(
-        "--keep-alive", type=float, default=300.0, help="provider unload window, s (%(default)s)"
-    )
+        "--keep-alive", type=float, default=300.0, metavar="S",
+        help="provider unload window, seconds (%(default)s)",
+    )  # fmt: skip
     parser.add_argument(
-        "--cold-start", type=float, default=14.0, help="provider load time, s (%(default)s)"
-    )
+        "--cold-start", type=float, default=14.0, metavar="S",
+        help="provider load time, seconds (%(default)s)",
+    )  # fmt: skip
     parser.add_argument(
-        "--cron", type=float, help="the cron's interval, s (default: the cheapest that does "
-        "as well as llmwarm, from keep-alive - 5 s up)"
+        "--cron", type=float, metavar="S",
+        help="the cron's interval, seconds (default: the cheapest that does as well as "
+        "llmwarm, from keep-alive - 5 s up)",
     )  # fmt: skip
     parser.add_argument(
         "--budget",
         type=float,
         default=0.01,
+        metavar="RATE",
         help="cold-start rate a cron must meet to count as doing as well (%(default)s)",
     )
     parser.add_argument(
@@ -65,15 +71,28 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="KEY=VALUE",
         help="a @warm keyword argument (repeatable), e.g. --warm interval=240",
     )
-    parser.add_argument("--provider", choices=("openai", "ollama"), default="openai")
-    parser.add_argument("--ping-input-tokens", type=int, default=costs.input_tokens)
-    parser.add_argument("--ping-output-tokens", type=int, default=costs.output_tokens)
     parser.add_argument(
-        "--input-price", type=float, default=costs.input_price, help="$ per million tokens"
+        "--provider",
+        choices=("openai", "ollama"),
+        default="openai",
+        help="API the pings use; ollama pings are preloads that may set the window",
     )
     parser.add_argument(
-        "--output-price", type=float, default=costs.output_price, help="$ per million tokens"
-    )
+        "--ping-input-tokens", type=int, default=costs.input_tokens, metavar="N",
+        help="input tokens a ping costs (%(default)s)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--ping-output-tokens", type=int, default=costs.output_tokens, metavar="N",
+        help="output tokens a ping costs (%(default)s)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--input-price", type=float, default=costs.input_price, metavar="USD",
+        help="$ per million input tokens (%(default)s)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--output-price", type=float, default=costs.output_price, metavar="USD",
+        help="$ per million output tokens (%(default)s)",
+    )  # fmt: skip
     parser.add_argument("--json", action="store_true", help="print one JSON object, nothing else")
     parser.add_argument("--plot", metavar="FILE.png", help="write a chart of the three replays")
 
