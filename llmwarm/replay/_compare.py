@@ -7,10 +7,12 @@ only place that calls it.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
+
+# The demo's percentile (linear interpolation), so both commands report alike.
+from llmwarm.demo._run import percentile
 
 __all__ = ["CRON_MARGIN", "Costs", "Outcome", "compare", "cron_candidates"]
 
@@ -66,24 +68,14 @@ class Outcome:
             "requests": len(self.cold),
             "cold_starts": sum(self.cold),
             "cold_start_rate": self.cold_rate,
-            "p50_s": round(_percentile(self.latencies, 50), 3),
-            "p99_s": round(_percentile(self.latencies, 99), 3),
+            "p50_s": round(percentile(self.latencies, 50), 3),
+            "p99_s": round(percentile(self.latencies, 99), 3),
             "pings": len(self.ping_times),
             "pings_per_day": round(pings_per_day, 1),
             "ping_tokens_per_day": round(pings_per_day * tokens, 1),
             "ping_cost_per_day": pings_per_day * costs.per_ping(),
             "cron_interval_s": self.cron_interval,
         }
-
-
-def _percentile(values: Sequence[float], q: float) -> float:
-    if not values:
-        return math.nan
-    ordered = sorted(values)
-    rank = (len(ordered) - 1) * q / 100
-    low = math.floor(rank)
-    high = min(low + 1, len(ordered) - 1)
-    return ordered[low] + (ordered[high] - ordered[low]) * (rank - low)
 
 
 def _engine(times: Sequence[float], **options: Any) -> Any:
