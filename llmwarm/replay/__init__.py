@@ -77,22 +77,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default="openai",
         help="API the pings use; ollama pings are preloads that may set the window",
     )
-    parser.add_argument(
-        "--ping-input-tokens", type=int, default=costs.input_tokens, metavar="N",
-        help="input tokens a ping costs (%(default)s)",
-    )  # fmt: skip
-    parser.add_argument(
-        "--ping-output-tokens", type=int, default=costs.output_tokens, metavar="N",
-        help="output tokens a ping costs (%(default)s)",
-    )  # fmt: skip
-    parser.add_argument(
-        "--input-price", type=float, default=costs.input_price, metavar="USD",
-        help="$ per million input tokens (%(default)s)",
-    )  # fmt: skip
-    parser.add_argument(
-        "--output-price", type=float, default=costs.output_price, metavar="USD",
-        help="$ per million output tokens (%(default)s)",
-    )  # fmt: skip
+    for flag, kind, default, metavar, text in (
+        ("--ping-input-tokens", int, costs.input_tokens, "N", "input tokens a ping costs"),
+        ("--ping-output-tokens", int, costs.output_tokens, "N", "output tokens a ping costs"),
+        ("--input-price", float, costs.input_price, "USD", "$ per million input tokens"),
+        ("--output-price", float, costs.output_price, "USD", "$ per million output tokens"),
+    ):
+        parser.add_argument(
+            flag, type=kind, default=default, metavar=metavar, help=f"{text} (%(default)s)"
+        )
     parser.add_argument("--json", action="store_true", help="print one JSON object, nothing else")
     parser.add_argument("--plot", metavar="FILE.png", help="write a chart of the three replays")
 
