@@ -90,6 +90,10 @@ def ollama_preload(
     ``client`` is an Ollama base URL (requests sent with ``httpx``; ``asynchronous=True``
     for an async ping), an ``ollama.Client`` or an ``ollama.AsyncClient``. ``keep_alive``
     (top level of the request) sets how long Ollama keeps the model loaded afterwards.
+    The ping sets the window: ``@warm``'s policy passes ``keep_alive=`` seconds covering
+    the busy period it predicts, one preload instead of a ping per window.
+
+    .. versionchanged:: 0.2.0 the ping takes an optional ``keep_alive=`` (seconds).
 
     .. versionadded:: 0.1.0
     """
@@ -106,36 +110,46 @@ def ollama_preload(
         )
     if _is_async(client, generate):
 
-        async def aping(model: str) -> Any:
-            return await generate(model=model, keep_alive=alive)
+        async def aping(model: str, keep_alive: float | None = None) -> Any:
+            return await generate(
+                model=model, keep_alive=alive if keep_alive is None else keep_alive
+            )
 
-        return aping
+        return _sets_window(aping)
 
-    def ping(model: str) -> Any:
-        return generate(model=model, keep_alive=alive)
+    def ping(model: str, keep_alive: float | None = None) -> Any:
+        return generate(model=model, keep_alive=alive if keep_alive is None else keep_alive)
 
+    return _sets_window(ping)
+
+
+def _sets_window(ping: Callable[..., Any]) -> Callable[..., Any]:
+    # `@warm` asks a ping marked so for the whole predicted busy period (``keep_alive=``
+    # seconds) instead of one ping per window.
+    ping.sets_window = True  # type: ignore[attr-defined]
     return ping
 
 
-def _http_preload(url: str, alive: str | float, asynchronous: bool) -> Callable[[str], Any]:
+def _http_preload(url: str, alive: str | float, asynchronous: bool) -> Callable[..., Any]:
     import httpx
 
     endpoint = f"{url}/api/generate"
 
-    def body(model: str) -> dict[str, Any]:
-        return {"model": model, "keep_alive": alive, "stream": False}
+    def body(model: str, keep_alive: float | None) -> dict[str, Any]:
+        window = alive if keep_alive is None else keep_alive
+        return {"model": model, "keep_alive": window, "stream": False}
 
     if asynchronous:
 
-        async def aping(model: str) -> Any:
+        async def aping(model: str, keep_alive: float | None = None) -> Any:
             async with httpx.AsyncClient(timeout=_TIMEOUT) as http:
-                response = await http.post(endpoint, json=body(model))
+                response = await http.post(endpoint, json=body(model, keep_alive))
                 return response.raise_for_status().json()
 
-        return aping
+        return _sets_window(aping)
 
-    def ping(model: str) -> Any:
+    def ping(model: str, keep_alive: float | None = None) -> Any:
         with httpx.Client(timeout=_TIMEOUT) as http:
-            return http.post(endpoint, json=body(model)).raise_for_status().json()
+            return http.post(endpoint, json=body(model, keep_alive)).raise_for_status().json()
 
-    return ping
+    return _sets_window(ping)

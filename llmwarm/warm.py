@@ -1,12 +1,18 @@
-"""``@warm``: keep a model warm with pings sent only when it has been idle for ``interval``.
+"""``@warm``: keep a model warm for the calls that come, at the fewest pings.
 
-Every call that reaches the provider (a user's call or a ping) is activity; the next ping
-is due ``interval`` seconds after the last activity, so steady traffic costs no ping and
-an idle model one per interval. A ping is never sent before a user's call (that would
-double the latency it means to hide): the schedule starts on the first call or on
-:meth:`Warmer.start`. Failing pings back off (exponential, full jitter, capped at
-``10 x interval``); ``backend=`` shares activity and a ping lease across a fleet
-(:mod:`llmwarm.coord`); ``interval="auto"`` learns the unload window (:mod:`llmwarm._learn`).
+Every call that reaches the provider (a user's call or a ping) is activity. By default the
+warming policy (:mod:`llmwarm._warm_policy`) decides, per model and per idle gap, whether
+to keep the model warm (a ping just before ``keep_alive`` ends), to let it unload and
+pre-warm it before the next call it predicts, or to stay quiet through a long silence,
+within ``cold_start_budget`` (the fraction of user calls that may find it cold). A fixed
+``interval`` overrides it: the next ping is due ``interval`` seconds after the last
+activity, so steady traffic costs no ping and an idle model one per interval;
+``interval="auto"`` learns the unload window (:mod:`llmwarm._learn`). A ping is never sent
+before a user's call (that would double the latency it means to hide): the schedule starts
+on the first call or on :meth:`Warmer.start`. Failing pings back off (exponential, full
+jitter, capped at ``10 x interval``); ``backend=`` shares activity and a ping lease across
+a fleet (:mod:`llmwarm.coord`). A ping adapter that can set the provider's window
+(:func:`llmwarm.pings.ollama_preload`) is asked for the whole predicted busy period at once.
 
 .. versionadded:: 0.1.0
 """
@@ -25,16 +31,21 @@ from typing import Any, ClassVar, TypeVar, cast
 
 from llmwarm import _scheduler
 from llmwarm._core import Call, CallRecord, Flow, FunctionSpec, Policy, Stack, apply, invoke
+from llmwarm._errors import ConfigError
 from llmwarm._learn import SAFETY, Learner
 from llmwarm._lifecycle import on_exit, on_fork_child
 from llmwarm._log import logger
 from llmwarm._streams import is_stream, observe_stream
+from llmwarm._warm_policy import DEFAULT_BUDGET, WarmingPolicy
+from llmwarm._warm_policy import DEFAULT_KEEP_ALIVE as _POLICY_KEEP_ALIVE
 from llmwarm.coord import Fleet, is_backend
 
 __all__ = [
     "DEFAULT_AUTO_START",
     "DEFAULT_BACKOFF_CAP",
+    "DEFAULT_COLD_START_BUDGET",
     "DEFAULT_INTERVAL",
+    "DEFAULT_KEEP_ALIVE",
     "PING_MESSAGES",
     "Warmer",
     "shutdown",
@@ -44,7 +55,17 @@ __all__ = [
 F = TypeVar("F", bound=Callable[..., Any])
 
 DEFAULT_INTERVAL = 300.0
-"""Seconds a model may sit idle before a ping (Ollama unloads after 300 s: use less)."""
+"""The interval of 0.1 (now the default unload window, :data:`DEFAULT_KEEP_ALIVE`)."""
+DEFAULT_COLD_START_BUDGET = DEFAULT_BUDGET
+"""The fraction of user calls the warming policy lets find the model cold (1%).
+
+.. versionadded:: 0.2.0
+"""
+DEFAULT_KEEP_ALIVE = _POLICY_KEEP_ALIVE
+"""The provider's unload window the policy assumes when ``keep_alive`` is not given (300 s).
+
+.. versionadded:: 0.2.0
+"""
 DEFAULT_AUTO_START = 60.0
 """Where ``interval="auto"`` starts when ``keep_alive`` is not given."""
 DEFAULT_BACKOFF_CAP = 10.0
@@ -53,6 +74,8 @@ PING_MESSAGES: tuple[dict[str, str], ...] = ({"role": "user", "content": "ping"}
 """The messages of the default ping (with ``max_tokens=1``)."""
 _BACKOFF_BASE = 0.25  # first retry ceiling, in intervals; doubles per failure
 _LOG_EVERY = 10  # while failing, one warning per this many failures
+# Due times made in wall-clock time come back a rounding error late: within this, due.
+_EPSILON = 1e-6
 
 _registry: weakref.WeakSet[Warmer] = weakref.WeakSet()
 
@@ -84,35 +107,56 @@ def _models(model: object) -> tuple[str, ...]:
     return tuple(dict.fromkeys(cast(Sequence[str], names)))
 
 
+def _budget(value: object) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ConfigError(
+            "cold_start_budget", f"must be a fraction of calls in [0, 1), e.g. 0.01, got {value!r}"
+        )
+    if not (math.isfinite(value) and 0 <= value < 1):
+        raise ConfigError(
+            "cold_start_budget", f"must be a fraction of calls in [0, 1), e.g. 0.01, got {value!r}"
+        )
+    return float(value)
+
+
 def warm(
     model: str | Sequence[str],
-    interval: float | timedelta | str = DEFAULT_INTERVAL,
+    interval: float | timedelta | str | None = None,
     *,
-    ping: Callable[[str], Any] | None = None,
+    cold_start_budget: float = DEFAULT_COLD_START_BUDGET,
+    ping: Callable[..., Any] | None = None,
     keep_alive: float | timedelta | None = None,
     backend: Any = None,
     _clock: _scheduler.Clock | None = None,
 ) -> Callable[[F], F]:
-    """Keep ``model`` warm: ping it through the decorated function after ``interval`` idle.
+    """Keep ``model`` warm for the calls that come, at the fewest pings.
 
     ``model`` is one name or a list; each call's ``model`` argument (defaults applied) says
-    which model it used, and calls to other models are ignored. ``interval`` is the longest
-    a model may sit idle, in seconds (or a ``timedelta``), or ``"auto"`` to learn the
-    provider's unload window. ``keep_alive`` is that window if known (it must be longer
-    than ``interval``). ``ping`` is a sync or async callable taking the model name
+    which model it used, and calls to other models are ignored. By default the warming
+    policy learns each model's traffic (idle times, time of day) and decides when to ping,
+    pre-warm or stay quiet so that at most ``cold_start_budget`` of user calls find the
+    model cold (see ``docs/warming.md``). ``keep_alive`` is the provider's unload window
+    (default 300 s, Ollama's). ``interval`` overrides the policy: the longest a model may
+    sit idle, in seconds (or a ``timedelta``, shorter than ``keep_alive``), or ``"auto"``
+    to learn the unload window. ``ping`` is a sync or async callable taking the model name
     (see :mod:`llmwarm.pings`); by default the decorated function itself is called with
     ``model=``, ``messages=`` and ``max_tokens=1``, marked as a warm-up. ``backend`` (a
     Redis URL or client) shares activity and pings across a fleet of processes.
 
     .. versionadded:: 0.1.0
+    .. versionchanged:: 0.2.0
+       The warming policy and ``cold_start_budget``; ``interval`` is an override.
     """
     models = _models(model)
     number = "a number of seconds > 0 (or a timedelta)"
     auto = isinstance(interval, str)
     if auto and interval != "auto":
         raise ValueError(f'interval must be {number} or "auto", got {interval!r}.')
-    every = None if auto else _seconds("interval", interval, f'{number} or "auto"')
+    every = (
+        None if auto or interval is None else _seconds("interval", interval, f'{number} or "auto"')
+    )
     window = None if keep_alive is None else _seconds("keep_alive", keep_alive, number)
+    budget = _budget(cold_start_budget)
     if every is not None and window is not None and every >= window:
         raise ValueError(
             f"interval ({every:g} s) must be shorter than keep_alive ({window:g} s): the "
@@ -131,7 +175,8 @@ def warm(
         fleet = None
         if backend is not None:
             fleet = backend if isinstance(backend, Fleet) else Fleet(backend)
-        warmer = Warmer(models, every, window, ping, fleet, clock)
+        policy = None if interval is not None else budget
+        warmer = Warmer(models, every, window, ping, fleet, clock, policy)
         return apply(function, _WarmPolicy(warmer))
 
     return decorate
@@ -201,7 +246,7 @@ class _WarmPolicy(Policy):
         # Only pings teach the learner among non-streamed calls: a user's call lasts as long
         # as its answer, which says nothing of a cold start; a stream's first chunk does.
         latency = w._clock.monotonic() - started if record.warmup else None
-        w._end(st, record, idle, latency, ok=True)
+        w._end(st, record, idle, latency, ok=True, started=started)
         return result
 
 
@@ -218,7 +263,7 @@ class _StreamEnd:
 
     def on_end(self, error: BaseException | None, completed: bool) -> None:
         ok = error is None and self.latency is not None
-        self.w._end(self.st, self.record, self.idle, self.latency, ok=ok)
+        self.w._end(self.st, self.record, self.idle, self.latency, ok=ok, started=self.started)
 
 
 # ------------------------------------------------------------------------------ warmer
@@ -227,9 +272,16 @@ class _StreamEnd:
 class _Model:
     """What a warmer knows of one model (guarded by the warmer's lock)."""
 
-    def __init__(self, listed: bool, learner: Learner | None) -> None:
+    def __init__(
+        self, listed: bool, learner: Learner | None, policy: WarmingPolicy | None = None
+    ) -> None:
         self.listed = listed
         self.learner = learner
+        self.policy = policy  # the warming policy (None: a fixed or learned interval)
+        self.extra: float | None = None  # the window the last activity (a ping) set, if any
+        self.kept = False  # start() asked to keep it warm before any call reached it
+        self.plan_key: tuple[Any, ...] | None = None  # what the cached plan was made from
+        self.plan_due: float | None = None
         self.last: float | None = None  # last activity, on the warmer clock's monotonic scale
         self.active = 0  # calls in flight
         self.asap = False  # a ping was asked for now (start, warm_up)
@@ -252,10 +304,13 @@ class Warmer:
         models: tuple[str, ...],
         interval: float | None,
         keep_alive: float | None,
-        ping: Callable[[str], Any] | None,
+        ping: Callable[..., Any] | None,
         fleet: Fleet | None,
         clock: _scheduler.Clock,
+        budget: float | None = None,
     ) -> None:
+        if budget is not None and keep_alive is None:
+            keep_alive = DEFAULT_KEEP_ALIVE
         self.models = models
         self.keep_alive = keep_alive
         self._interval = interval
@@ -264,7 +319,18 @@ class Warmer:
         self._clock = clock
         self._lock = threading.Lock()
         start = DEFAULT_AUTO_START if keep_alive is None else SAFETY * keep_alive
-        self._state = {m: _Model(True, None if interval else Learner(start)) for m in models}
+
+        def model_state() -> _Model:
+            if budget is not None:
+                assert keep_alive is not None
+                return _Model(True, None, WarmingPolicy(keep_alive, budget))
+            return _Model(True, None if interval else Learner(start))
+
+        self._budget = budget
+        self._state = {m: model_state() for m in models}
+        # An adapter that can set the provider's window is asked for the busy period at once.
+        self._sets_window = bool(getattr(ping, "sets_window", False))
+        self._adapter_async = _scheduler.is_async_callable(ping)
         self._only = models[0] if len(models) == 1 else None
         self._stopped = False
         self._scheduler: _scheduler.ThreadScheduler | None = None
@@ -320,7 +386,7 @@ class Warmer:
         with self._lock:
             self._stopped = False
             for st in self._state.values():
-                st.asap = st.listed
+                st.asap = st.kept = st.listed
         if self._fleet is not None:
             self._fleet.reopen()  # stop() closed it; a restarted warmer shares the fleet again
         self._ensure_running()
@@ -336,7 +402,10 @@ class Warmer:
         with self._lock:
             st = self._state.get(model)
             if st is None:
-                st = self._state[model] = _Model(False, None)
+                policy = None
+                if self._budget is not None and self.keep_alive is not None:
+                    policy = WarmingPolicy(self.keep_alive, self._budget)
+                st = self._state[model] = _Model(False, None, policy)
             if st.pinging or st.failures or st.asap:
                 return
             if st.asked is not None and now - st.asked < self._interval_of(st):
@@ -377,7 +446,9 @@ class Warmer:
         with self._lock:
             dues = [self._due(st, now, flush=True) for st in self._state.values()]
         due = min((d for d in dues if d is not None), default=None)
-        return None if due is None else due - now
+        if due is None:
+            return None
+        return 0.0 if due - now <= _EPSILON else due - now
 
     def run_due(self) -> None:
         """Do due pings and fleet updates on this thread, one model after the other."""
@@ -405,7 +476,7 @@ class Warmer:
             due = [
                 m
                 for m, st in self._state.items()
-                if (d := self._due(st, now, flush=True)) is not None and d <= now
+                if (d := self._due(st, now, flush=True)) is not None and d <= now + _EPSILON
             ]
             for m in due:
                 self._state[m].pinging = True
@@ -437,7 +508,8 @@ class Warmer:
                     f"{', '.join(missing)} as keyword arguments; pass ping=, e.g. "
                     "ping=llmwarm.pings.openai_chat(client)."
                 )
-            self._ping_async = spec.is_async
+        # Every ping, an adapter's too, goes through the stack, on the function's path.
+        self._ping_async = spec.is_async
 
     def _remember(self, instance: Any) -> None:
         ref = self._instance
@@ -450,9 +522,13 @@ class Warmer:
     def _interval_of(self, st: _Model) -> float:
         if self._interval is not None:
             return self._interval
+        if st.policy is not None:
+            return st.policy.spacing
         return st.learner.interval() if st.learner is not None else DEFAULT_AUTO_START
 
     def _window(self, st: _Model) -> float:
+        if st.extra is not None:
+            return st.extra
         learned = st.learner.window() if st.learner is not None else None
         if learned is not None:
             return learned
@@ -470,10 +546,31 @@ class Warmer:
         elif st.asap:
             due = now
         elif st.listed and st.last is not None:
-            due = st.last + self._interval_of(st)
+            due = st.last + self._interval_of(st) if st.policy is None else self._plan(st, now)
         if flush and st.dirty:
             due = st.flush_at if due is None else min(due, st.flush_at)
         return due
+
+    def _plan(self, st: _Model, now: float) -> float | None:
+        """Return when the policy pings ``st`` next (None: quiet); call under the lock.
+
+        A plan is made once per state (last activity, window, last call), not on every look.
+        """
+        policy = st.policy
+        assert policy is not None
+        assert st.last is not None
+        if not policy.calls and not st.kept:
+            # Warm what traffic uses: a model no call has reached (a router's other tier,
+            # pinged once by warm_up) is not kept warm on its own.
+            return None
+        key = (st.last, st.extra, len(policy.calls), policy.calls[-1] if policy.calls else None)
+        if st.plan_key != key:
+            offset = self._clock.time() - now  # the policy thinks in wall-clock time
+            warm_until = st.last + self._window(st) + offset
+            decision = policy.decide(now + offset, warm_until)
+            st.plan_key = key
+            st.plan_due = None if decision.at is None else decision.at - offset
+        return st.plan_due
 
     def _ensure_running(self) -> None:
         if self._stopped or self._clock.manual:
@@ -507,7 +604,13 @@ class Warmer:
             self._runner.wake()
 
     def _end(
-        self, st: _Model, record: CallRecord, idle: float | None, latency: float | None, ok: bool
+        self,
+        st: _Model,
+        record: CallRecord,
+        idle: float | None,
+        latency: float | None,
+        ok: bool,
+        started: float | None = None,
     ) -> None:
         if record.cache_hit:  # the provider was not called: no activity, nothing learned
             with self._lock:
@@ -518,8 +621,11 @@ class Warmer:
             st.active -= 1
             if not ok:  # a failed call or ping is no evidence the model is loaded
                 return
+            if st.policy is not None and not record.warmup and started is not None:
+                st.policy.observe_call(self._clock.time() - (now - started))
             first = st.last is None
             st.last = now if st.last is None else max(st.last, now)
+            st.extra = None  # each request sets the provider's window anew (its default)
             if self._fleet is not None and not st.dirty:
                 st.dirty, st.flush_at = True, now + self._interval_of(st) / 4
             if st.failures and not record.warmup:
@@ -542,7 +648,7 @@ class Warmer:
             wall = clock.time() - (now - (st.last or now))
         if fleet is not None and publish:
             yield _scheduler.Blocking(fleet.publish, model, wall)
-        if due is None or due > now or self._stopped:
+        if due is None or due > now + _EPSILON or self._stopped:
             return
         interval = self._interval_of(st)
         leased = False
@@ -571,10 +677,13 @@ class Warmer:
                 return
             st.asap = False
             gap = None if st.last is None else max(0.0, now - st.last)
+            cold = gap is None or gap > self._window(st)
             self._sent += 1
+        window = self._window_to_set(st, now)
         started = clock.monotonic()
         try:
-            yield _scheduler.Ping(functools.partial(self._call_ping, model), self._ping_async)
+            send = functools.partial(self._call_ping, model, window)
+            yield _scheduler.Ping(send, self._ping_async)
         except _NoInstance:  # no instance to ping a method through: look again later
             with self._lock:
                 self._sent -= 1
@@ -591,6 +700,10 @@ class Warmer:
         with self._lock:
             recovered, st.failures = st.failures, 0
             st.last = end if st.last is None else max(st.last, end)
+            if window is not None:
+                st.extra = window
+        if st.policy is not None:
+            st.policy.observe_ping(end - started, cold)
         if recovered:
             logger.info("llmwarm: keep-warm pings to %r work again (%d failed)", model, recovered)
         if self._ping is not None and st.learner is not None:
@@ -622,9 +735,18 @@ class Warmer:
         ceiling = min(DEFAULT_BACKOFF_CAP, _BACKOFF_BASE * 2**exponent) * interval
         return max(interval / 100, self._rng.uniform(0, ceiling))
 
-    def _call_ping(self, model: str) -> Any:
+    def _window_to_set(self, st: _Model, now: float) -> float | None:
+        """Return the keep-alive a window-setting ping asks for: the predicted busy period."""
+        if st.policy is None or not self._sets_window or self.keep_alive is None:
+            return None
+        wall = self._clock.time()
+        with self._lock:
+            horizon = st.policy.horizon(wall, wall + self.keep_alive)
+        return max(self.keep_alive, horizon - wall + st.policy.margin)
+
+    def _call_ping(self, model: str, window: float | None = None) -> Any:
         if self._ping is not None:
-            return self._ping(model)
+            return self._adapter_ping(model, window)
         assert self._spec is not None
         kwargs = {"model": model, "messages": [dict(m) for m in PING_MESSAGES], "max_tokens": 1}
         record = CallRecord(self._spec.qualname, warmup=True)
@@ -644,6 +766,37 @@ class Warmer:
         state = stack._self_llmwarm
         run = state.run_async if self._spec.is_async else state.run_sync
         return run(bound, instance, (), kwargs, record)
+
+    def _adapter_ping(self, model: str, window: float | None) -> Any:
+        """Send an adapter's ping through the stack's policies, so it is counted and traced.
+
+        The stack's own function is not called: the adapter takes its place, and the
+        policies see a call marked as a warm-up (caches and routes let it through).
+        """
+        assert self._ping is not None
+        ping = self._ping
+        send = (
+            functools.partial(ping, model)
+            if window is None
+            else functools.partial(ping, model, keep_alive=window)
+        )
+        op = _scheduler.Ping(send, self._adapter_async)
+        stack, spec = self._stack, self._spec
+        if stack is None or spec is None:
+            return op.run_sync()
+        record = CallRecord(spec.qualname, warmup=True)
+        state = stack._self_llmwarm
+        if spec.is_async:
+
+            async def atarget(*_args: Any, **_kwargs: Any) -> Any:
+                return await op.run_async()
+
+            return state.run_async(atarget, None, (), {"model": model}, record)
+
+        def target(*_args: Any, **_kwargs: Any) -> Any:
+            return op.run_sync()
+
+        return state.run_sync(target, None, (), {"model": model}, record)
 
 
 def _after_fork() -> None:

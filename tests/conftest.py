@@ -109,3 +109,24 @@ def sim_server(request: pytest.FixtureRequest) -> Iterator[object]:
     options.update(getattr(request, "param", None) or {})
     with serve(**options) as server:
         yield server
+
+
+class ManualClock:
+    """A warmer clock that moves only when a test sets ``now``: no thread or task starts."""
+
+    manual = True
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def monotonic(self) -> float:
+        return self.now
+
+    def time(self) -> float:
+        return 1_700_000_000.0 + self.now
+
+
+@pytest.fixture
+def manual_clock() -> ManualClock:
+    """A :class:`ManualClock` for ``@warm(_clock=...)`` in any folder's tests."""
+    return ManualClock()

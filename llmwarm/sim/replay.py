@@ -217,6 +217,15 @@ def replay(
     if provider not in ("openai", "ollama"):
         raise ConfigError("provider", f'must be "openai" or "ollama", got {provider!r}')
     end = None if until is None else _positive("until", until)
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        pass
+    else:
+        raise RuntimeError(
+            "replay() runs its own event loop on virtual time: call it from sync code "
+            "(or with `await asyncio.to_thread(replay, ...)`), not from a running loop."
+        )
     import looptime
 
     loop = looptime.new_event_loop(start=0.0, noop_cycles=2)
@@ -224,7 +233,12 @@ def replay(
         run = _Run(loop, times, window, load, warm, every, provider, end)
         return loop.run_until_complete(run.main())
     finally:
+        # What the run leaves (a ping's cancelled wait) ends before the loop closes.
+        pending = asyncio.all_tasks(loop)
+        for task in pending:
+            task.cancel()
         with contextlib.suppress(Exception):
+            loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
             loop.run_until_complete(loop.shutdown_asyncgens())
         loop.close()
 

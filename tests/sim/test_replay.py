@@ -65,3 +65,18 @@ def test_bad_input_is_a_clear_error(
     with pytest.raises(ConfigError) as info:
         replay(arrivals, **kwargs)  # type: ignore[arg-type]
     assert names in str(info.value)
+
+
+def test_the_default_policy_with_ollama_sets_the_window_instead_of_pinging_it() -> None:
+    # A call every ~100-250 s for two hours, then silence: the preload pings ask for the
+    # busy period the policy predicts (more than one window), and the calls stay warm.
+    arrivals = [float(t) for t in range(0, 7200, 100)] + [7450.0, 7700.0, 7950.0]
+    result = replay(arrivals, keep_alive=300, cold_start=14, warm={}, provider="ollama")
+    assert result.cold_starts == 1  # the first call only
+    assert result.pings_sent
+    assert all(p.window is not None and p.window >= 300 for p in result.pings_sent)
+
+
+async def test_replay_refuses_to_run_inside_a_running_loop() -> None:
+    with pytest.raises(RuntimeError, match="runs its own event loop"):
+        replay([0.0])
