@@ -22,7 +22,7 @@ FLOOR = 1e-3
 DESCRIPTIONS = {
     "plain": "a new client per call, no warmer, no cache",
     "recipe": "one pooled client, a ping every keep-alive seconds",
-    "llmwarm": "@traced @cached @routed(prefer_warm) @warm @pooled",
+    "llmwarm": "@traced @cached @routed(prefer_warm) @warm(small) @pooled",
 }
 
 

@@ -3,8 +3,8 @@
 1. ``plain``: a new client per call, no warmer, no cache.
 2. ``recipe``: the common recipe: one pooled client and a fixed-interval ping every
    keep-alive seconds (``while True: ping(); sleep(keep_alive)``).
-3. ``llmwarm``: ``@traced @cached @routed(prefer_warm) @warm @pooled``, with the default
-   warming policy (no interval given).
+3. ``llmwarm``: ``@traced @cached @routed(prefer_warm) @warm(small) @pooled``, with the
+   default warming policy (no interval given).
 
 The clients reach their simulator through httpx's in-process ASGI transport (mounted on
 :data:`BASE_URL`), and the whole run is in virtual time (``_virtual``): every duration is
@@ -190,7 +190,10 @@ class LLMWarm(Setup):
         # says so, and keeps @cached from warning about closures sharing one).
         @cached(ttl=config.cache_ttl, backend=cache, scope=lambda: BASE_URL)
         @routed(tiers, prefer_warm=True)
-        @warm([SMALL_MODEL, LARGE_MODEL], interval=240, keep_alive=config.keep_alive)
+        # The default policy, on the tier most calls use: prefer_warm sends a call whose
+        # tier is predicted cold to the warm one, so keeping the large tier warm too
+        # would double the pings for the few calls that need it.
+        @warm(SMALL_MODEL, keep_alive=config.keep_alive)
         @pooled(
             AsyncOpenAI,
             http_options=self.http_options(),
@@ -212,7 +215,7 @@ class LLMWarm(Setup):
         self.complete: Callable[..., Awaitable[Any]] = complete
 
     async def start(self) -> None:
-        """Start warming both tiers' models before traffic arrives."""
+        """Start warming the small tier's model before traffic arrives."""
         import llmwarm
 
         # stats() is per process; count only this run's pings.
