@@ -21,7 +21,7 @@ EPOCH = 1772409600  # Monday 2026-03-02 00:00 UTC
 @pytest.fixture(scope="module")
 def log_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("replay") / "requests.csv"
-    times = poisson(300, days=0.5, seed=5)
+    times = poisson(300, days=1, seed=5)
     path.write_text("ts,model\n" + "".join(f"{EPOCH + t:.3f},m\n" for t in times))
     return path
 
@@ -55,6 +55,10 @@ def test_three_setups_replay_every_request(replayed: tuple[dict, Path], log_file
     assert cron["pings_per_day"] == pytest.approx(86400 / cron["cron_interval_s"], rel=0.02)
     assert cron["cold_start_rate"] <= max(0.01, ours["cold_start_rate"])
     assert ours["cold_start_rate"] < none["cold_start_rate"]
+    # The default policy pings only while the model is idle: fewer pings than the cron
+    # on memoryless traffic, at no more than 1% cold.
+    assert ours["cold_start_rate"] <= 0.01
+    assert ours["pings_per_day"] < cron["pings_per_day"]
     # Cost follows pings: tokens and dollars per ping are the same for both warmers.
     for setup in (cron, ours):
         assert setup["ping_tokens_per_day"] == pytest.approx(9 * setup["pings_per_day"], rel=0.01)
@@ -111,7 +115,7 @@ def test_unsorted_logs_are_sorted_with_a_note_or_refused_with_strict(
     code, _, err = _replay(capsys, str(path), "--strict")
     assert code == 2
     assert f"{path}, line 4: earlier than the line before it" in err
-    code, out, err = _replay(capsys, str(path), "--json", "--cron", "295", "--warm", "interval=240")
+    code, out, err = _replay(capsys, str(path), "--json", "--cron", "295")
     assert code == 0
     assert "1 timestamp(s) earlier than the one before them (first at line 4)" in err
     assert json.loads(out)["log"]["out_of_order"] == 1
