@@ -17,7 +17,7 @@ __all__ = ["main"]
 
 #: subcommand -> (module, one-line help)
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
-    "demo": ("llmwarm.demo", "replay a day of traffic through three set-ups on the simulator"),
+    "demo": ("llmwarm.demo", "replay days of traffic through three set-ups on the simulator"),
     "replay": ("llmwarm.replay", "replay your own request log: no warming, a cron, llmwarm"),
     "probe": ("llmwarm.probe", "measure an endpoint's cold start and unload window"),
     "sim": ("llmwarm.sim.cli", "run the cold-start simulator (OpenAI- and Ollama-compatible)"),

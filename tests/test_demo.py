@@ -16,7 +16,7 @@ from llmwarm.demo import __main__ as figures_script
 from llmwarm.demo import _report
 from llmwarm.demo._run import percentile, run_demo
 from llmwarm.demo._setups import DemoConfig
-from llmwarm.demo._traffic import QUESTIONS, make_traffic
+from llmwarm.demo._traffic import QUESTIONS, make_traffic, working_days
 
 REQUESTS = 30
 
@@ -25,8 +25,8 @@ REQUESTS = 30
 def demo(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict, Path, str]:
     plot = tmp_path_factory.mktemp("demo") / "latency.png"
     done = subprocess.run(
-        [sys.executable, "-m", "llmwarm.cli", "demo", "--requests", str(REQUESTS), "--json",
-         "--plot", str(plot)],
+        [sys.executable, "-m", "llmwarm.cli", "demo", "--requests", str(REQUESTS), "--days", "1",
+         "--json", "--plot", str(plot)],
         capture_output=True, text=True, timeout=240, check=True,
     )  # fmt: skip
     return json.loads(done.stdout), plot, done.stderr
@@ -40,7 +40,7 @@ def test_json_is_the_only_thing_on_stdout_and_has_every_figure(demo: tuple) -> N
             "pings", "upstream_calls", "cache_hits"}  # fmt: skip
     for setup in report["setups"]:
         assert keys <= set(setup)
-        assert setup["requests"] == REQUESTS
+        assert setup["requests"] == REQUESTS  # --days 1
         assert setup["errors"] == 0
         assert setup["cold_start_rate"] == pytest.approx(setup["cold_starts"] / REQUESTS)
         assert 0 <= setup["p50_s"] <= setup["p95_s"] <= setup["p99_s"]
@@ -100,7 +100,8 @@ def test_the_plot_is_a_png(demo: tuple) -> None:
 def test_the_table_fits_an_80_column_terminal_without_cutting_a_cell(demo: tuple) -> None:
     summaries = demo[0]["setups"]
     out = io.StringIO()
-    _report.render_table(summaries, DemoConfig(requests=REQUESTS), Console(file=out, width=80))
+    config = DemoConfig(requests=REQUESTS, days=1)
+    _report.render_table(summaries, config, Console(file=out, width=80))
     text = out.getvalue()
     assert max(len(line) for line in text.splitlines()) <= 80
     assert "…" not in text
@@ -120,7 +121,7 @@ def test_a_narrow_terminal_folds_cells_instead_of_eliding_them(demo: tuple) -> N
 def test_the_same_seed_gives_the_same_figures_whatever_the_machine_does() -> None:
     # Virtual time: CPU time costs no simulated time, so a busy machine changes nothing.
     # Burn CPU in a thread during one of the runs to show that load cannot move a figure.
-    config = DemoConfig(requests=25, seed=11)
+    config = DemoConfig(requests=25, seed=11, days=1)
     quiet = [r.summary() for r in run_demo(config)]
     stop = threading.Event()
 
@@ -137,13 +138,13 @@ def test_the_same_seed_gives_the_same_figures_whatever_the_machine_does() -> Non
         burner.join(timeout=10)
     assert busy == quiet
     assert quiet[2]["cache_hits"] > 0
-    assert [r.summary() for r in run_demo(DemoConfig(requests=25, seed=12))] != quiet
+    assert [r.summary() for r in run_demo(DemoConfig(requests=25, seed=12, days=1))] != quiet
 
 
 def test_the_chart_labels_cache_answers_apart_from_warm_and_cold_calls() -> None:
     import matplotlib.pyplot as plt
 
-    results = run_demo(DemoConfig(requests=25, seed=11), names=["llmwarm"])
+    results = run_demo(DemoConfig(requests=25, seed=11, days=1), names=["llmwarm"])
     (ours,) = results
     assert sum(ours.cached) == ours.cache_hits > 0  # per-request flags match the counter
     figure = _report.chart(results)
@@ -155,8 +156,24 @@ def test_the_chart_labels_cache_answers_apart_from_warm_and_cold_calls() -> None
     assert labels[2].startswith("answered by the cache")
 
 
-def test_readme_and_docs_figures_are_those_of_a_real_run() -> None:
-    block = figures_script.figures()
+@pytest.fixture(scope="module")
+def default_run() -> list[dict]:
+    """The demo as `llmwarm demo` runs it: the default config (three working days)."""
+    return [r.summary() for r in run_demo(DemoConfig())]
+
+
+def test_by_default_llmwarm_pings_less_than_the_recipe_and_is_never_colder(
+    default_run: list[dict],
+) -> None:
+    plain, recipe, ours = default_run
+    assert ours["pings"] < recipe["pings"]  # it learns the quiet nights; the recipe cannot
+    assert ours["cold_starts"] <= min(plain["cold_starts"], recipe["cold_starts"])
+    assert ours["p99_s"] <= min(plain["p99_s"], recipe["p99_s"])
+    assert ours["upstream_calls"] == ours["requests"] - ours["cache_hits"] + ours["pings"]
+
+
+def test_readme_and_docs_figures_are_those_of_a_real_run(default_run: list[dict]) -> None:
+    block = figures_script.render(DemoConfig(), default_run)
     root = Path(__file__).resolve().parent.parent
     for name in ("README.md", "docs/demo.md"):
         text = (root / name).read_text(encoding="utf-8")
@@ -182,6 +199,7 @@ def test_the_figures_script_replaces_only_the_marked_block(tmp_path: Path) -> No
 @pytest.mark.parametrize(
     ("flag", "value", "message"),
     [("--requests", "0", "--requests must be at least 1"),
+     ("--days", "0", "--days must be at least 1"),
      ("--time-scale", "2", "--time-scale must be in (0, 1]")],
 )  # fmt: skip
 def test_bad_options_are_refused_by_name(flag: str, value: str, message: str) -> None:
@@ -191,6 +209,17 @@ def test_bad_options_are_refused_by_name(flag: str, value: str, message: str) ->
     )  # fmt: skip
     assert done.returncode != 0
     assert message in done.stderr
+
+
+def test_working_days_repeat_the_rhythm_with_silent_nights() -> None:
+    days = working_days(50, days=3, seed=3)
+    assert len(days) == 150
+    assert [r.at for r in days] == sorted(r.at for r in days)
+    assert [r.at for r in days[:50]] == [r.at for r in make_traffic(50, seed=3)]
+    assert [round(r.at - 86_400, 3) for r in days[50:100]] == [
+        r.at for r in make_traffic(50, seed=4)
+    ]
+    assert days[50].at - days[49].at > 6 * 3600  # a night with no request
 
 
 def test_traffic_is_seeded_sparse_and_repeats_questions() -> None:

@@ -14,6 +14,7 @@ import io
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from llmwarm.demo import add_arguments, run
 from llmwarm.demo._run import run_demo
@@ -26,12 +27,16 @@ WIDTH = 80
 
 def figures(config: DemoConfig | None = None) -> str:
     """Run the demo and return its table, rendered at 80 columns, in a ``text`` fence."""
+    config = config or DemoConfig()
+    return render(config, [r.summary() for r in run_demo(config)])
+
+
+def render(config: DemoConfig, summaries: list[dict[str, Any]]) -> str:
+    """Return the table of a run's ``summaries``, at 80 columns, in a ``text`` fence."""
     from rich.console import Console
 
     from llmwarm.demo import _report
 
-    config = config or DemoConfig()
-    summaries = [r.summary() for r in run_demo(config)]
     out = io.StringIO()
     _report.render_table(summaries, config, Console(file=out, width=WIDTH, color_system=None))
     lines = [line.rstrip() for line in out.getvalue().splitlines()]

@@ -77,8 +77,9 @@ def render_table(
     from rich.table import Table
 
     table = Table(
-        title=f"{config.requests} requests, cold start {config.cold_start:g} s, "
-        f"keep-alive {config.keep_alive:g} s (simulated seconds)",
+        title=f"{config.requests * config.days} requests over {_days(config.days)}\n"
+        f"cold start {config.cold_start:g} s, keep-alive {config.keep_alive:g} s "
+        "(simulated seconds)",
         caption="\n".join(f"{name}: {text}" for name, text in DESCRIPTIONS.items()),
     )
     columns = ["set-up", "cold", "cold %", "p50 s", "p95 s", "p99 s", "pings", "upstream", "hits"]
@@ -102,6 +103,10 @@ def render_table(
     console.print(verdict(summaries))
     if any(s["errors"] for s in summaries):
         console.print("[yellow]some requests failed: see the errors column of --json[/yellow]")
+
+
+def _days(days: int) -> str:
+    return "a working day" if days == 1 else f"{days} working days"
 
 
 def verdict(summaries: Sequence[dict[str, Any]]) -> str:

@@ -13,7 +13,7 @@ from typing import Any
 
 from llmwarm.demo import _virtual
 from llmwarm.demo._setups import SETUP_NAMES, DemoConfig, Setup, make_setup
-from llmwarm.demo._traffic import Request, make_traffic
+from llmwarm.demo._traffic import Request, make_traffic, working_days
 
 __all__ = ["SetupResult", "percentile", "run_demo"]
 
@@ -66,6 +66,15 @@ class _Network:
 
     async def __aexit__(self, *exc_info: object) -> None:
         await self.aclose()
+
+
+def traffic_of(config: DemoConfig) -> list[Request]:
+    """Return the demo's requests: one working day, or ``config.days`` of them."""
+    if config.days == 1:
+        return make_traffic(config.requests, seed=config.seed, mean_gap=config.mean_gap)
+    return working_days(
+        config.requests, days=config.days, seed=config.seed, mean_gap=config.mean_gap
+    )
 
 
 def percentile(values: Sequence[float], q: float) -> float:
@@ -166,7 +175,7 @@ def run_demo(
     (see ``_virtual``): the figures depend on the seed and the code, never on the
     machine's load, and a simulated working day takes seconds.
     """
-    traffic = make_traffic(config.requests, seed=config.seed, mean_gap=config.mean_gap)
+    traffic = traffic_of(config)
     limit = config.lead_in + traffic[-1].at + 86_400  # a day past the last request
     results = []
     for name in names:
@@ -207,7 +216,7 @@ async def _run_one(
 
     from llmwarm.sim import create_app
 
-    traffic = make_traffic(config.requests, seed=config.seed, mean_gap=config.mean_gap)
+    traffic = traffic_of(config)
     app = create_app(
         cold_start=config.cold_start,
         keep_alive=config.keep_alive,

@@ -36,6 +36,9 @@ class DemoConfig:
 
     requests: int = 120
     seed: int = 7
+    #: Working days replayed, ``requests`` each, with silent nights between: a warming
+    #: policy shows what it learns over nights, which one day cannot show.
+    days: int = 3
     cold_start: float = 14.0
     keep_alive: float = 300.0
     ttft: float = 0.3
