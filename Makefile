@@ -14,11 +14,28 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
-# Non-Python services the tests start themselves: a real redis-server.
+# Non-Python services the tests start themselves: a real redis-server. Installing it needs
+# root: as root, apt-get runs directly; otherwise through sudo when there is one; else the
+# target says what to run. REDIS_SERVER and APT_GET are variables for testing this target.
+REDIS_SERVER ?= redis-server
+APT_GET      ?= apt-get
+
 services:
-	@command -v redis-server >/dev/null 2>&1 || { \
-	  echo "installing redis-server from the OS packages"; \
-	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null; }
+	@command -v $(REDIS_SERVER) >/dev/null 2>&1 || { \
+	  if ! command -v $(firstword $(APT_GET)) >/dev/null 2>&1; then \
+	    echo "redis-server is not installed and there is no apt-get here: install it with your" \
+	      "package manager (brew install redis, dnf install redis...), then run make again." >&2; \
+	    exit 1; \
+	  elif [ "$$(id -u)" = 0 ]; then SUDO=; \
+	  elif command -v sudo >/dev/null 2>&1; then SUDO=sudo; \
+	  else \
+	    echo "redis-server is not installed, and installing it needs root. Run, as root:" \
+	      "apt-get update && apt-get install -y redis-server -- then run make again." >&2; \
+	    exit 1; \
+	  fi; \
+	  echo "installing redis-server from the OS packages$${SUDO:+ (with sudo)}"; \
+	  $$SUDO $(APT_GET) update -qq && \
+	    $$SUDO env DEBIAN_FRONTEND=noninteractive $(APT_GET) install -y -qq redis-server >/dev/null; }
 
 demo: $(STAMP)
 	$(BIN)/llmwarm demo

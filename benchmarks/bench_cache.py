@@ -6,6 +6,11 @@
 - ``key_building``: the key of a short chat request and of an 8 KB prompt, with stdlib
   ``json.dumps(sort_keys=True)`` + SHA-256 and with ``orjson`` (``OPT_SORT_KEYS``) +
   truncated SHA-256 (what llmwarm uses): microseconds, and the ratio stdlib / orjson.
+- ``signed_rows``: what a hit on a persistent back end pays for its row's signature: the
+  HMAC-SHA256 check of a stored ``ChatCompletion`` row alone, the whole decode (check,
+  JSON, pydantic), and a hit through a SQLite back end, in microseconds. The memory back
+  end signs nothing (its entries never leave the process), so ``hit_path`` has no such
+  cost.
 - ``single_flight``: 100 concurrent identical requests to an upstream that takes 20 ms:
   upstream calls with ``@cached`` and with a naive cache-aside (get, call, set).
 - ``memory``: resident memory added by 10,000 cached ``ChatCompletion`` responses (1,000
@@ -163,6 +168,49 @@ def full_stack(quick: bool) -> dict[str, Any]:
         llmwarm.close()
 
 
+def signed_rows(quick: bool) -> dict[str, Any]:
+    from openai.types.chat import ChatCompletion
+
+    from llmwarm.cache import SQLiteBackend, codec
+
+    number = 2_000 if quick else 20_000
+    completion = ChatCompletion.model_validate(
+        {
+            "id": "chatcmpl-1",
+            "object": "chat.completion",
+            "created": 1700000000,
+            "model": "gpt-4o-mini",
+            "choices": [
+                {
+                    "index": 0,
+                    "finish_reason": "stop",
+                    "message": {"role": "assistant", "content": "Paris. " * 60},
+                }
+            ],
+            "usage": {"prompt_tokens": 3, "completion_tokens": 60, "total_tokens": 63},
+        }
+    )
+    key, secret = "m:f:" + "0" * 32, b"s" * 32
+    row = codec.encode(completion, key=key, secret=secret)
+    verify = min(per_call(lambda: codec.verify(secret, key, row), number) for _ in range(3))
+    decode = min(
+        per_call(lambda: codec.decode(row, key=key, secret=secret, now=0.0), number)
+        for _ in range(3)
+    )
+    with tempfile.TemporaryDirectory() as directory:
+        backend = SQLiteBackend(Path(directory) / "c.db", secret=secret)
+        backend.set(key, completion, None)
+        hit = min(per_call(lambda: backend.get(key), number) for _ in range(3))
+        backend.close()
+    return {
+        "row_bytes": len(row),
+        "verify_us": round(verify * 1e6, 2),
+        "decode_us": round(decode * 1e6, 2),
+        "sqlite_hit_us": round(hit * 1e6, 2),
+        "verify_share_of_sqlite_hit": round(verify / hit, 3),
+    }
+
+
 def single_flight(quick: bool) -> dict[str, int]:
     concurrency = 100
     upstream = {"cached": 0, "naive": 0}
@@ -293,6 +341,7 @@ def run(quick: bool) -> dict[str, Any]:
         "hit_path": hit_path(quick),
         "full_stack": full_stack(quick),
         "key_building": key_building(quick),
+        "signed_rows": signed_rows(quick),
         "single_flight": single_flight(quick),
         "memory": memory(quick),
     }

@@ -10,7 +10,10 @@ see the same arrivals:
 - ``llmwarm``: the default ``@warm(model)`` (the warming policy, ``cold_start_budget=0.01``),
   pinging through the decorated function (OpenAI-style, 1 output token);
 - ``llmwarm+window``: the same, with Ollama's preload ping, which sets the window
-  (``keep_alive``) to the busy period it predicts.
+  (``keep_alive``) to the busy period it predicts;
+- ``llmwarm@0.1%``: ``@warm(model, cold_start_budget=0.001)``, for the cron's own
+  cold-start rate (both find the very first call cold, or neither: the cron pings from
+  time 0, ``@warm`` never before a user's call).
 
 Held equal: the arrivals, the provider (window, load time), the simulated latencies and
 the span (pings per day count over the same days). Compared: the cold-start rate (over
@@ -67,6 +70,7 @@ def run(quick: bool = False) -> dict[str, Any]:
             "cron": replay(arrivals, cron=CRON, **common),
             "llmwarm": replay(arrivals, warm={}, **common),
             "llmwarm+window": replay(arrivals, warm={}, provider="ollama", **common),
+            "llmwarm@0.1%": replay(arrivals, warm={"cold_start_budget": 0.001}, **common),
         }
         cron_pings = max(1, results["cron"].pings)
         row: dict[str, Any] = {"name": name, "requests": len(arrivals), "judged_from": since}
@@ -100,16 +104,19 @@ def table(result: dict[str, Any]) -> str:
     """Return the Markdown table of a :func:`run` result (as in ``docs/warming.md``)."""
     lines = [
         "| traffic | calls | cold: none | cold: cron | cold: llmwarm | pings: cron | "
-        "pings: llmwarm (x cron) | pings: llmwarm+window (x cron) | target met |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "pings: llmwarm (x cron) | pings: llmwarm+window (x cron) | "
+        "budget 0.1%: cold, pings (x cron) | target met |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for row in result["shapes"]:
         w, c, n, o = row["llmwarm"], row["cron"], row["none"], row["llmwarm+window"]
+        s = row["llmwarm@0.1%"]
         lines.append(
             f"| {row['name']} | {row['requests']} | {n['cold_rate_judged']:.2%} "
             f"| {c['cold_rate_judged']:.2%} | {w['cold_rate_judged']:.2%} | {c['pings']} "
             f"| {w['pings']} ({w['pings_vs_cron']:.3f}x) "
             f"| {o['pings']} ({o['pings_vs_cron']:.3f}x, cold {o['cold_rate_judged']:.2%}) "
+            f"| {s['cold_rate_judged']:.2%}, {s['pings']} ({s['pings_vs_cron']:.3f}x) "
             f"| {'yes' if row['met'] else 'NO'} |"
         )
     return "\n".join(lines)

@@ -3,7 +3,9 @@
 from llmwarm import pings
 from llmwarm._errors import (
     BatchSizeError,
+    CacheRowError,
     ConfigError,
+    CorruptCacheRow,
     LLMWarmError,
     LogFormatError,
     StreamAbandoned,
@@ -20,7 +22,9 @@ from llmwarm.warm import shutdown, warm
 
 __all__ = [
     "BatchSizeError",
+    "CacheRowError",
     "ConfigError",
+    "CorruptCacheRow",
     "LLMWarmError",
     "LogFormatError",
     "StreamAbandoned",

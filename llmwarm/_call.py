@@ -13,6 +13,9 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
+#: Bound once: a module attribute lookup less on every call's path.
+_perf_counter = time.perf_counter
+
 __all__ = ["Call", "CallRecord", "FunctionSpec", "current_record"]
 
 
@@ -60,7 +63,7 @@ class CallRecord:
 
     def __init__(self, function: str, *, warmup: bool = False) -> None:
         self.function = function
-        self.started = time.perf_counter()
+        self.started = _perf_counter()
         if warmup:
             self.warmup = True
 
@@ -221,9 +224,12 @@ class Call:
     @property
     def arguments(self) -> Mapping[str, Any]:
         """The bound arguments by name, defaults applied; extra keywords are merged flat."""
-        if self._arguments is None:
-            self._arguments = self._binder.bind(self.args, self.kwargs)
-        return self._arguments
+        arguments = self._arguments
+        if arguments is None:
+            spec = self.spec
+            binder = spec.plain_binder if self.instance is None else spec.method_binder
+            arguments = self._arguments = binder.bind(self.args, self.kwargs)
+        return arguments
 
     def get(self, name: str, default: Any = None) -> Any:
         """Return one bound argument (defaults applied), or ``default``."""

@@ -5,16 +5,27 @@
     LLMWarmError                    every error llmwarm itself raises
     ├── ConfigError (ValueError)    a decorator option or a YAML value is wrong
     ├── BatchSizeError (ValueError) a @batched function returned the wrong number of results
+    ├── CacheRowError               a cache back end failed about one key (a miss for it)
+    ├── CorruptCacheRow (ValueError) a stored cache row failed a check (never served)
     ├── LogFormatError (ValueError) a request log given to `llmwarm replay` cannot be read
     └── StreamAbandoned             a stream was collected unfinished (given to observers)
 
 Errors from the provider or the user's own function are never wrapped: they reach the
-caller as they were raised.
+caller as they were raised. The two cache errors are raised by back ends and handled by
+``@cached`` (a miss); a back end of your own raises them too.
 """
 
 from __future__ import annotations
 
-__all__ = ["BatchSizeError", "ConfigError", "LLMWarmError", "LogFormatError", "StreamAbandoned"]
+__all__ = [
+    "BatchSizeError",
+    "CacheRowError",
+    "ConfigError",
+    "CorruptCacheRow",
+    "LLMWarmError",
+    "LogFormatError",
+    "StreamAbandoned",
+]
 
 
 class LLMWarmError(Exception):
@@ -40,6 +51,26 @@ class BatchSizeError(LLMWarmError, ValueError):
     """The batched function returned a result list whose length is not the batch's.
 
     .. versionadded:: 0.1.0
+    """
+
+
+class CacheRowError(LLMWarmError):
+    """A cache back-end fault confined to one key (Redis ``WRONGTYPE``, a row too large).
+
+    ``@cached`` treats it as a miss for that key only; its circuit breaker stays closed
+    (only connection-level faults open it).
+
+    .. versionadded:: 0.2.0
+    """
+
+
+class CorruptCacheRow(LLMWarmError, ValueError):
+    """A stored cache row failed a check: signature, format, or a type off the allow-list.
+
+    The back end deletes the row before raising; ``@cached`` treats it as a miss and
+    counts it in ``corrupt_rows``.
+
+    .. versionadded:: 0.2.0
     """
 
 

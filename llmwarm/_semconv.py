@@ -44,6 +44,7 @@ ERROR_TYPE_OTHER: Final = "_OTHER"
 
 # -- llmwarm's own attributes
 COLD_START: Final = "llmwarm.cold_start"
+COLD_START_KIND: Final = "llmwarm.cold_start.kind"
 IDLE_S: Final = "llmwarm.idle_s"
 CACHE_HIT: Final = "llmwarm.cache.hit"
 ROUTE_TIER: Final = "llmwarm.route.tier"

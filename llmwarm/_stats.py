@@ -29,6 +29,7 @@ __all__ = [
     "DEFAULT_MAX_MODELS",
     "DEFAULT_MAX_SAMPLES",
     "DEFAULT_WINDOW",
+    "count_corrupt_row",
     "predict",
     "record_call",
     "reset_stats",
@@ -50,6 +51,7 @@ _lock = threading.Lock()
 # (ended, duration, cold, cache_hit, failed) per user call; ended on `_clock`.
 _samples: deque[tuple[float, float, bool | None, bool, bool]] = deque(maxlen=DEFAULT_MAX_SAMPLES)
 _pings: deque[float] = deque(maxlen=DEFAULT_MAX_SAMPLES)
+_corrupt: deque[float] = deque(maxlen=DEFAULT_MAX_SAMPLES)
 _last_call: dict[str, float] = {}
 
 
@@ -128,6 +130,11 @@ def record_call(record: CallRecord, call: Call) -> None:
         _touch(model, now)
 
 
+def count_corrupt_row() -> None:
+    """Count one cache row refused as corrupt (by ``@cached``; shown as ``corrupt_rows``)."""
+    _corrupt.append(_clock())
+
+
 def _percentile(ordered: list[float], q: float) -> float | None:
     if not ordered:
         return None
@@ -145,7 +152,8 @@ def stats(window: float = DEFAULT_WINDOW) -> dict[str, Any]:
     Cache hits and failed calls count as requests; warm-up pings do not (they are counted
     in ``warmup_pings``). Latencies are seconds; a figure with no call to measure is
     ``None``. ``avg_cold_latency``/``avg_warm_latency`` cover calls that reached the model
-    (no cache hits). ``cold_start_rate`` is cold starts over all requests.
+    (no cache hits). ``cold_start_rate`` is cold starts over all requests. ``corrupt_rows``
+    counts cache rows refused (bad signature, format or type; see ``CacheStats``).
 
     .. versionadded:: 0.1.0
     """
@@ -156,6 +164,7 @@ def stats(window: float = DEFAULT_WINDOW) -> dict[str, Any]:
     # hook's lock-free appends; iterating the deque in Python could ("deque mutated").
     samples = [s for s in list(_samples) if s[0] >= since]
     pings = sum(1 for t in list(_pings) if t >= since)
+    corrupt = sum(1 for t in list(_corrupt) if t >= since)
     durations = sorted(s[1] for s in samples)
     cold = [s[1] for s in samples if s[2] is True and not s[3]]
     warm = [s[1] for s in samples if s[2] is False and not s[3]]
@@ -175,6 +184,7 @@ def stats(window: float = DEFAULT_WINDOW) -> dict[str, Any]:
         "cache_hits": sum(1 for s in samples if s[3]),
         "errors": sum(1 for s in samples if s[4]),
         "warmup_pings": pings,
+        "corrupt_rows": corrupt,
     }
 
 
@@ -186,6 +196,7 @@ def reset_stats() -> None:
     with _lock:
         _samples.clear()
         _pings.clear()
+        _corrupt.clear()
         _last_call.clear()
 
 

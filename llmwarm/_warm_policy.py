@@ -73,7 +73,7 @@ SPEND = 0.5
 MU_MIN = 3.0
 _DAY = 86_400.0
 _HORIZON_DAYS = 8  # the furthest a pre-warm is planned; beyond it, quiet
-_MAX_CALLS = 50_000  # a bound on memory, whatever the traffic
+_MAX_CALLS = 20_000  # a bound on memory and planning time, whatever the traffic
 _EPOCH_MONDAY = 3 * _DAY  # 1 January 1970 was a Thursday: day 3 of a week from Monday
 
 
@@ -135,11 +135,13 @@ class WarmingPolicy:
     @property
     def margin(self) -> float:
         """Seconds before the window ends that a keep-warm ping is sent."""
+        # A quarter of the window at most: a window of seconds (a compressed test clock)
+        # must still leave time between pings.
         if not self._latencies:
-            return 2 * MIN_MARGIN
+            return min(2 * MIN_MARGIN, self.keep_alive / 4)
         ordered = sorted(self._latencies)
         p90 = ordered[int(0.9 * (len(ordered) - 1))]
-        return max(MIN_MARGIN, 2 * p90 + 1.0)
+        return min(max(MIN_MARGIN, 2 * p90 + 1.0), self.keep_alive / 4)
 
     @property
     def lead(self) -> float:
@@ -202,6 +204,9 @@ class WarmingPolicy:
             self._stale = True
         if self.started is not None and self.started < old:
             self.started = old
+        if self.calls and len(self.calls) == self.calls.maxlen and self.started is not None:
+            # Older calls fell out of the bounded history: it covers only what it keeps.
+            self.started = max(self.started, self.calls[0])
         if not self._stale:
             return
         calls = list(self.calls)

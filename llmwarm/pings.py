@@ -5,6 +5,10 @@ an ``async def`` for an async one (``@warm`` awaits it on its loop)::
 
     @warm("gpt-4o-mini", interval=240, ping=pings.openai_chat(client))
     @warm("llama3.2", interval=240, ping=pings.ollama_preload("http://localhost:11434"))
+    @warm("my-model", interval=240, ping=pings.vllm_wake_up("http://localhost:8000"))
+
+Every ping waits out a "model loading" answer (``@warm`` wraps it with
+:func:`llmwarm._loading.patient`): a cold start in progress, not a failure.
 
 .. versionadded:: 0.1.0
 """
@@ -16,10 +20,18 @@ from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
-__all__ = ["DEFAULT_OLLAMA_KEEP_ALIVE", "DEFAULT_OLLAMA_URL", "ollama_preload", "openai_chat"]
+__all__ = [
+    "DEFAULT_OLLAMA_KEEP_ALIVE",
+    "DEFAULT_OLLAMA_URL",
+    "DEFAULT_VLLM_URL",
+    "ollama_preload",
+    "openai_chat",
+    "vllm_wake_up",
+]
 
 DEFAULT_OLLAMA_URL = "http://localhost:11434"
 DEFAULT_OLLAMA_KEEP_ALIVE = "10m"
+DEFAULT_VLLM_URL = "http://localhost:8000"
 _TIMEOUT = 120.0  # a cold load can take a while; a ping is never on a user's path
 
 
@@ -153,3 +165,52 @@ def _http_preload(url: str, alive: str | float, asynchronous: bool) -> Callable[
             return http.post(endpoint, json=body(model, keep_alive)).raise_for_status().json()
 
     return _sets_window(ping)
+
+
+def vllm_wake_up(
+    base_url: str = DEFAULT_VLLM_URL,
+    *,
+    ping: Callable[[str], Any] | None = None,
+    api_key: str | None = None,
+    asynchronous: bool = False,
+) -> Callable[[str], Any]:
+    """Return a ping that wakes a vLLM server in sleep mode: ``POST /wake_up``.
+
+    A sleeping vLLM server (``--enable-sleep-mode``, put to sleep with ``POST /sleep``)
+    wakes in seconds instead of a full load. ``base_url`` is the server's root (a trailing
+    ``/v1`` is dropped: the sleep routes are not under it). ``ping``, if given (e.g.
+    :func:`openai_chat` on the same server), is called after the wake with the model
+    name, so the ping is also traffic for whatever puts the server to sleep when idle.
+    ``api_key`` is sent as a bearer token. Returns ``GET /is_sleeping``'s answer (or
+    ``ping``'s, when given).
+
+    .. versionadded:: 0.2.0
+    """
+    if not isinstance(base_url, str) or not base_url.startswith(("http://", "https://")):
+        raise ValueError(f"base_url must be an http(s) URL, got {base_url!r}.")
+    if ping is not None and not callable(ping):
+        raise TypeError(f"ping must be a callable taking the model name, got {ping!r}.")
+    root = base_url.rstrip("/").removesuffix("/v1")
+    headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+    import httpx
+
+    if asynchronous:
+        then_async = inspect.iscoroutinefunction(ping)
+
+        async def aping(model: str) -> Any:
+            async with httpx.AsyncClient(timeout=_TIMEOUT, headers=headers) as http:
+                (await http.post(f"{root}/wake_up")).raise_for_status()
+                state = (await http.get(f"{root}/is_sleeping")).raise_for_status().json()
+            if ping is None:
+                return state
+            return await ping(model) if then_async else ping(model)
+
+        return aping
+
+    def wake(model: str) -> Any:
+        with httpx.Client(timeout=_TIMEOUT, headers=headers) as http:
+            http.post(f"{root}/wake_up").raise_for_status()
+            state = http.get(f"{root}/is_sleeping").raise_for_status().json()
+        return state if ping is None else ping(model)
+
+    return wake

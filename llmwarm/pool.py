@@ -22,6 +22,7 @@ import hashlib
 import inspect
 import os
 import threading
+import warnings
 import weakref
 from collections.abc import AsyncIterator, Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -30,9 +31,12 @@ from typing import Any, TypeVar, cast
 import httpx
 
 from llmwarm import _lifecycle
-from llmwarm._core import Call, Flow, FunctionSpec, Policy, apply
+from llmwarm._core import Call, Flow, FunctionSpec, Policy, Stack, apply
+from llmwarm._errors import ConfigError
 from llmwarm._log import logger
-from llmwarm._streams import is_stream, observe_stream
+from llmwarm._responses import _base_url
+from llmwarm._streams import _NOT_STREAMS, is_stream, observe_stream
+from llmwarm._transports import adapter_for
 
 __all__ = [
     "DEFAULT_LIMITS",
@@ -112,8 +116,11 @@ class Pool:
     .. versionadded:: 0.1.0
     """
 
-    def __init__(self, http_client: Any, loop: asyncio.AbstractEventLoop | None) -> None:
+    def __init__(
+        self, http_client: Any, loop: asyncio.AbstractEventLoop | None, http2: bool = False
+    ) -> None:
         self.http_client = http_client
+        self.http2 = http2
         self.loop_ref = weakref.ref(loop) if loop is not None else None
         self.sdk_clients: dict[tuple[Any, str], tuple[Any, Any]] = {}
         self.in_use = 0
@@ -134,16 +141,16 @@ class Pool:
         loop = self.loop_ref() if self.loop_ref is not None else None
         return self.loop_ref is not None and (loop is None or loop.is_closed())
 
-    def sdk_client(self, factory: Callable[..., Any], kwargs: dict[str, Any], key: str) -> Any:
-        """Return the SDK client for these credentials, built once around the pooled client."""
-        entry = self.sdk_clients.get((factory, key))
+    def sdk_client(self, key: tuple[Any, str], build: Callable[[Any], Any]) -> Any:
+        """Return the SDK client for ``key`` (factory, credentials), built once by ``build``."""
+        entry = self.sdk_clients.get(key)
         if entry is None:
             with self._lock:
-                entry = self.sdk_clients.get((factory, key))
+                entry = self.sdk_clients.get(key)
                 if entry is None:
-                    client = factory(http_client=self.http_client, **kwargs)
+                    client = build(self.http_client)
                     entry = (client, _origin(getattr(client, "base_url", None)))
-                    self.sdk_clients[(factory, key)] = entry
+                    self.sdk_clients[key] = entry
         return entry[0]
 
     def origin_of(self, client: Any) -> Any:
@@ -153,16 +160,21 @@ class Pool:
                 return origin
         return _origin(getattr(self.http_client, "base_url", None))
 
-    def has_open_connection(self, origin: Any) -> bool:
-        """Whether a request to ``origin`` could go out on an already open connection."""
+    def has_open_connection(self, origin: Any = None) -> bool:
+        """Whether a request could go out on an already open connection (an estimate).
+
+        Constant time whatever the number of connections: this runs on every call, and
+        walking the connections (as an exact, per-origin answer needs) made the pool's
+        own cost grow with concurrency. An HTTP/1.1 connection carries one request at a
+        time, so one is free when the pool holds more connections than calls in flight
+        (this one excluded); an HTTP/2 connection multiplexes, so any open one will do.
+        ``origin`` is accepted for compatibility and not consulted.
+        """
         try:
-            connections = self.http_client._transport._pool.connections  # httpcore, private
-            return any(
-                conn.is_available() and (origin is None or conn.can_handle_request(origin))
-                for conn in connections
-            )
+            count = len(self.http_client._transport._pool.connections)  # httpcore, private
         except Exception:  # another transport: fall back to "a request has completed"
             return self.completed > 0
+        return count > (0 if self.http2 else self.in_use - 1)
 
     def acquire(self) -> bool:
         """Count one more call using the pool; return False (and count nothing) if closing.
@@ -266,7 +278,9 @@ def _register_hooks() -> None:
         _lifecycle.on_fork_child(_forget)
 
 
-def _get_pool(key: tuple[Any, ...], is_async: bool, build: Callable[[], Any]) -> Pool:
+def _get_pool(
+    key: tuple[Any, ...], is_async: bool, build: Callable[[], Any], http2: bool = False
+) -> Pool:
     if not is_async:
         pool = _sync_pools.get(key)
         if pool is None:
@@ -274,7 +288,7 @@ def _get_pool(key: tuple[Any, ...], is_async: bool, build: Callable[[], Any]) ->
                 pool = _sync_pools.get(key)
                 if pool is None:
                     _register_hooks()
-                    pool = _sync_pools[key] = Pool(build(), None)
+                    pool = _sync_pools[key] = Pool(build(), None, http2)
         return pool
     try:
         loop = asyncio.get_running_loop()
@@ -297,7 +311,7 @@ def _get_pool(key: tuple[Any, ...], is_async: bool, build: Callable[[], Any]) ->
         _register_hooks()
         for stale in [k for k, p in _async_pools.items() if p.loop_gone()]:
             del _async_pools[stale]
-        pool = _async_pools[loop_key] = Pool(build(), loop)
+        pool = _async_pools[loop_key] = Pool(build(), loop, http2)
     _watch_loop(pool)
     return pool
 
@@ -409,6 +423,7 @@ class Pooled(Policy):
         client_kwargs: Mapping[str, Any],
     ) -> None:
         self.factory = factory
+        self.adapter = adapter_for(factory)
         self.http2 = http2
         self.limits = limits
         self.timeout = timeout
@@ -417,11 +432,38 @@ class Pooled(Policy):
         self.inject = "http_client" if factory is None else "client"
         self.is_async = False
         self.pool = PoolHandle(self)
-        self._key = ("http2" if http2 else "http1", repr(limits), repr(timeout))
+        #: Keywords the stack adds to the SDK client (``max_retries=0`` under ``@routed``);
+        #: the user's own ``client_kwargs`` always win over them.
+        self.sdk_defaults: dict[str, Any] = {}
+        self.handled = False  # whether a policy of the stack handles failures itself
+        self._warned_retries = False
         self._static_http = not any(isinstance(v, FromEnv) for v in self.http_options.values())
         self._static_sdk = not any(isinstance(v, FromEnv) for v in self.client_kwargs.values())
         self._http_digest = _digest(self.http_options) if self._static_http else ""
-        self._sdk_digest = _digest(self.client_kwargs) if self._static_sdk else ""
+        self._set_keys()
+        if self.adapter.via_transport:
+            accepted = self.adapter.transport_options()
+            for name in self.http_options:
+                if name not in accepted:
+                    raise ConfigError(
+                        "@pooled:",
+                        f"http_options={{{name!r}: ...}} is not an option of the "
+                        f"{self.adapter.library} transport {factory!r} is given; accepted: "
+                        f"{sorted(accepted)}. Pass client options (headers, host...) as "
+                        "@pooled keyword arguments instead.",
+                    )
+
+    def _set_keys(self) -> None:
+        adapter = self.adapter
+        self._key = (
+            adapter.library,
+            "transport" if adapter.via_transport else "client",
+            "http2" if self.http2 else "http1",
+            repr(self.limits),
+            repr(self.timeout),
+        )
+        merged = {**self.sdk_defaults, **self.client_kwargs}
+        self._sdk_digest = _digest(merged) if self._static_sdk else ""
 
     def bind(self, spec: FunctionSpec) -> None:
         """Refuse a function that cannot receive the keyword ``@pooled`` injects."""
@@ -441,6 +483,24 @@ class Pooled(Policy):
             )
         self.is_async = spec.is_async
 
+    def attach(self, stack: Stack) -> None:
+        """Fall in step with the policies around: no SDK retries under a failure handler.
+
+        A policy that handles failures itself (``@routed`` with fallback) must see the
+        first 429/5xx: an SDK retrying it (openai's default is 2 retries, honouring
+        ``Retry-After``) would sleep seconds before the fallback could start. And an SDK
+        timeout shorter than a policy's patience (``@routed``'s ``hedge_after``) would cut
+        the calls that policy is still waiting on; the pool's timeout is raised to it.
+        """
+        policies = stack.llmwarm_policies
+        self.handled = any(p.handles_failures for p in policies if p is not self)
+        self.sdk_defaults = {}
+        if self.handled and self.factory is not None and _accepts(self.factory, "max_retries"):
+            self.sdk_defaults["max_retries"] = 0
+        patience = max((p.patience or 0.0 for p in policies), default=0.0)
+        self.timeout = _at_least(self.timeout, patience)
+        self._set_keys()
+
     def _http_client(self, is_async: bool) -> tuple[Pool, Any]:
         options = self.http_options
         digest = self._http_digest
@@ -448,24 +508,37 @@ class Pooled(Policy):
             options = _resolve(options)
             digest = _digest(options)
         kind = "async" if is_async else "sync"
+        key = (kind, *self._key, digest)
+        pool = _sync_pools.get(key) if not is_async else None
+        if pool is None:  # a sync pool's fast path above; otherwise look up (or build)
+            adapter, http2, limits, timeout = self.adapter, self.http2, self.limits, self.timeout
 
-        def build() -> Any:
-            cls = httpx.AsyncClient if is_async else httpx.Client
-            return cls(http2=self.http2, limits=self.limits, timeout=self.timeout, **options)
+            def build() -> Any:
+                return adapter.build_http(is_async, http2, limits, timeout, options)
 
-        pool = _get_pool((kind, *self._key, digest), is_async, build)
+            pool = _get_pool(key, is_async, build, http2)
         return pool, pool.http_client
 
     def _client(self, is_async: bool) -> tuple[Pool, Any]:
         pool, http_client = self._http_client(is_async)
-        if self.factory is None:
+        factory = self.factory
+        if factory is None:
             return pool, http_client
         kwargs = self.client_kwargs
         digest = self._sdk_digest
         if not self._static_sdk:
             kwargs = _resolve(kwargs)
-            digest = _digest(kwargs)
-        return pool, pool.sdk_client(self.factory, kwargs, digest)
+            digest = _digest({**self.sdk_defaults, **kwargs})
+        entry = pool.sdk_clients.get((factory, digest))
+        if entry is not None:
+            return pool, entry[0]
+        merged = {**self.sdk_defaults, **kwargs}
+        adapter = self.adapter
+
+        def build(http_client: Any) -> Any:
+            return adapter.build_sdk(factory, http_client, merged)
+
+        return pool, pool.sdk_client((factory, digest), build)
 
     def _leased_client(self, is_async: bool) -> tuple[Pool, Any]:
         # Look up and lease atomically with respect to close(): close() unregisters a pool
@@ -481,21 +554,57 @@ class Pooled(Policy):
             "between looking it up and using it; llmwarm.close() is being called in a loop."
         )
 
+    def _check_callers_client(self, client: Any) -> None:
+        retries = getattr(client, "max_retries", 0)
+        if self.handled and not self._warned_retries and isinstance(retries, int) and retries:
+            self._warned_retries = True  # once per decorated function: it is the same client
+            warnings.warn(
+                f"@pooled: the client passed to {type(client).__name__} calls retries failures "
+                f"itself (max_retries={retries}) under a policy that handles them (@routed): "
+                "the SDK sleeps through 429/5xx before the fallback can start. Build it with "
+                "max_retries=0, or pass client.with_options(max_retries=0).",
+                RuntimeWarning,
+                stacklevel=2,
+            )
+
     def flow(self, call: Call) -> Flow:
         """Inject the pooled client; hold the pool until the call (or its stream) ends."""
-        if call.passed(self.inject) and call.get(self.inject) is not None:
-            return (yield call)  # the caller's own client, used as is
+        if call.passed(self.inject):
+            client = call.get(self.inject)
+            if client is not None:
+                self._check_callers_client(client)
+                return (yield call)  # the caller's own client, used as is
         pool, client = self._leased_client(call.spec.is_async)
-        call.record.connection_reused = pool.has_open_connection(pool.origin_of(client))
+        call.record.connection_reused = pool.has_open_connection()
         try:
             result = yield call.with_arguments(**{self.inject: client})
         except BaseException:
             pool.release()
             raise
-        if is_stream(result):
-            return observe_stream(result, _Lease(pool))
-        pool.release()
-        return result
+        if type(result) in _NOT_STREAMS or not is_stream(result):
+            pool.release()
+            return result
+        return observe_stream(result, _Lease(pool))
+
+
+def _accepts(factory: Callable[..., Any], name: str) -> bool:
+    try:
+        return name in inspect.signature(factory).parameters
+    except (TypeError, ValueError):
+        return False
+
+
+def _at_least(timeout: httpx.Timeout, seconds: float) -> httpx.Timeout:
+    # Read and pool waits bound how long a call may take; connect stays short on purpose
+    # (a dead host should fail fast, which the router turns into a fallback).
+    if not seconds:
+        return timeout
+    values = timeout.as_dict()
+    for name in ("read", "pool"):
+        value = values[name]
+        if value is not None and value < seconds:
+            values[name] = seconds
+    return httpx.Timeout(**values)
 
 
 def _resolve(options: Mapping[str, Any]) -> dict[str, Any]:
@@ -522,7 +631,7 @@ class PoolHandle:
         return self._policy._client(self._policy.is_async)[1]
 
     def _target(self, url: str | None, client: Any) -> str:
-        target = url or getattr(client, "base_url", None) or ""
+        target = url or _base_url(client) or ""  # ollama's: its inner httpx client's
         if not str(target):
             raise ValueError(
                 "pool.prewarm() needs a url: the pooled client has no base_url to warm."

@@ -10,8 +10,13 @@ The probe talks to an OpenAI-compatible server or to Ollama with ``httpx`` alone
    unload window lies between the longest warm gap and the shortest cold gap (a cold
    verdict is confirmed by repeating its gap); a few bisection steps narrow it.
 
-It ends with a recommendation for ``@warm``: an interval of about 80% of the window
-(rounded down to a friendly number), the keep-alive, and the pings a day and their cost.
+It recognises how the endpoint cold-starts (``cold_start_style``): a slow first answer
+(``blocking``), ``503`` "currently loading" with ``estimated_time`` (``loading-503``),
+``503``/``429`` "not ready" with ``Retry-After`` (``not-ready``) - waiting as advised and
+calling again, as ``@warm`` does - or a vLLM server in sleep mode (``sleep``: it answers
+``GET /is_sleeping``). It ends with a recommendation for ``@warm``: an interval of about
+80% of the window (rounded down to a friendly number), the keep-alive, the pings a day and
+their cost, and the ping adapter that suits the endpoint.
 The API key is read from an environment variable (``--api-key-env``), never the command
 line. ``--time-scale`` runs against a simulator whose clock is compressed: gaps are
 multiplied by it for the real sleeps and every figure is reported in the endpoint's seconds.
@@ -22,6 +27,7 @@ multiplied by it for the real sleeps and every figure is reported in the endpoin
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import math
 import os
@@ -33,6 +39,8 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import httpx
+
+from llmwarm import _loading
 
 __all__ = [
     "DEFAULT_GAPS",
@@ -132,6 +140,21 @@ class ProbeReport:
     shortest_cold_gap_s: float | None = None
     window_s: float | None = None
     recommendation: Recommendation | None = None
+    cold_start_style: str | None = None
+    """``blocking``, ``loading-503``, ``not-ready`` or ``sleep``; None if never seen cold."""
+    not_ready_answers: int = 0
+    """How many "loading"/"not ready" answers the probe waited out."""
+    advised_wait_s: float | None = None
+    """The wait the first such answer advised (endpoint seconds), if it said."""
+
+    @property
+    def ping_adapter(self) -> str:
+        """The ``llmwarm.pings`` adapter that suits this endpoint."""
+        if self.cold_start_style == "sleep":
+            return "pings.vllm_wake_up(base_url, ping=pings.openai_chat(client))"
+        if self.kind == "ollama":
+            return "pings.ollama_preload(base_url)"
+        return "pings.openai_chat(client)"
 
     @property
     def warm_ttft_p50_s(self) -> float:
@@ -167,6 +190,10 @@ class ProbeReport:
             if self.sweep
             else None,
             "recommendation": asdict(self.recommendation) if self.recommendation else None,
+            "cold_start_style": self.cold_start_style,
+            "not_ready_answers": self.not_ready_answers,
+            "advised_wait_s": self.advised_wait_s,
+            "ping_adapter": self.ping_adapter,
         }
 
 
@@ -201,8 +228,13 @@ class _Endpoint:
         api_key: str | None,
         api_key_env: str,
         time_scale: float,
+        timeout: float = DEFAULT_TIMEOUT,
+        sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.client = client
+        self.timeout = timeout
+        self.sleep = sleep
+        self.not_ready: list[_loading.NotReady] = []
         self.kind = kind
         self.base_url = base_url.rstrip("/")
         self.model = model
@@ -224,15 +256,42 @@ class _Endpoint:
         return f"{self.base_url}/chat/completions", body
 
     def call(self, gap: float | None = None) -> Observation:
-        """Make one streamed call; return its latencies in endpoint seconds."""
+        """Make one streamed call; return its latencies in endpoint seconds.
+
+        A "loading"/"not ready" answer is waited out as it advises (else polled, 1 s,
+        2 s, 4 s... up to 15 s) and the call made again: its latency includes the wait.
+        """
         url, body = self.request()
-        headers = {"Authorization": f"Bearer {self.api_key}"} if self.api_key else {}
         start = time.perf_counter()
+        for attempt in itertools.count():
+            ttft, seen = self.once(url, body, start)
+            if seen is None:
+                break
+            self.not_ready.append(seen)
+            delay = seen.retry_in if seen.retry_in is not None else min(15.0, 2.0**attempt)
+            if time.perf_counter() - start + delay > self.timeout:
+                raise ProbeError(
+                    f"{url} still answers that {self.model!r} is not ready ({seen.kind}) "
+                    f"after {time.perf_counter() - start:.0f} s (--timeout {self.timeout:g})."
+                )
+            self.sleep(delay)
+        total = time.perf_counter() - start
+        scale = self.time_scale
+        return Observation(gap, (ttft if ttft is not None else total) / scale, total / scale)
+
+    def once(
+        self, url: str, body: dict[str, Any], start: float
+    ) -> tuple[float | None, _loading.NotReady | None]:
+        """Make one request: the time to its first line, or the "not ready" it answered."""
+        headers = {"Authorization": f"Bearer {self.api_key}"} if self.api_key else {}
         ttft: float | None = None
         try:
             with self.client.stream("POST", url, json=body, headers=headers) as response:
                 if response.status_code >= 400:
                     response.read()
+                    seen = _loading.classify(response.status_code, response.headers, response.text)
+                    if seen is not None:
+                        return None, seen
                     raise self.http_error(response, url)
                 for line in response.iter_lines():
                     if ttft is None and line.strip():
@@ -243,9 +302,7 @@ class _Endpoint:
             raise ProbeError(
                 f"Cannot reach {self.base_url}: {exc or type(exc).__name__}."
             ) from None
-        total = time.perf_counter() - start
-        scale = self.time_scale
-        return Observation(gap, (ttft if ttft is not None else total) / scale, total / scale)
+        return ttft, None
 
     def http_error(self, response: httpx.Response, url: str) -> ProbeError:
         detail = _error_message(response)
@@ -273,6 +330,17 @@ def _error_message(response: httpx.Response) -> str:
     if isinstance(error, dict):
         return str(error.get("message") or error)[:200]
     return str(error or data)[:200]
+
+
+def _sleep_mode(client: httpx.Client, base_url: str, api_key: str | None) -> bool:
+    """Whether the server answers vLLM's ``GET /is_sleeping`` (sleep mode is on)."""
+    root = base_url.rstrip("/").removesuffix("/v1")
+    headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+    try:
+        response = client.get(f"{root}/is_sleeping", headers=headers)
+        return response.status_code == 200 and "is_sleeping" in response.json()
+    except (httpx.TransportError, ValueError, TypeError):
+        return False
 
 
 def _detect(client: httpx.Client, base_url: str, api_key: str | None) -> str:
@@ -332,7 +400,10 @@ def probe(
     with httpx.Client(timeout=timeout) as client:
         if kind == "auto":
             kind = _detect(client, url, api_key)
-        endpoint = _Endpoint(client, kind, url, model, api_key, api_key_env, time_scale)
+        endpoint = _Endpoint(
+            client, kind, url, model, api_key, api_key_env, time_scale, timeout, sleep
+        )
+        sleep_mode = _sleep_mode(client, url, api_key)
         first = endpoint.call()
         say(f"first call: {first.total_s:.2f} s")
         warm = [endpoint.call() for _ in range(warm_calls)]
@@ -347,8 +418,27 @@ def probe(
         report = ProbeReport(kind, url, model, time_scale, first, warm, threshold)
         if sweep:
             _sweep(endpoint, report, sorted(gaps), refine, say, sleep)
+        _note_style(report, endpoint, sleep_mode, say)
     report.recommendation = _recommend(report, price_per_mtok, tokens_per_ping)
     return report
+
+
+def _note_style(
+    report: ProbeReport, endpoint: _Endpoint, sleep_mode: bool, say: Callable[[str], None]
+) -> None:
+    """Name how the endpoint cold-starts, from what the calls met."""
+    seen = endpoint.not_ready
+    report.not_ready_answers = len(seen)
+    if seen:
+        report.cold_start_style = seen[0].kind
+        advised = seen[0].retry_in
+        report.advised_wait_s = None if advised is None else advised / endpoint.time_scale
+    elif sleep_mode:
+        report.cold_start_style = "sleep"
+    elif report.first.total_s > report.threshold_s or any(o.cold for o in report.sweep):
+        report.cold_start_style = "blocking"
+    if report.cold_start_style is not None:
+        say(f"cold-start style: {report.cold_start_style}")
 
 
 def _sweep(
@@ -390,6 +480,13 @@ def _sweep(
     report.longest_warm_gap_s = warm_gap or None
     report.shortest_cold_gap_s = cold_gap
 
+
+_STYLE_WORDS = {
+    "blocking": "the first call waits while the model loads",
+    "loading-503": "503 'currently loading' with estimated_time while it loads",
+    "not-ready": "503/429 'not ready' with Retry-After until a replica is up",
+    "sleep": "vLLM sleep mode (GET /is_sleeping answers): wakes in seconds",
+}
 
 SAFETY = 0.8
 """The recommended ``@warm`` interval is this fraction of the unload window."""
@@ -450,6 +547,16 @@ def format_report(report: ProbeReport) -> str:
                 f"  unload window   not reached: warm after every gap, up to "
                 f"{report.longest_warm_gap_s or 0:.0f} s"
             )
+    style = report.cold_start_style
+    if style is not None:
+        lines.append(f"  cold-start style {style}: {_STYLE_WORDS[style]}")
+        if report.not_ready_answers:
+            advised = report.advised_wait_s
+            said = f", first advised {advised:.1f} s" if advised is not None else ""
+            lines.append(
+                f"  not ready       {report.not_ready_answers} answer(s) waited out{said}; "
+                "@warm waits them out too"
+            )
     rec = report.recommendation
     if rec is not None:
         why = {
@@ -463,6 +570,7 @@ def format_report(report: ProbeReport) -> str:
             f"keep_alive={rec.keep_alive_s:.0f})",
             f"  {rec.pings_per_day:.0f} pings/day x {rec.tokens_per_ping} token(s) at "
             f"${rec.price_per_mtok:g}/M tokens = ${rec.cost_per_day_usd:.6f}/day",
+            f"  ping adapter: {report.ping_adapter}",
         ]
     return "\n".join(lines)
 

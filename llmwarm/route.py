@@ -13,7 +13,7 @@ import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, ClassVar, TypeVar, cast
 
-from llmwarm import _core, _log, _streams
+from llmwarm import _core, _loading, _log, _streams
 from llmwarm._classify import Classifier, default_classifier
 from llmwarm._core import Call, CallRecord, Flow, FunctionSpec, Policy, Stack, Warmth
 from llmwarm._failures import attach_attempts, cooldowns, is_retryable, retry_after
@@ -143,6 +143,8 @@ class Router(Policy):
         self.prefer_warm = prefer_warm
         self.hedge_after = hedge_after
         self.cooldown = cooldown
+        self.handles_failures = fallback  # the SDK under it must not retry what it reroutes
+        self.patience = hedge_after
         self.warmth: Warmth | None = None
         self._index = {tier.name: i for i, tier in enumerate(tiers)}
         self._by_model = {tier.model: tier for tier in reversed(tiers)}
@@ -269,6 +271,10 @@ class Router(Policy):
             failures: list[tuple[int, BaseException]] = []
             if second is None:
                 self._note(record, index, reason)
+                # With another tier to go to, a loading model is not waited for (_loading)
+                _loading.mark_fallback(
+                    record, self.fallback and self._next(plan, tried) is not None
+                )
                 try:
                     result = yield self._call_for(call, index)
                     if _streams.is_stream(result):
@@ -309,7 +315,8 @@ class Router(Policy):
     def _cool(self, failures: list[tuple[int, BaseException]]) -> None:
         for failed, error in failures:
             if is_retryable(error):
-                seconds = _or(retry_after(error), self.cooldown)
+                advised = _loading.advised_wait(error)  # a loading model's estimated_time
+                seconds = _or(retry_after(error) if advised is None else advised, self.cooldown)
                 cooldowns.cool(self.tiers[failed].model, seconds)
 
     def _next(self, plan: Sequence[int], tried: set[int]) -> int | None:

@@ -14,8 +14,12 @@ The OTLP/HTTP (protobuf) exporters read the standard variables themselves:
 ``OTEL_EXPORTER_OTLP_HEADERS``, the per-signal ``OTEL_EXPORTER_OTLP_TRACES_*`` /
 ``OTEL_EXPORTER_OTLP_METRICS_*`` variants, and ``OTEL_METRIC_EXPORT_INTERVAL``. The
 resource reads ``OTEL_SERVICE_NAME`` and ``OTEL_RESOURCE_ATTRIBUTES``.
-``OTEL_TRACES_EXPORTER=none`` or ``OTEL_METRICS_EXPORTER=none`` turns one signal off (Jaeger
-takes traces only).
+``OTEL_TRACES_EXPORTER=none`` or ``OTEL_METRICS_EXPORTER=none`` turns one signal off.
+
+A traces-only receiver (Jaeger, Arize Phoenix) refuses ``/v1/metrics`` (``404``/``405``):
+the first refusal turns metrics export off with one warning on logger ``llmwarm``, instead
+of the SDK's error on every export; traces go on. Set ``OTEL_METRICS_EXPORTER=none`` to
+skip even that first try.
 
 The SDK is imported inside :func:`setup` only, never at ``import llmwarm``.
 
@@ -24,13 +28,24 @@ The SDK is imported inside :func:`setup` only, never at ``import llmwarm``.
 
 from __future__ import annotations
 
+import logging
 import os
+import threading
 from typing import Any
 
-__all__ = ["EXPORTERS", "Telemetry", "setup"]
+from llmwarm._log import logger
+
+__all__ = ["EXPORTERS", "REFUSED_METRICS_STATUSES", "Telemetry", "setup"]
 
 EXPORTERS = ("otlp", "console")
 """Accepted names for ``exporter=`` (``None`` means ``otlp``)."""
+REFUSED_METRICS_STATUSES = frozenset({404, 405, 501})
+"""Answers to ``/v1/metrics`` that mean "this receiver takes no metrics" (turn them off).
+
+.. versionadded:: 0.2.0
+"""
+# The OTLP/HTTP metric exporter logs each failed export here, with the HTTP status.
+_METRIC_EXPORTER_LOGGER = "opentelemetry.exporter.otlp.proto.http.metric_exporter"
 
 
 class Telemetry:
@@ -39,11 +54,22 @@ class Telemetry:
     .. versionadded:: 0.1.0
     """
 
-    def __init__(self, tracer_provider: Any, meter_provider: Any) -> None:
+    def __init__(
+        self, tracer_provider: Any, meter_provider: Any, gate: _MetricsGate | None = None
+    ) -> None:
         self.tracer_provider = tracer_provider
         """The SDK ``TracerProvider`` (``None`` when traces are off)."""
         self.meter_provider = meter_provider
         """The SDK ``MeterProvider`` (``None`` when metrics are off)."""
+        self._gate = gate
+
+    @property
+    def metrics_refused(self) -> bool:
+        """Whether the receiver refused metrics, so their export was turned off.
+
+        .. versionadded:: 0.2.0
+        """
+        return self._gate is not None and self._gate.refused
 
     def force_flush(self) -> None:
         """Export what is buffered now, keeping the providers running."""
@@ -60,6 +86,71 @@ class Telemetry:
         if self.meter_provider is not None:
             self.meter_provider.shutdown()
             self.meter_provider = None
+        if self._gate is not None:
+            self._gate.detach()
+
+
+class _MetricsGate(logging.Filter):
+    """Turns metrics export off the first time the receiver refuses it (404/405/501).
+
+    It watches the OTLP metric exporter's log record of a failed export (which carries the
+    status), drops that record, and warns once on ``llmwarm`` instead; the exporter it
+    wraps (:func:`_gated`) then exports nothing. Traces are not affected.
+    """
+
+    def __init__(self, endpoint: str) -> None:
+        super().__init__()
+        self.endpoint = endpoint
+        self.refused = False
+        self._lock = threading.Lock()
+        logging.getLogger(_METRIC_EXPORTER_LOGGER).addFilter(self)
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        """Drop the exporter's error for a refused export, warning once instead."""
+        args = record.args if isinstance(record.args, tuple) else ()
+        status = args[1] if len(args) >= 2 and args[0] == "metrics" else None
+        if status not in REFUSED_METRICS_STATUSES:
+            return True
+        with self._lock:
+            first, self.refused = not self.refused, True
+        if first:
+            logger.warning(
+                "llmwarm: the OTLP receiver at %s refused metrics (HTTP %s): it takes traces "
+                "only (Jaeger, Arize Phoenix...). Metrics export is now off; traces go on. "
+                "Set OTEL_METRICS_EXPORTER=none to not try, or point "
+                "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT at a receiver that takes metrics.",
+                self.endpoint,
+                status,
+            )
+        return False
+
+    def detach(self) -> None:
+        logging.getLogger(_METRIC_EXPORTER_LOGGER).removeFilter(self)
+
+
+def _gated(exporter: Any, gate: _MetricsGate) -> Any:
+    """Wrap an SDK metric exporter so that it exports nothing once ``gate`` is refused."""
+    from opentelemetry.sdk.metrics.export import MetricExporter, MetricExportResult
+
+    class GatedMetricExporter(MetricExporter):
+        def __init__(self) -> None:
+            super().__init__(
+                preferred_temporality=exporter._preferred_temporality,
+                preferred_aggregation=exporter._preferred_aggregation,
+            )
+
+        def export(self, metrics_data: Any, timeout_millis: float = 10_000, **kw: Any) -> Any:
+            if gate.refused:
+                return MetricExportResult.SUCCESS  # dropped on purpose: nothing to retry
+            return exporter.export(metrics_data, timeout_millis=timeout_millis, **kw)
+
+        def force_flush(self, timeout_millis: float = 10_000) -> bool:
+            return bool(exporter.force_flush(timeout_millis=timeout_millis))
+
+        def shutdown(self, timeout_millis: float = 30_000, **kw: Any) -> None:
+            exporter.shutdown(timeout_millis=timeout_millis, **kw)
+
+    return GatedMetricExporter()
 
 
 def _enabled(signal: str) -> bool:
@@ -124,13 +215,17 @@ def setup(service_name: str | None = None, *, exporter: str | None = None) -> Te
 
         span_exporter, metric_exporter = OTLPSpanExporter(), OTLPMetricExporter()
 
+    gate = None
     tracer_provider = meter_provider = None
     if _enabled("TRACES"):
         tracer_provider = TracerProvider(resource=resource)
         tracer_provider.add_span_processor(BatchSpanProcessor(span_exporter))
         trace.set_tracer_provider(tracer_provider)
     if _enabled("METRICS"):
+        if kind == "otlp":
+            gate = _MetricsGate(getattr(metric_exporter, "_endpoint", "(OTLP endpoint)"))
+            metric_exporter = _gated(metric_exporter, gate)
         reader = PeriodicExportingMetricReader(metric_exporter)
         meter_provider = MeterProvider(resource=resource, metric_readers=[reader])
         metrics.set_meter_provider(meter_provider)
-    return Telemetry(tracer_provider, meter_provider)
+    return Telemetry(tracer_provider, meter_provider, gate)

@@ -27,6 +27,7 @@ from opentelemetry import metrics
 from opentelemetry import trace as otel_trace
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
+from llmwarm import _loading
 from llmwarm import _semconv as sc
 from llmwarm._core import Call, Flow, FunctionSpec, Policy, apply
 from llmwarm._log import logger, safely
@@ -136,8 +137,10 @@ _providers_from_env: bool | None = None
 # Whether this OTel API keeps its global providers where the fast path reads them.
 _FAST_PATH = (
     hasattr(_trace_module, "_TRACER_PROVIDER")
+    and hasattr(_trace_module, "_PROXY_TRACER_PROVIDER")
     and _metrics_module is not None
     and hasattr(_metrics_module, "_METER_PROVIDER")
+    and hasattr(_metrics_module, "_PROXY_METER_PROVIDER")
 )
 
 
@@ -162,10 +165,37 @@ def _no_global_providers() -> bool:
     )
 
 
+def _global_provider(module: Any, name: str, getter: Callable[[], Any]) -> Any:
+    """Return the API's global provider ``module.<name>`` (or its proxy), as ``getter()`` does.
+
+    Asked on every traced call; the public getters (``get_tracer_provider``,
+    ``get_meter_provider``) look for ``OTEL_PYTHON_*_PROVIDER`` in ``os.environ`` each time
+    until a provider is set (measured at a tenth of ``@traced``'s own cost). The
+    environment is read once, by :func:`_no_global_providers`.
+    """
+    if _providers_from_env is None:
+        _no_global_providers()
+    if _FAST_PATH and _providers_from_env is False:
+        provider = getattr(module, f"_{name}")
+        return provider if provider is not None else getattr(module, f"_PROXY_{name}")
+    return getter()
+
+
+def _global_tracer_provider() -> Any:
+    return _global_provider(_trace_module, "TRACER_PROVIDER", otel_trace.get_tracer_provider)
+
+
+def _global_meter_provider() -> Any:
+    return _global_provider(_metrics_module, "METER_PROVIDER", metrics.get_meter_provider)
+
+
 def _error_type(error: BaseException) -> str:
     kind = type(error)
     module = kind.__module__
     return kind.__qualname__ if module == "builtins" else f"{module}.{kind.__qualname__}"
+
+
+_NUMBERS = (int, float)
 
 
 def _number(value: Any) -> bool:
@@ -176,8 +206,8 @@ class _Span:
     """One traced call in flight: what was known at its start, finished exactly once."""
 
     __slots__ = (
-        "call", "endpoint", "facts", "late", "model", "policy", "provider", "span", "start",
-        "tel", "ttfc",
+        "call", "content", "endpoint", "facts", "late", "model", "policy", "provider", "span",
+        "start", "tel", "ttfc",
     )  # fmt: skip
 
     def __init__(
@@ -195,12 +225,13 @@ class _Span:
         self.start = start
         self.facts = ResponseFacts()
         self.ttfc: float | None = None
+        self.content = policy.content
 
     # -- stream observer
     def on_chunk(self, chunk: Any) -> None:
         if self.ttfc is None:
             self.ttfc = time.perf_counter() - self.start
-        self.facts.read(chunk, chunk=True, content=self.policy.content)
+        self.facts.read(chunk, chunk=True, content=self.content)
         if self.provider is None:
             self.provider = provider_of_result(chunk)
 
@@ -209,7 +240,7 @@ class _Span:
 
     def complete(self, result: Any) -> None:
         """End the span of a call that returned ``result`` (not a stream)."""
-        self.facts.read(result, content=self.policy.content)
+        self.facts.read(result, content=self.content)
         if self.provider is None:
             self.provider = provider_of_result(result)
         self.finish(None)
@@ -249,12 +280,14 @@ class _Span:
                     attrs[sc.USAGE_OUTPUT_TOKENS] = facts.output_tokens
             if self.ttfc is not None:
                 attrs[sc.RESPONSE_TIME_TO_FIRST_CHUNK] = self.ttfc
-            if self.policy.content and facts.text:
+            if self.content and facts.text:
                 attrs[sc.OUTPUT_MESSAGES] = output_json(facts)
             if record.warmup:
                 attrs[sc.WARMUP] = True
             if record.cold_start is not None:
                 attrs[sc.COLD_START] = record.cold_start
+            if kind := _loading.kind_of(record):  # the provider said "loading"/"not ready"
+                attrs[sc.COLD_START_KIND] = kind
             if record.idle_s is not None:
                 attrs[sc.IDLE_S] = float(record.idle_s)
             if hit is not None:
@@ -293,6 +326,9 @@ class _Span:
             attrs[sc.RESPONSE_MODEL] = facts.model
         if record.cold_start is not None:
             attrs[sc.COLD_START] = record.cold_start
+        cold_kind = _loading.kind_of(record)
+        if cold_kind:
+            attrs[sc.COLD_START_KIND] = cold_kind
         if record.cache_hit is not None:
             attrs[sc.CACHE_HIT] = record.cache_hit
         inference = tel.latest and op in _INFERENCE_OPERATIONS
@@ -316,7 +352,7 @@ class _Span:
         if model:
             small[sc.REQUEST_MODEL] = model
         if record.cold_start:
-            tel.coldstarts.add(1, small)
+            tel.coldstarts.add(1, {**small, sc.COLD_START_KIND: cold_kind} if cold_kind else small)
         if record.warmup:
             tel.pings.add(1, small)
         if record.cache_hit is not None:
@@ -363,8 +399,16 @@ class TracedPolicy(Policy):
 
     def skips(self, call: Call) -> bool:
         """Let the call through untouched when nothing could observe a span or a metric."""
-        # Asked on every call of every traced stack: the no-SDK answer comes first.
-        if self.tracer_provider is None and self.meter_provider is None and _no_global_providers():
+        # Asked on every call of every traced stack: the no-SDK answer comes first, read
+        # inline from the API's globals (what _no_global_providers() does, one call less).
+        if (
+            _FAST_PATH
+            and self.tracer_provider is None
+            and self.meter_provider is None
+            and _trace_module._TRACER_PROVIDER is None
+            and _metrics_module._METER_PROVIDER is None
+            and _providers_from_env is False
+        ):
             return True
         return self._resolve() is None
 
@@ -374,9 +418,9 @@ class TracedPolicy(Policy):
         if tp is None and mp is None and _no_global_providers():
             return None
         if tp is None:
-            tp = otel_trace.get_tracer_provider()
+            tp = _global_tracer_provider()
         if mp is None:
-            mp = metrics.get_meter_provider()
+            mp = _global_meter_provider()
         last = self._last
         if last[0] is tp and last[1] is mp:
             return last[2]
@@ -409,7 +453,10 @@ class TracedPolicy(Policy):
             otel_context.detach(token)
         if is_stream(result):
             return _observe_stream(result, state)
-        safely("@traced (reading the response)", state.complete, result)
+        try:  # what safely() does, inline: this is every traced call's path
+            state.complete(result)
+        except Exception:
+            logger.exception("llmwarm: @traced (reading the response) failed; the call goes on")
         return result
 
     def _open(self, call: Call, tel: _Telemetry) -> tuple[_Span, Any]:
@@ -437,7 +484,7 @@ class TracedPolicy(Policy):
                     attrs[sc.SERVER_PORT] = endpoint.port
             for name, key in self._params:
                 value = arguments.get(name)
-                if _number(value):
+                if value is not None and type(value) is not bool and isinstance(value, _NUMBERS):
                     attrs[key] = value
             options = arguments.get("options") if self._options else None
             if isinstance(options, dict):

@@ -29,7 +29,7 @@ from collections.abc import Callable, Generator, Sequence
 from datetime import timedelta
 from typing import Any, ClassVar, TypeVar, cast
 
-from llmwarm import _scheduler
+from llmwarm import _loading, _scheduler
 from llmwarm._core import Call, CallRecord, Flow, FunctionSpec, Policy, Stack, apply, invoke
 from llmwarm._errors import ConfigError
 from llmwarm._learn import SAFETY, Learner
@@ -170,6 +170,8 @@ def warm(
             f"got {backend!r}."
         )
     clock = _clock if _clock is not None else _scheduler.SystemClock()
+    if ping is not None:  # a ping meeting a loading model waits for it: not a failure
+        ping = _patient(ping, getattr(clock, "sleep", None))
 
     def decorate(function: F) -> F:
         fleet = None
@@ -180,6 +182,41 @@ def warm(
         return apply(function, _WarmPolicy(warmer))
 
     return decorate
+
+
+def _patient(ping: Callable[..., Any], sleep: Any) -> Callable[..., Any]:
+    """Wrap ``ping`` with :func:`llmwarm._loading.patient`, keeping its ``keep_alive=``.
+
+    The patient wrapper takes the model name only; a window-setting ping also takes the
+    window, bound before the wrapper is made.
+    """
+    if not getattr(ping, "sets_window", False):
+        return _loading.patient(ping, sleep)
+
+    def bound(keep_alive: float | None) -> Callable[[str], Any]:
+        raw = ping if keep_alive is None else functools.partial(ping, keep_alive=keep_alive)
+        if _scheduler.is_async_callable(ping):
+
+            async def araw(model: str) -> Any:  # a partial hides that it is async
+                return await raw(model)
+
+            return _loading.patient(araw, sleep)
+        return _loading.patient(raw, sleep)
+
+    if _scheduler.is_async_callable(ping):
+
+        async def awindowed(model: str, keep_alive: float | None = None) -> Any:
+            return await bound(keep_alive)(model)
+
+        windowed: Callable[..., Any] = awindowed
+    else:
+
+        def swindowed(model: str, keep_alive: float | None = None) -> Any:
+            return bound(keep_alive)(model)
+
+        windowed = swindowed
+    windowed.sets_window = True  # type: ignore[attr-defined]
+    return windowed
 
 
 def shutdown() -> None:
@@ -236,8 +273,8 @@ class _WarmPolicy(Policy):
         if call.instance is not None and w._ping is None:
             w._remember(call.instance)
         w._ensure_running()
-        try:
-            result = yield call
+        try:  # a "model loading" answer is waited out and the call run again (_loading)
+            result = yield from _loading.until_ready(call, sleep=getattr(w._clock, "sleep", None))
         except BaseException:
             w._end(st, record, None, None, ok=False)
             raise
@@ -703,7 +740,8 @@ class Warmer:
             if window is not None:
                 st.extra = window
         if st.policy is not None:
-            st.policy.observe_ping(end - started, cold)
+            with self._lock:  # the scheduler may be planning with the same history
+                st.policy.observe_ping(end - started, cold)
         if recovered:
             logger.info("llmwarm: keep-warm pings to %r work again (%d failed)", model, recovered)
         if self._ping is not None and st.learner is not None:

@@ -501,3 +501,27 @@ def test_a_stop_iteration_from_the_function_reaches_the_caller_unchanged() -> No
     with pytest.raises(StopIteration) as info:
         fn()
     assert info.value is error
+
+
+def test_is_stream_answers_once_per_type_without_the_metaclass() -> None:
+    from openai import Stream
+    from openai.types.chat import ChatCompletion
+
+    calls: list[str] = []
+
+    class Meta(type):  # as pydantic's model metaclass: an attribute miss runs Python code
+        def __getattr__(cls, name: str) -> Any:
+            calls.append(name)
+            raise AttributeError(name)
+
+    class Response(metaclass=Meta):
+        pass
+
+    assert not _streams.is_stream(Response())
+    assert calls == ["__next__", "__anext__"]
+    assert not _streams.is_stream(Response())
+    assert calls == ["__next__", "__anext__"]  # the second answer comes from the cache
+    completion = ChatCompletion.model_construct(id="c", choices=[], created=0, model="m")
+    assert not _streams.is_stream(completion)
+    assert _streams.is_stream(iter([1]))
+    assert _streams.is_stream(Stream.__new__(Stream))  # an SDK stream still is one

@@ -10,34 +10,41 @@ import copy
 import dataclasses
 import datetime
 import inspect
+import math
+import os
 import threading
 import time
 import weakref
 from collections.abc import Callable, Generator, Mapping
 from typing import Any, ClassVar, TypeVar, cast, overload
 
-from llmwarm import _lifecycle
+from llmwarm import _lifecycle, _stats
 from llmwarm._core import Call, Flow, FunctionSpec, Offload, Policy, Stack, apply
+from llmwarm._errors import ConfigError
 from llmwarm._log import logger
 from llmwarm._streams import is_stream
 from llmwarm._streams import observe_stream as _observe_stream
+from llmwarm.cache.allowlist import register_type
 from llmwarm.cache.backends import (
     MISSING,
     Backend,
+    CacheRowError,
     MemoryBackend,
     RedisBackend,
     SQLiteBackend,
     resolve_backend,
 )
-from llmwarm.cache.codec import CodecError, RecordedStream
+from llmwarm.cache.codec import CodecError, CorruptCacheRow, RecordedStream
 from llmwarm.cache.flight import RETRY, STREAM, Flights, Join, Lead, Outcome
 from llmwarm.cache.keys import (
     KEY_FORMAT,
     Fingerprinter,
     Uncacheable,
+    UnknownTenant,
     canonical,
     digest,
     instance_credentials,
+    is_default_secret,
     secret_from,
 )
 from llmwarm.cache.stream import Recorder, replay
@@ -50,11 +57,14 @@ __all__ = [
     "Backend",
     "Breaker",
     "CacheHandle",
+    "CacheRowError",
     "CacheStats",
+    "CorruptCacheRow",
     "MemoryBackend",
     "RedisBackend",
     "SQLiteBackend",
     "cached",
+    "register_type",
 ]
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -91,6 +101,11 @@ class CacheStats:
     """Back-end failures (the call went upstream)."""
     bypassed: int = 0
     """Back-end reads and writes skipped while its circuit breaker was open."""
+    corrupt_rows: int = 0
+    """Stored rows refused (bad signature, format or type), deleted and treated as misses.
+
+    .. versionadded:: 0.2.0
+    """
 
 
 def _default_cacheable(arguments: Mapping[str, Any]) -> bool:
@@ -183,7 +198,9 @@ class CacheHandle:
     def stats(self) -> CacheStats:
         """A snapshot of the counters."""
         p = self._policy
-        return CacheStats(p.hits, p.misses, p.shared, p.uncacheable, p.errors, p.bypassed)
+        return CacheStats(
+            p.hits, p.misses, p.shared, p.uncacheable, p.errors, p.bypassed, p.corrupt_rows
+        )
 
     def info(self) -> dict[str, Any]:
         """Return the counters with the back end's name and the time to live."""
@@ -236,7 +253,8 @@ class CachePolicy(Policy):
         self.key_function = key
         self.cacheable = cacheable or _default_cacheable
         self.scope = scope
-        self.fingerprinter = Fingerprinter(secret)
+        # scope= names the tenant: a client whose auth cannot be read may be cached then.
+        self.fingerprinter = Fingerprinter(secret, strict=scope is None)
         self.breaker = Breaker()
         self.flights = Flights()
         self.cache = CacheHandle(self)
@@ -245,13 +263,17 @@ class CachePolicy(Policy):
         self.self_name: str | None = None
         self.spec: FunctionSpec | None = None
         self.hits = self.misses = self.shared = self.uncacheable = self.errors = 0
-        self.bypassed = 0
+        self.bypassed = self.corrupt_rows = 0
+        self._corrupt_unreported = 0
+        self._last_corrupt_report = -_FAILURE_LOG_INTERVAL
         self._warned: set[str] = set()
         #: Whether the back end was passed in (and so may be shared by other functions).
         self.backend_shared = False
         self._failing = False
         self._failures = 0
         self._last_report = -_FAILURE_LOG_INTERVAL
+        self._key_failures = 0
+        self._last_key_report = -_FAILURE_LOG_INTERVAL
         _track(self)
 
     def bind(self, spec: FunctionSpec) -> None:
@@ -320,7 +342,7 @@ class CachePolicy(Policy):
     def _build(self, arguments: Mapping[str, Any], instance: Any, hashed: bool = True) -> str:
         extra: list[str] = []
         if instance is not None and self.self_name == "self":
-            extra = instance_credentials(instance)
+            extra = instance_credentials(instance, strict=self.fingerprinter.strict)
         kept, fingerprint = self.fingerprinter.split(arguments, extra)
         material: Any = kept
         scope = None
@@ -374,6 +396,10 @@ class CachePolicy(Policy):
             arguments = call.arguments
             key = self._build(arguments, call.instance, not self.backend.inline)
             cacheable = self.cacheable(arguments)
+        except UnknownTenant as exc:
+            self._refuse("the tenant", exc)
+            record.cache_hit = False
+            return (yield call)
         except Exception as exc:
             self._refuse("arguments", exc)
             record.cache_hit = False
@@ -388,7 +414,7 @@ class CachePolicy(Policy):
                 try:
                     value = backend.get(key)
                 except Exception as exc:
-                    value = self._failed("read", exc)
+                    value = self._read_failed(exc)
             elif backend.inline:
                 value = self._get(key)
             else:
@@ -486,13 +512,19 @@ class CachePolicy(Policy):
             return MISSING
         try:
             value = self.backend.get(key)
-        except CodecError as exc:  # a corrupt entry (dropped): the back end itself works
-            return self._failed("read", exc, trip=False)
         except Exception as exc:
-            return self._failed("read", exc)
+            return self._read_failed(exc)
         if self._failing or self.breaker.backoff:
             self._recovered()
         return value
+
+    def _read_failed(self, exc: Exception) -> Any:
+        """Count a failed read as a miss; what failed decides whether the breaker opens."""
+        if isinstance(exc, CorruptCacheRow):  # deleted by the back end, which itself works
+            return self._corrupt(exc)
+        if isinstance(exc, (CacheRowError, CodecError)):  # one key's fault
+            return self._failed("read", exc, trip=False)
+        return self._failed("read", exc)
 
     def _set(self, key: str, value: Any) -> None:
         if not self.breaker.allow():
@@ -505,6 +537,9 @@ class CachePolicy(Policy):
             if self.breaker.backoff:  # the back end was never asked: let the next op probe
                 self.breaker.probing = False
             return
+        except CacheRowError as exc:
+            self._failed("write", exc, trip=False)
+            return
         except Exception as exc:
             self._failed("write", exc)
             return
@@ -515,21 +550,74 @@ class CachePolicy(Policy):
         self.uncacheable += 1
         if what not in self._warned:
             self._warned.add(what)
+            fix = ""
+            if isinstance(exc, UnknownTenant):
+                fix = (
+                    "; llmwarm cannot tell which tenant the call is made as, so it does not "
+                    "share answers: pass @cached(scope=...) returning the tenant (an account "
+                    "or key id) to cache these calls"
+                )
             logger.warning(
-                "llmwarm: %s of %s cannot be cached (%s); such calls go upstream uncached "
+                "llmwarm: %s of %s cannot be cached (%s)%s; such calls go upstream uncached "
                 "(logged once per function)",
                 what,
                 self.name,
                 exc,
+                fix,
             )
 
+    def _corrupt(self, exc: BaseException) -> Any:
+        """Count a refused row (already deleted); warn at most once per interval."""
+        self.corrupt_rows += 1
+        self._corrupt_unreported += 1
+        _stats.count_corrupt_row()
+        if self._failing or self.breaker.backoff:  # the back end answered: it works
+            self._recovered()
+        now = time.monotonic()
+        if now - self._last_corrupt_report >= _FAILURE_LOG_INTERVAL:
+            self._last_corrupt_report = now
+            logger.warning(
+                "llmwarm: cache back end %s of %s held %d corrupt row(s), refused, deleted "
+                "and treated as misses (last: %s). Someone without the cache secret wrote "
+                "the store, or rows were altered or written by another version; at most "
+                "one such line per %.0f s",
+                type(self.backend).__name__,
+                self.name,
+                self._corrupt_unreported,
+                exc,
+                _FAILURE_LOG_INTERVAL,
+            )
+            self._corrupt_unreported = 0
+        return MISSING
+
     def _failed(self, action: str, exc: BaseException, *, trip: bool = True) -> Any:
+        """Count a back-end failure; ``trip``: a connection-level one, which opens the breaker.
+
+        Without ``trip`` the fault concerned one key (the back end answered): only that
+        call goes upstream, and a breaker that was open closes.
+        """
         self.errors += 1
-        self._failures += 1
         if not trip:
-            if self.breaker.backoff:
-                self.breaker.probing = False
+            if self._failing or self.breaker.backoff:
+                self._recovered()
+            self._key_failures += 1
+            now = time.monotonic()
+            if now - self._last_key_report >= _FAILURE_LOG_INTERVAL:
+                self._last_key_report = now
+                logger.warning(
+                    "llmwarm: cache back end %s failed to %s one key of %s (%s: %s); that "
+                    "call went upstream, other keys are served as usual (%d such failures "
+                    "since the last report)",
+                    type(self.backend).__name__,
+                    action,
+                    self.name,
+                    type(exc).__name__,
+                    exc,
+                    self._key_failures,
+                )
+                self._key_failures = 0
             return MISSING
+        self._failures += 1
         self._failing = True
         self.breaker.failure()
         now = time.monotonic()
@@ -610,16 +698,29 @@ def _reset() -> None:
 
 
 def _seconds(ttl: Any) -> float | None:
+    """Seconds, or ``None`` for no expiry (``None`` or ``inf``); NaN, 0 and below refused."""
     if ttl is None:
         return None
+    given = ttl
     if isinstance(ttl, datetime.timedelta):
         ttl = ttl.total_seconds()
     if isinstance(ttl, bool) or not isinstance(ttl, (int, float)) or not ttl > 0:
-        raise ValueError(
-            f"cached(ttl={ttl!r}) must be a positive number of seconds, a positive "
-            "datetime.timedelta, or None (no expiry)."
+        raise ConfigError(
+            f"cached(ttl={given!r})",
+            "must be a positive number of seconds, a positive datetime.timedelta, or "
+            "None / float('inf') for no expiry; NaN, zero and negative values are refused.",
         )
-    return float(ttl)
+    return None if math.isinf(ttl) else float(ttl)
+
+
+_secret: bytes | None = None
+
+
+def _process_secret() -> bytes:
+    global _secret
+    if _secret is None:
+        _secret = os.urandom(32)
+    return _secret
 
 
 def _check_callable(name: str, value: Any) -> None:
@@ -656,15 +757,18 @@ def cached(
 ) -> Any:
     """Cache the results of an LLM call (sync, async, methods, streams).
 
-    ``ttl``: seconds or a ``timedelta`` (``None``: no expiry). ``maxsize``: entries of the
+    ``ttl``: seconds or a ``timedelta`` (``None`` or ``float("inf")``: no expiry; NaN,
+    zero and negative values raise :class:`~llmwarm.ConfigError`). ``maxsize``: entries of the
     default memory back end. ``backend``: ``None`` (memory), ``"sqlite:///path.db"``,
     ``"redis://host:port/db"``, a ``redis.Redis`` client, or a :class:`Backend`.
     ``key(arguments) -> object`` replaces the bound arguments as the key material (it gets
     the bound arguments, with the instance as ``self`` for methods); the function's name,
     ``scope()`` and the credential fingerprint are always added. ``cacheable(arguments)``
     refuses calls (default: all but ``n > 1``). ``scope()`` separates entries (a tenant).
-    ``fingerprint_key``: the secret keying credential fingerprints (default
-    ``$LLMWARM_CACHE_SECRET``, else a library constant).
+    ``fingerprint_key``: the cache secret, keying credential fingerprints and signing the
+    rows of persistent back ends built from a URL (default ``$LLMWARM_CACHE_SECRET``;
+    without one, a random per-process secret for the memory back end and a public
+    constant, with a warning, for SQLite and Redis). See the security page of the docs.
 
     The decorated function gets ``.cache`` (:class:`CacheHandle`) and ``.cache_key()``.
 
@@ -674,9 +778,9 @@ def cached(
         return cached()(ttl)
     seconds = _seconds(ttl)
     if isinstance(maxsize, bool) or not isinstance(maxsize, int) or maxsize < 1:
-        raise ValueError(
-            f"cached(maxsize={maxsize!r}) must be a positive int: the number of entries "
-            "the memory back end keeps per function."
+        raise ConfigError(
+            f"cached(maxsize={maxsize!r})",
+            "must be a positive int: the number of entries the memory back end keeps per function.",
         )
     _check_callable("key", key)
     _check_callable("cacheable", cacheable)
@@ -687,16 +791,32 @@ def cached(
         raise ValueError("cached(fingerprint_key='') must not be empty; omit it instead.")
 
     # Resolved now, so a bad back end fails at decoration; memory is one per function.
-    shared = None if backend is None else resolve_backend(backend, maxsize=maxsize, ttl=seconds)
+    shared = (
+        None
+        if backend is None
+        else resolve_backend(backend, maxsize=maxsize, ttl=seconds, secret=fingerprint_key)
+    )
+    secret = secret_from(fingerprint_key)
+    if is_default_secret(secret) and (shared is None or shared.inline):
+        # Keys of an in-process back end never leave the process: fingerprint credentials
+        # under a random per-process secret, so even cache_key() output cannot be used to
+        # confirm a guessed API key.
+        secret = _process_secret()
 
     def decorate(function: F) -> F:
+        if isinstance(function, type):
+            raise ConfigError(
+                f"cached({function.__qualname__})",
+                "decorates a class; @cached decorates a function or method. Decorate the "
+                "method that calls the provider instead.",
+            )
         policy = CachePolicy(
             ttl=seconds,
             backend=shared if shared is not None else MemoryBackend(maxsize=maxsize, ttl=seconds),
             key=key,
             cacheable=cacheable,
             scope=scope,
-            secret=secret_from(fingerprint_key),
+            secret=secret,
         )
         policy.backend_shared = shared is not None
         return apply(function, policy)

@@ -1,32 +1,55 @@
-"""How persistent back ends store values: JSON with type tags, never pickle.
+"""How persistent back ends store values: signed JSON rows with type tags, never pickle.
 
-A pydantic model is stored as its class's import path and ``model_dump(mode="json")`` and
-comes back as an instance of the same class (an OpenAI ``ChatCompletion`` stays a
-``ChatCompletion``); a dataclass as its path and fields. On load only classes that are
-pydantic models or dataclasses are accepted, and only from packages the process has
-already imported, so a tampered back end cannot make the process import arbitrary code.
-Tuples, bytes and dicts with non-string keys keep their type; recorded streams keep their
-chunks in order.
+A row is ``MAGIC + HMAC + payload``. The payload is JSON (``orjson``) holding the value and
+its expiry; the HMAC-SHA256, under the cache secret, covers the row's key and its payload,
+so a row written without the secret, altered, copied under another key, or kept alive
+past its signed expiry is refused. The payload is verified before it
+is parsed, and the type a row names is looked up in :mod:`llmwarm.cache.allowlist` before
+anything is imported: a row is data, never code.
+
+A pydantic model is stored as its allowed name and ``model_dump(mode="json")`` and comes
+back as an instance of the same class (an OpenAI ``ChatCompletion`` stays a
+``ChatCompletion``); a registered dataclass as its name and fields. Tuples, bytes and dicts
+with non-string keys keep their type; recorded streams keep their chunks in order.
 """
 
 from __future__ import annotations
 
 import base64
 import dataclasses
-import importlib
-import sys
+import hashlib
+import hmac
 from typing import Any
 
 import orjson
 
-__all__ = ["CodecError", "RecordedStream", "decode", "encode"]
+from llmwarm._errors import CorruptCacheRow
+from llmwarm.cache import allowlist
+
+__all__ = [
+    "CodecError",
+    "CorruptCacheRow",
+    "ExpiredRow",
+    "RecordedStream",
+    "decode",
+    "encode",
+    "sign",
+    "verify",
+]
 
 _TAG = "__llmwarm__"
-_VERSION = 1
+_VERSION = 2
+MAGIC = b"llmwarm\x02"
+"""First bytes of every row (format 2: signed); rows of format 1 are refused."""
+_MAC_SIZE = 32
 
 
 class CodecError(ValueError):
     """A value that cannot be stored, or stored bytes that cannot be loaded."""
+
+
+class ExpiredRow(Exception):
+    """A genuine row whose signed expiry has passed: a miss, deleted, not corrupt."""
 
 
 class RecordedStream:
@@ -39,10 +62,6 @@ class RecordedStream:
 
     def __repr__(self) -> str:
         return f"RecordedStream({len(self.chunks)} chunks)"
-
-
-def _path(kind: type) -> str:
-    return f"{kind.__module__}:{kind.__qualname__}"
 
 
 def _tag(value: Any) -> Any:
@@ -61,32 +80,28 @@ def _tag(value: Any) -> Any:
         return {_TAG: "bytes", "b64": base64.b64encode(value).decode()}
     if kind is RecordedStream:
         return {_TAG: "stream", "chunks": [_tag(chunk) for chunk in value.chunks]}
-    if hasattr(kind, "model_dump") and hasattr(kind, "model_validate"):
-        return {_TAG: "pydantic", "type": _path(kind), "data": value.model_dump(mode="json")}
-    if dataclasses.is_dataclass(value):
+    name = allowlist.name_of(kind)
+    if name is not None:
+        if allowlist.kind_of(kind) == "pydantic":
+            return {_TAG: "pydantic", "type": name, "data": value.model_dump(mode="json")}
         fields = {f.name: _tag(getattr(value, f.name)) for f in dataclasses.fields(value)}
-        return {_TAG: "dataclass", "type": _path(kind), "data": fields}
+        return {_TAG: "dataclass", "type": name, "data": fields}
+    if hasattr(kind, "model_dump") or dataclasses.is_dataclass(value):
+        raise CodecError(
+            f"{kind.__module__}.{kind.__qualname__} is not on the cache's allow-list of "
+            "types; register it with llmwarm.cache.register_type() to store it"
+        )
     raise CodecError(
         f"a {kind.__qualname__} cannot be stored by a persistent cache back end; results must "
-        "be JSON data, tuples, bytes, pydantic models, dataclasses or streams of those"
+        "be JSON data, tuples, bytes, streams, or registered pydantic models or dataclasses"
     )
 
 
-def _load_class(path: str) -> type:
-    module_name, _, qualname = path.partition(":")
-    if module_name.partition(".")[0] not in sys.modules:
-        raise CodecError(f"refusing to import {module_name!r}: its package is not imported")
-    target: Any = importlib.import_module(module_name)
-    for part in qualname.split("."):
-        target = getattr(target, part)
-    is_model = isinstance(target, type) and hasattr(target, "model_validate")
-    if is_model:
-        from pydantic import BaseModel  # pydantic is what model_validate means here
-
-        is_model = issubclass(target, BaseModel)
-    if not (is_model or (isinstance(target, type) and dataclasses.is_dataclass(target))):
-        raise CodecError(f"{path} is neither a pydantic model nor a dataclass")
-    return target  # type: ignore[no-any-return]
+def _allowed(value: Any, tag: str) -> type:
+    cls = allowlist.resolve(value.get("type"))
+    if cls is None or allowlist.kind_of(cls) != tag:
+        raise CorruptCacheRow(f"the row names {value.get('type')!r}, which is not an allowed {tag}")
+    return cls
 
 
 def _untag(value: Any) -> Any:
@@ -102,41 +117,86 @@ def _untag(value: Any) -> Any:
     if tag == "dict":
         return {_untag(k): _untag(v) for k, v in value["items"]}
     if tag == "bytes":
-        return base64.b64decode(value["b64"])
+        return base64.b64decode(value["b64"], validate=True)
     if tag == "stream":
         return RecordedStream(tuple(_untag(chunk) for chunk in value["chunks"]))
     if tag == "pydantic":
-        return _load_class(value["type"]).model_validate(value["data"])  # type: ignore[attr-defined]
+        return _allowed(value, "pydantic").model_validate(value["data"])  # type: ignore[attr-defined]
     if tag == "dataclass":
-        kind = _load_class(value["type"])
+        cls = _allowed(value, "dataclass")
         fields = {k: _untag(v) for k, v in value["data"].items()}
-        init = {f.name for f in dataclasses.fields(kind) if f.init}
-        instance = kind(**{k: v for k, v in fields.items() if k in init})
+        init = {f.name for f in dataclasses.fields(cls) if f.init}
+        instance = cls(**{k: v for k, v in fields.items() if k in init})
         for name, field_value in fields.items():
             if name not in init:
                 object.__setattr__(instance, name, field_value)
         return instance
-    raise CodecError(f"unknown type tag {tag!r}")
+    raise CorruptCacheRow(f"unknown type tag {tag!r}")
 
 
-def encode(value: Any) -> bytes:
-    """Encode a result for a persistent back end (raises :class:`CodecError`)."""
+def _mac(secret: bytes, key: str, payload: bytes | memoryview) -> bytes:
+    # The key is length-prefixed, so no (key, payload) pair can pass for another.
+    encoded = key.encode()
+    mac = hmac.new(secret, b"%d:" % len(encoded), hashlib.sha256)
+    mac.update(encoded)
+    mac.update(payload)  # fed in place: no copy of a row that may be large
+    return mac.digest()
+
+
+def sign(secret: bytes, key: str, payload: bytes) -> bytes:
+    """Return the row for ``payload`` stored under ``key``: magic, HMAC, payload."""
+    return MAGIC + _mac(secret, key, payload) + payload
+
+
+def verify(secret: bytes, key: str, row: bytes) -> memoryview:
+    """Return the payload of a row stored under ``key`` (raises :class:`CorruptCacheRow`)."""
+    if not isinstance(row, (bytes, bytearray, memoryview)):
+        raise CorruptCacheRow(f"a row of type {type(row).__qualname__}, not bytes")
+    view = memoryview(row)
+    start = len(MAGIC) + _MAC_SIZE
+    if len(view) < start or view[: len(MAGIC)] != MAGIC:
+        raise CorruptCacheRow("not a signed llmwarm row (another format, or not llmwarm's)")
+    payload = view[start:]
+    if not hmac.compare_digest(view[len(MAGIC) : start], _mac(secret, key, payload)):
+        raise CorruptCacheRow(
+            "bad signature: written without this cache secret, altered, or moved from another key"
+        )
+    return payload
+
+
+def encode(value: Any, *, key: str, secret: bytes, expires: float | None = None) -> bytes:
+    """Encode and sign a result stored under ``key`` (raises :class:`CodecError`).
+
+    ``expires`` (wall-clock seconds, ``None``: never) is signed with the value, so that
+    extending a row's life in the store (SQLite's column, a Redis ``PERSIST``) cannot
+    replay a stale answer.
+    """
     try:
-        return orjson.dumps({"v": _VERSION, "value": _tag(value)})
-    except (TypeError, ValueError) as exc:
-        if isinstance(exc, CodecError):
-            raise
-        raise CodecError(str(exc)) from None
-
-
-def decode(data: bytes) -> Any:
-    """Decode bytes written by :func:`encode` (raises :class:`CodecError` when corrupt)."""
-    try:
-        document = orjson.loads(data)
-        if type(document) is not dict or document.get("v") != _VERSION:
-            raise CodecError("not an llmwarm cache value of a known version")
-        return _untag(document["value"])
+        payload = orjson.dumps({"v": _VERSION, "e": expires, "value": _tag(value)})
     except CodecError:
         raise
-    except Exception as exc:  # a corrupt row or a class whose fields changed
-        raise CodecError(f"cannot decode a cached value: {exc}") from None
+    except (TypeError, ValueError) as exc:
+        raise CodecError(str(exc)) from None
+    return sign(secret, key, payload)
+
+
+def decode(row: bytes, *, key: str, secret: bytes, now: float) -> Any:
+    """Verify and decode a row read under ``key`` at wall-clock time ``now``.
+
+    Raises :class:`CorruptCacheRow`, or :class:`ExpiredRow` when the expiry signed in
+    the row has passed (whatever the store says).
+    """
+    payload = verify(secret, key, row)
+    try:
+        document = orjson.loads(payload)
+        if type(document) is not dict or document.get("v") != _VERSION:
+            raise CorruptCacheRow("not an llmwarm cache value of a known version")
+        expires = document.get("e")
+        if expires is not None and expires <= now:
+            raise ExpiredRow(key)
+        return _untag(document["value"])
+    except (CorruptCacheRow, ExpiredRow):
+        raise
+    except Exception as exc:  # signed by us, yet unloadable: a class whose fields changed
+        # Only the error's type: its text (a pydantic ValidationError) quotes the value.
+        raise CorruptCacheRow(f"cannot decode a cached value ({type(exc).__name__})") from None

@@ -7,23 +7,27 @@ keys and no whitespace::
 
 * bound arguments: by name, defaults applied, extra ``**kwargs`` merged flat (so ``f(x)``
   and ``f(prompt=x)`` agree), without ``self``/``cls``, the injected ``client`` and
-  ``http_client``, and without credentials (``api_key``; ``Authorization``, ``api-key`` and
-  ``x-api-key`` in ``headers``/``extra_headers``);
+  ``http_client``, and without credentials (``api_key``, a string or a callable whose
+  value counts; ``Authorization``, ``api-key`` and ``x-api-key`` in
+  ``headers``/``extra_headers``);
 * tuples are lists, sets are sorted lists, dict keys are sorted (non-string keys become
   strings), pydantic models are ``model_dump(mode="json")``, dataclasses their fields,
   bytes ``{"__bytes__": "<hex>"}``; anything else makes the call uncacheable;
-* fingerprint: ``None`` without credentials, else the hex HMAC-SHA256 of the credentials.
-  The credentials are those of the arguments above, those held by an injected or passed
-  ``client``/``http_client`` (its ``api_key`` and auth headers, plus its class and
-  ``base_url``, so two OpenAI-compatible servers never share entries), and for methods
-  those of the instance (``self.client``, ``self.http_client``, ``self._client``,
-  ``self.api_key``). Nothing else of the instance is in the key.
+* fingerprint: ``None`` without credentials, else the hex HMAC-SHA256 of the credentials
+  under the cache secret. The credentials are those of the arguments above, every
+  credential channel of an injected or passed ``client``/``http_client`` (read by
+  :mod:`llmwarm.cache.tenant`: keys, organization, project, Azure settings, headers,
+  query, cookies, httpx ``auth=``, class and ``base_url``), and for methods those of the
+  instance (``self.client``, ``self.http_client``, ``self._client``, ``self.api_key``).
+  Nothing else of the instance is in the key. A credential that cannot be read raises
+  :class:`UnknownTenant` (the call is not cached) unless ``scope=`` names the tenant.
 
 The digest is the first 32 hex characters (128 bits) of its SHA-256. The stored key is
 ``"<module>:<qualname>:<digest>"``, so a back end can clear one function's entries; the
 in-process memory back end stores the canonical JSON itself in place of the digest.
 (Format 1 joined module and qualname with a dot, which made ``"a.b" + "c"`` and
-``"a" + "b.c"`` the same name.)
+``"a" + "b.c"`` the same name; format 2 fingerprinted only keys, auth headers, class and
+``base_url``.)
 """
 
 from __future__ import annotations
@@ -37,6 +41,8 @@ from typing import Any
 
 import orjson
 
+from llmwarm.cache.tenant import Uncacheable, UnknownTenant, client_credentials, secret_value
+
 __all__ = [
     "CREDENTIAL_HEADERS",
     "ENV_SECRET",
@@ -44,16 +50,20 @@ __all__ = [
     "KEY_FORMAT",
     "Fingerprinter",
     "Uncacheable",
+    "UnknownTenant",
     "canonical",
     "digest",
     "instance_credentials",
 ]
 
-KEY_FORMAT = "llmwarm-cache-2"
+KEY_FORMAT = "llmwarm-cache-3"
 """Version of what is hashed; changes whenever a key for the same data would change."""
 
 ENV_SECRET = "LLMWARM_CACHE_SECRET"
-"""Environment variable holding the fingerprint secret shared by every process of a back end."""
+"""Environment variable holding the cache secret shared by every process of a back end.
+
+It keys credential fingerprints and signs persistent rows (:mod:`llmwarm.cache.codec`).
+"""
 
 INJECTED = ("client", "http_client")
 """Arguments ``@pooled`` injects: never part of a key (their credential is fingerprinted)."""
@@ -62,7 +72,20 @@ INSTANCE_CLIENTS = ("client", "http_client", "_client")
 """Attributes of a method's instance whose clients' credentials are fingerprinted."""
 
 CREDENTIAL_ARGS = ("api_key",)
-CREDENTIAL_HEADERS = frozenset({"authorization", "api-key", "x-api-key"})
+CREDENTIAL_HEADERS = frozenset(
+    {
+        "authorization",
+        "proxy-authorization",
+        "api-key",
+        "x-api-key",
+        "x-goog-api-key",
+        "ocp-apim-subscription-key",
+        "cookie",
+        "openai-organization",
+        "openai-project",
+    }
+)
+"""Headers of a call's ``headers``/``extra_headers`` kept out of the key, fingerprinted."""
 HEADER_ARGS = ("extra_headers", "headers")
 
 _SPECIAL = (*INJECTED, *CREDENTIAL_ARGS, *HEADER_ARGS)
@@ -73,10 +96,6 @@ _SPECIAL = (*INJECTED, *CREDENTIAL_ARGS, *HEADER_ARGS)
 _DEFAULT_SECRET = b"llmwarm-cache-fingerprint-v1:set LLMWARM_CACHE_SECRET for shared back ends"
 
 _OPTIONS = orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS
-
-
-class Uncacheable(Exception):
-    """A call whose arguments (or scope) cannot be turned into a key."""
 
 
 def _default(value: Any) -> Any:
@@ -118,13 +137,23 @@ def secret_from(fingerprint_key: str | bytes | None) -> bytes:
     return fingerprint_key.encode() if isinstance(fingerprint_key, str) else fingerprint_key
 
 
+def is_default_secret(secret: bytes) -> bool:
+    """Whether ``secret`` is the public constant used when no secret is configured."""
+    return secret == _DEFAULT_SECRET
+
+
 class Fingerprinter:
-    """Separates a call's credentials from its key: strips them, and fingerprints them."""
+    """Separates a call's credentials from its key: strips them, and fingerprints them.
 
-    __slots__ = ("_memo", "secret")
+    ``strict``: raise :class:`UnknownTenant` for a credential that cannot be read (false
+    when ``scope=`` names the tenant; then an unreadable channel is left out).
+    """
 
-    def __init__(self, secret: bytes) -> None:
+    __slots__ = ("_memo", "secret", "strict")
+
+    def __init__(self, secret: bytes, *, strict: bool = True) -> None:
         self.secret = secret
+        self.strict = strict
         self._memo: dict[tuple[str, ...], str] = {}
 
     def fingerprint(self, credentials: tuple[str, ...]) -> str:
@@ -153,16 +182,23 @@ class Fingerprinter:
                     break
             else:  # the common case: nothing to strip, no copy
                 return arguments, None
+        strict = self.strict
         kept = dict(arguments)
         credentials: list[str] = list(extra)
         for name in INJECTED:
             injected = kept.pop(name, None)
             if injected is not None:
-                credentials.extend(_object_credentials(name, injected))
+                credentials.extend(client_credentials(name, injected, strict=strict))
         for name in CREDENTIAL_ARGS:
             secret = kept.pop(name, None)
             if secret is not None:
-                credentials.append(f"{name}={secret}")
+                try:  # a callable api_key: the value it returns is the tenant
+                    value = secret_value(secret, name)
+                except UnknownTenant:
+                    if strict:
+                        raise
+                    value = "<unreadable>"
+                credentials.append(f"{name}={value}")
         for name in HEADER_ARGS:
             headers = kept.get(name)
             if headers and isinstance(headers, Mapping):  # ABC checks cost: test falsy first
@@ -178,50 +214,21 @@ class Fingerprinter:
         return kept, self.fingerprint(tuple(sorted(credentials)))
 
 
-def instance_credentials(instance: Any) -> list[str]:
+def instance_credentials(instance: Any, *, strict: bool = True) -> list[str]:
     """Return the credentials a method's instance holds (its clients' and its ``api_key``)."""
     found: list[str] = []
     for attribute in INSTANCE_CLIENTS:
         held = getattr(instance, attribute, None)
         if held is not None:
-            found.extend(_object_credentials(f"self.{attribute}", held))
+            found.extend(client_credentials(f"self.{attribute}", held, strict=strict))
     api_key = getattr(instance, "api_key", None)
-    if isinstance(api_key, str) and api_key:
-        found.append(f"self.api_key={api_key}")
-    return found
-
-
-def _base_url(held: Any) -> Any:
-    base_url = getattr(held, "base_url", None)
-    if base_url is None:  # ollama.Client keeps its host on its httpx client
-        base_url = getattr(getattr(held, "_client", None), "base_url", None)
-    return base_url
-
-
-def _object_credentials(name: str, injected: Any) -> list[str]:
-    """Credentials held by a client: ``api_key``, auth headers, its class and ``base_url``.
-
-    The class and ``base_url`` are not secrets, but two OpenAI-compatible servers reached
-    with the same (dummy) key must not share entries; they go through the HMAC too.
-    """
-    kind = type(injected)
-    found = [f"{name}.class={kind.__module__}.{kind.__qualname__}"]
-    try:
-        base_url = _base_url(injected)
-    except Exception:  # a property that raises: the class still counts
-        base_url = None
-    if base_url is not None:
-        found.append(f"{name}.base_url={base_url}")
-    api_key = getattr(injected, "api_key", None)
-    if isinstance(api_key, str) and api_key:
-        found.append(f"{name}.api_key={api_key}")
-    headers = getattr(injected, "headers", None)
-    if headers is not None and hasattr(headers, "items"):
+    if api_key is not None:
         try:
-            items = list(headers.items())
-        except Exception:  # an exotic object: its api_key (if any) already counts
-            items = []
-        for header, value in items:
-            if str(header).lower() in CREDENTIAL_HEADERS:
-                found.append(f"{name}.headers:{str(header).lower()}={value}")
+            value = secret_value(api_key, "self.api_key")
+        except UnknownTenant:
+            if strict:
+                raise
+            value = "<unreadable>"
+        if value is not None:
+            found.append(f"self.api_key={value}")
     return found

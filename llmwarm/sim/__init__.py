@@ -1,7 +1,10 @@
 """A cold-start simulator: a local OpenAI- and Ollama-compatible LLM server.
 
 Models start unloaded; the first request waits ``cold_start`` simulated seconds while the
-model loads, later ones are warm until the model has been idle for ``keep_alive``.
+model loads, later ones are warm until the model has been idle for ``keep_alive``. A
+model's ``cold_start_style`` (:data:`STYLES`) says how it answers while not ready: it
+blocks, answers ``503`` loading (Hugging Face), ``503``/``429`` not ready (serverless), or
+sleeps and wakes fast (vLLM).
 ``time_scale`` compresses every duration, so tests run hours of traffic in seconds::
 
     from openai import OpenAI
@@ -26,6 +29,8 @@ from llmwarm.sim._config import (
     DEFAULT_MAX_TOKENS,
     DEFAULT_TOKEN_TIME,
     DEFAULT_TTFT,
+    DEFAULT_WAKE_TIME,
+    STYLES,
     ModelPolicy,
     SimConfig,
     parse_duration,
@@ -45,9 +50,11 @@ __all__ = [
     "DEFAULT_MAX_TOKENS",
     "DEFAULT_TOKEN_TIME",
     "DEFAULT_TTFT",
+    "DEFAULT_WAKE_TIME",
     "ModelPolicy",
     "ModelRegistry",
     "ModelState",
+    "STYLES",
     "SimConfig",
     "SimServer",
     "Simulator",

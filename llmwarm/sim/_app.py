@@ -19,6 +19,7 @@ from llmwarm.sim._engine import SimHTTPError, Simulator, SimulatorStopping
 from llmwarm.sim._http import COLD_HEADER, dumps, json_response
 from llmwarm.sim._ollama import ollama_routes
 from llmwarm.sim._openai import openai_routes
+from llmwarm.sim._vllm import vllm_routes
 
 __all__ = ["create_app"]
 
@@ -26,6 +27,8 @@ _PROTECTED = ("/v1/", "/api/")
 
 
 def _error_body(path: str, status: int, error: SimHTTPError | None, message: str) -> bytes:
+    if error is not None and error.body is not None:
+        return dumps(error.body)
     if not path.startswith("/v1"):
         return dumps({"error": message})
     return dumps(
@@ -141,6 +144,7 @@ def create_app(
     routes = [
         *openai_routes(),
         *ollama_routes(),
+        *vllm_routes(),
         Route("/sim/stats", _stats, methods=["GET"]),
         Route("/sim/reset", _reset, methods=["POST"]),
     ]

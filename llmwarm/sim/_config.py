@@ -17,7 +17,9 @@ __all__ = [
     "DEFAULT_MAX_TOKENS",
     "DEFAULT_TOKEN_TIME",
     "DEFAULT_TTFT",
+    "DEFAULT_WAKE_TIME",
     "ModelPolicy",
+    "STYLES",
     "SimConfig",
     "make_config",
     "parse_duration",
@@ -29,8 +31,22 @@ DEFAULT_KEEP_ALIVE = 300.0
 DEFAULT_TTFT = 0.3
 DEFAULT_TOKEN_TIME = 0.02
 DEFAULT_MAX_TOKENS = 16
+DEFAULT_WAKE_TIME = 2.0
+STYLES = ("blocking", "loading-503", "not-ready", "sleep")
+"""How a model answers while it is not ready (``cold_start_style``):
 
-_DURATIONS = ("cold_start", "keep_alive", "ttft", "token_time")
+- ``blocking``: the request waits for the load (Ollama, vLLM on a first request);
+- ``loading-503``: ``503`` with ``{"error": "Model <m> is currently loading",
+  "estimated_time": <s>}`` until loaded (Hugging Face Inference Endpoints, TGI);
+- ``not-ready``: ``503`` (or ``429``, ``not_ready_status``) with ``Retry-After`` until a
+  replica is up (serverless scale-from-zero, e.g. Bedrock's ``ModelNotReadyException``);
+- ``sleep``: the first load is a full cold start; an idle model then *sleeps* instead of
+  unloading and wakes in ``wake_time`` (vLLM sleep mode: ``/sleep``, ``/wake_up``,
+  ``/is_sleeping``).
+"""
+NOT_READY_STATUSES = (503, 429)
+
+_DURATIONS = ("cold_start", "keep_alive", "ttft", "token_time", "wake_time")
 _RATES = ("rate_429", "rate_500", "rate_503", "rate_hang", "rate_disconnect")
 
 
@@ -41,6 +57,13 @@ def _check_duration(name: str, value: object) -> float:
     if math.isnan(seconds) or seconds < 0:
         raise ValueError(f"{name} must be a number of seconds >= 0, got {value!r}.")
     return seconds
+
+
+def _check_style(style: object, status: object) -> None:
+    if style not in STYLES:
+        raise ValueError(f"cold_start_style must be one of {', '.join(STYLES)}; got {style!r}.")
+    if status not in NOT_READY_STATUSES or isinstance(status, bool):
+        raise ValueError(f"not_ready_status must be 503 or 429; got {status!r}.")
 
 
 def _check_rate(name: str, value: object) -> float:
@@ -71,8 +94,12 @@ class ModelPolicy:
     rate_503: float = 0.0
     rate_hang: float = 0.0
     rate_disconnect: float = 0.0
+    cold_start_style: str = "blocking"
+    wake_time: float = DEFAULT_WAKE_TIME
+    not_ready_status: int = 503
 
     def __post_init__(self) -> None:
+        _check_style(self.cold_start_style, self.not_ready_status)
         for name in _DURATIONS:
             object.__setattr__(self, name, _check_duration(name, getattr(self, name)))
         for name in (*_RATES, "cold_start_jitter"):
@@ -123,10 +150,11 @@ def _freeze_models(
 class SimConfig:
     """All the options of a simulator: global settings plus the default model policy.
 
-    The policy fields (``cold_start`` ... ``rate_disconnect``) are the defaults of every
+    The policy fields (``cold_start`` ... ``not_ready_status``) are the defaults of every
     model; ``models`` overrides them per model name, e.g.
-    ``models={"gpt-4o-mini": {"cold_start": 10}}``. Build one with keywords; every value
-    is validated and a bad one raises ``ValueError``/``TypeError`` naming the option.
+    ``models={"tgi-model": {"cold_start": 10, "cold_start_style": "loading-503"}}``.
+    Build one with keywords; every value is validated and a bad one raises
+    ``ValueError``/``TypeError`` naming the option.
     """
 
     cold_start: float = DEFAULT_COLD_START
@@ -139,6 +167,9 @@ class SimConfig:
     rate_503: float = 0.0
     rate_hang: float = 0.0
     rate_disconnect: float = 0.0
+    cold_start_style: str = "blocking"
+    wake_time: float = DEFAULT_WAKE_TIME
+    not_ready_status: int = 503
     time_scale: float = 1.0
     seed: int | None = None
     api_key: str | None = None

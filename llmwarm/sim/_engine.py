@@ -38,6 +38,7 @@ class SimHTTPError(Exception):
         code: str | None = None,
         param: str | None = None,
         headers: Mapping[str, str] | None = None,
+        body: Mapping[str, object] | None = None,
     ) -> None:
         super().__init__(message)
         self.status = status
@@ -46,6 +47,8 @@ class SimHTTPError(Exception):
         self.code = code
         self.param = param
         self.headers = dict(headers or {})
+        #: A body sent as is on every route (a provider's own shape, e.g. Hugging Face's).
+        self.body = None if body is None else dict(body)
 
 
 class Lease:
@@ -87,7 +90,12 @@ class Simulator:
         seed = config.seed
         self._jitter_rng = random.Random(seed)
         self._fault_rng = random.Random(None if seed is None else seed + 1)
-        self.registry = ModelRegistry(self._draw_load_time, max_loaded=config.max_loaded_models)
+        self.registry = ModelRegistry(
+            self._draw_load_time,
+            max_loaded=config.max_loaded_models,
+            sleeps=lambda model: config.policy_for(model).cold_start_style == "sleep",
+            wake_time=lambda model: self._draw_load_time(model, waking=True),
+        )
         self._sleepers: set[asyncio.Future[None]] = set()
         self._stopped = False
 
@@ -99,10 +107,11 @@ class Simulator:
         """Return the Unix time at which simulated instant ``sim_time`` happens (or happened)."""
         return time.time() + (sim_time - self.now()) * self.config.time_scale
 
-    def _draw_load_time(self, model: str) -> float:
+    def _draw_load_time(self, model: str, waking: bool = False) -> float:
         policy = self.config.policy_for(model)
         jitter = policy.cold_start_jitter
-        return policy.cold_start * (1.0 + self._jitter_rng.uniform(-jitter, jitter))
+        base = policy.wake_time if waking else policy.cold_start
+        return base * (1.0 + self._jitter_rng.uniform(-jitter, jitter))
 
     def check_model(self, model: str) -> None:
         """Raise a 404 :class:`SimHTTPError` if ``model`` is not served."""
@@ -122,6 +131,10 @@ class Simulator:
         if fault is not None and fault != "disconnect":
             self.registry.count_fault(model, fault)
             await self._fail(fault, model)
+        if policy.cold_start_style in ("loading-503", "not-ready"):
+            wait = self.registry.prepare(model, self.now(), policy.keep_alive)
+            if wait > 0:
+                raise self._not_ready(model, policy, wait)
         ticket = self.registry.acquire(model, self.now())
         if fault == "disconnect":
             self.registry.state(model).faults["disconnect"] += 1
@@ -146,6 +159,22 @@ class Simulator:
                 return kind
             draw -= rate
         return None
+
+    def _not_ready(self, model: str, policy: ModelPolicy, wait: float) -> SimHTTPError:
+        """Return the answer of a model still loading, in its provider's words (real seconds)."""
+        real = wait * self.config.time_scale
+        if policy.cold_start_style == "loading-503":  # Hugging Face Inference / TGI
+            message = f"Model {model} is currently loading"
+            body = {"error": message, "estimated_time": round(real, 6)}
+            return SimHTTPError(503, message, type="server_error", body=body)
+        return SimHTTPError(  # serverless scale-from-zero (Bedrock's ModelNotReadyException)
+            policy.not_ready_status,
+            f"Model {model} is not ready for inference: scaling up from zero replicas. "
+            "Wait and try your request again.",
+            type="model_not_ready",
+            code="model_not_ready",
+            headers={"retry-after": f"{real:g}", "retry-after-ms": str(round(real * 1000))},
+        )
 
     async def _fail(self, fault: str, model: str) -> None:
         if fault == "hang":

@@ -5,6 +5,9 @@ Per model::
     unloaded --request--> loading --(cold_start elapsed)--> loaded --(idle keep_alive)--> unloaded
                              ^ requests arriving here wait for the same load
 
+A model that *sleeps* (vLLM sleep mode) goes ``loaded --(idle keep_alive)--> asleep`` instead,
+and its next load is a wake (``wake_time(model)``: seconds, not a full load).
+
 Expiry is computed lazily from timestamps on every access, so no timer is needed.
 """
 
@@ -26,6 +29,7 @@ class ModelState:
 
     name: str
     loaded: bool = False
+    asleep: bool = False
     ready_at: float = 0.0
     expires_at: float = math.inf
     active: int = 0
@@ -35,6 +39,9 @@ class ModelState:
     loads: int = 0
     unloads: int = 0
     evictions: int = 0
+    sleeps: int = 0
+    wakes: int = 0
+    not_ready: int = 0
     tokens_in: int = 0
     tokens_out: int = 0
     faults: dict[str, int] = field(default_factory=lambda: dict.fromkeys(FAULT_KINDS, 0))
@@ -51,10 +58,14 @@ class ModelState:
             "loads": self.loads,
             "unloads": self.unloads,
             "evictions": self.evictions,
+            "sleeps": self.sleeps,
+            "wakes": self.wakes,
+            "not_ready": self.not_ready,
             "tokens_in": self.tokens_in,
             "tokens_out": self.tokens_out,
             "faults": dict(self.faults),
             "loaded": self.loaded,
+            "asleep": self.asleep,
             "active": self.active,
         }
 
@@ -71,14 +82,24 @@ class Ticket:
 class ModelRegistry:
     """Tracks every model's load state; the single source of truth for ps and stats.
 
-    ``load_time(model)`` draws the duration of one load (simulated seconds);
-    ``max_loaded`` caps how many models stay loaded, evicting the least recently used
-    idle model first (as Ollama does).
+    ``load_time(model)`` draws the duration of one load (simulated seconds); ``max_loaded``
+    caps how many models stay loaded, evicting the least recently used idle model first
+    (as Ollama does); ``sleeps(model)`` says whether an idle model sleeps rather than
+    unloads, and ``wake_time(model)`` draws the duration of one wake from sleep.
     """
 
-    def __init__(self, load_time: Callable[[str], float], *, max_loaded: int | None = None):
+    def __init__(
+        self,
+        load_time: Callable[[str], float],
+        *,
+        max_loaded: int | None = None,
+        sleeps: Callable[[str], bool] = lambda model: False,
+        wake_time: Callable[[str], float] = lambda model: 0.0,
+    ):
         self._load_time = load_time
+        self._wake_time = wake_time
         self._max_loaded = max_loaded
+        self._sleeps = sleeps
         self._models: dict[str, ModelState] = {}
 
     def state(self, model: str) -> ModelState:
@@ -92,7 +113,10 @@ class ModelRegistry:
         """Unload every idle model whose keep-alive has elapsed by ``now``."""
         for state in self._models.values():
             if state.loaded and state.active == 0 and state.expires_at <= now:
-                self._unload(state)
+                if self._sleeps(state.name):
+                    self._sleep(state)
+                else:
+                    self._unload(state)
 
     def acquire(self, model: str, now: float) -> Ticket:
         """Admit a request for ``model`` at ``now``: load it if needed, count it as active.
@@ -102,17 +126,56 @@ class ModelRegistry:
         self.expire(now)
         state = self.state(model)
         state.requests += 1
-        if not state.loaded:
-            self._make_room(model)
-            state.loaded = True
-            state.loads += 1
-            state.ready_at = now + max(0.0, self._load_time(model))
+        self._start_load(state, now)
         wait = max(0.0, state.ready_at - now)
         cold = wait > 0.0
         state.cold_starts += cold
         state.active += 1
         state.last_used = now
         return Ticket(model, wait, cold)
+
+    def prepare(self, model: str, now: float, keep_alive: float) -> float:
+        """Start loading ``model`` if needed without admitting a request; return the wait.
+
+        For models that answer "not ready" while loading: a positive return is the
+        simulated seconds until ready, and the request is counted as refused
+        (``not_ready``); 0 means the model is ready and the request may be admitted.
+        """
+        self.expire(now)
+        state = self.state(model)
+        if self._start_load(state, now):  # nobody waits on this load: it expires on its own
+            state.expires_at = state.ready_at + keep_alive
+        wait = state.ready_at - now
+        if wait > 1e-9:  # not a rounding error of the clock: really still loading
+            state.requests += 1
+            state.not_ready += 1
+            state.last_used = now
+            return wait
+        return 0.0
+
+    def _start_load(self, state: ModelState, now: float) -> bool:
+        """Load (or wake) ``state`` if it is not loaded; return whether a load started."""
+        if state.loaded:
+            return False
+        waking = state.asleep
+        if not waking:
+            self._make_room(state.name)
+        state.loaded = True
+        state.asleep = False
+        state.loads += not waking
+        state.wakes += waking
+        draw = self._wake_time if waking else self._load_time
+        state.ready_at = now + max(0.0, draw(state.name))
+        return True
+
+    def sleep(self, model: str, now: float) -> bool:
+        """Put ``model`` to sleep now (vLLM ``/sleep``); False if it is not loaded or busy."""
+        self.expire(now)
+        state = self.state(model)
+        if not state.loaded or state.active or now < state.ready_at:
+            return False
+        self._sleep(state)
+        return True
 
     def release(
         self,
@@ -141,10 +204,12 @@ class ModelRegistry:
         self.expire(now)
         state = self.state(model)
         state.requests += 1
+        state.asleep = False  # keep_alive 0 unloads fully, asleep or not
         if not state.loaded:
             return False
         state.expires_at = now
-        self.expire(now)
+        if state.active == 0:
+            self._unload(state)
         return True
 
     def count_fault(self, model: str, kind: str) -> None:
@@ -167,20 +232,37 @@ class ModelRegistry:
         """Return per-model counters and their totals (after applying expiry at ``now``)."""
         self.expire(now)
         models = {name: s.stats() for name, s in self._models.items()}
-        keys = ("requests", "cold_starts", "loads", "unloads", "evictions")
+        keys = (
+            "requests",
+            "cold_starts",
+            "loads",
+            "unloads",
+            "evictions",
+            "sleeps",
+            "wakes",
+            "not_ready",
+        )
         totals: dict[str, Any] = {k: sum(m[k] for m in models.values()) for k in keys}
         totals["tokens_in"] = sum(m["tokens_in"] for m in models.values())
         totals["tokens_out"] = sum(m["tokens_out"] for m in models.values())
         totals["faults"] = {k: sum(m["faults"][k] for m in models.values()) for k in FAULT_KINDS}
         totals["loaded_models"] = sorted(n for n, m in models.items() if m["loaded"])
+        totals["sleeping_models"] = sorted(n for n, m in models.items() if m["asleep"])
         return {"models": models, "total": totals}
 
     def reset(self) -> None:
         """Forget every model: all unloaded, all counters zero."""
         self._models.clear()
 
+    def _sleep(self, state: ModelState) -> None:
+        state.loaded = False
+        state.asleep = True
+        state.sleeps += 1
+        state.expires_at = math.inf
+
     def _unload(self, state: ModelState) -> None:
         state.loaded = False
+        state.asleep = False
         state.unloads += 1
         state.expires_at = math.inf
 

@@ -11,7 +11,7 @@ import logging
 import socket
 import threading
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
 import httpx
@@ -154,19 +154,21 @@ def serve(
     *,
     host: str = "127.0.0.1",
     port: int = 0,
+    clock: Callable[[], float] = time.monotonic,
     **options: Any,
 ) -> Iterator[SimServer]:
     """Run a simulator in a background thread; yield its root URL as a :class:`SimServer`.
 
     Pass a :class:`SimConfig` or its options as keywords (``cold_start=14``,
-    ``time_scale=0.01``, ...). ``port=0`` picks a free port. On exit the server stops:
+    ``time_scale=0.01``, ...). ``port=0`` picks a free port. ``clock`` is the simulator's
+    clock (real monotonic seconds; a test may inject a fake one). On exit the server stops:
     pending simulated waits (including hung requests) end, connections close and the
     thread is joined.
 
     >>> with serve(time_scale=0.01) as base_url:  # doctest: +SKIP
     ...     client = OpenAI(base_url=f"{base_url}/v1", api_key="sk-sim")
     """
-    app = create_app(config, **options)
+    app = create_app(config, clock=clock, **options)
     sim: Simulator = app.state.sim
     sock = listen(host, port)
     server = StoppingServer(uvicorn_config(app), sim)
@@ -196,6 +198,7 @@ async def aserve(
     *,
     host: str = "127.0.0.1",
     port: int = 0,
+    clock: Callable[[], float] = time.monotonic,
     **options: Any,
 ) -> AsyncIterator[SimServer]:
     """Run a simulator on the running event loop (no thread); yield it as :func:`serve` does.
@@ -208,7 +211,7 @@ async def aserve(
     >>> async with aserve(time_scale=0.01) as base_url:  # doctest: +SKIP
     ...     client = AsyncOpenAI(base_url=f"{base_url}/v1", api_key="sk-sim")
     """
-    app = create_app(config, **options)
+    app = create_app(config, clock=clock, **options)
     sim: Simulator = app.state.sim
     sock = listen(host, port)
     server = StoppingServer(uvicorn_config(app), sim)

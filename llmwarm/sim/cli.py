@@ -14,6 +14,8 @@ from llmwarm.sim._config import (
     DEFAULT_MAX_TOKENS,
     DEFAULT_TOKEN_TIME,
     DEFAULT_TTFT,
+    DEFAULT_WAKE_TIME,
+    STYLES,
     ModelPolicy,
     SimConfig,
 )
@@ -63,17 +65,18 @@ def _count(text: str) -> int:
     return value
 
 
-def _model_override(text: str) -> tuple[str, dict[str, float]]:
+def _model_override(text: str) -> tuple[str, dict[str, object]]:
     """Parse ``NAME:key=value,key=value`` (e.g. ``gpt-4o:cold_start=10,rate_429=0.1``).
 
     The options follow the *last* colon, so Ollama names keep their tag
-    (``llama3.2:1b:cold_start=10``); option values are numbers and hold no colon.
+    (``llama3.2:1b:cold_start=10``); option values hold no colon. They are numbers, but
+    ``cold_start_style`` is a style name (``tgi:cold_start_style=loading-503``).
     """
     name, sep, rest = text.rpartition(":")
     if not sep or not name:
         raise argparse.ArgumentTypeError(f"expected NAME:key=value[,key=value...], got {text!r}")
     accepted = ModelPolicy.field_names()
-    overrides: dict[str, float] = {}
+    overrides: dict[str, object] = {}
     for item in filter(None, rest.split(",")):
         key, eq, value = item.partition("=")
         key = key.strip().replace("-", "_")
@@ -81,11 +84,31 @@ def _model_override(text: str) -> tuple[str, dict[str, float]]:
             raise argparse.ArgumentTypeError(
                 f"unknown model option {key!r} in {text!r}; accepted: {', '.join(accepted)}"
             )
+        if key == "cold_start_style":
+            overrides[key] = _style(value.strip())
+            continue
+        if key == "not_ready_status":
+            overrides[key] = _status(value.strip())
+            continue
         try:
             overrides[key] = float(value)
         except ValueError:
             raise argparse.ArgumentTypeError(f"{key} must be a number, got {value!r}") from None
     return name, overrides
+
+
+def _style(text: str) -> str:
+    if text not in STYLES:
+        raise argparse.ArgumentTypeError(
+            f"cold_start_style must be one of {', '.join(STYLES)}, got {text!r}"
+        )
+    return text
+
+
+def _status(text: str) -> int:
+    if text not in ("503", "429"):
+        raise argparse.ArgumentTypeError(f"not_ready_status must be 503 or 429, got {text!r}")
+    return int(text)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -105,6 +128,27 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         type=_rate,
         default=DEFAULT_COLD_START_JITTER,
         help="load time varies by +/- this fraction (default: %(default)s)",
+    )
+    lat.add_argument(
+        "--cold-start-style",
+        type=_style,
+        default="blocking",
+        metavar="{" + ",".join(STYLES) + "}",
+        help="how a model answers while it loads: blocking waits; loading-503 answers 503 "
+        "with estimated_time (Hugging Face/TGI); not-ready answers 503/429 with Retry-After "
+        "(serverless); sleep wakes an idle model in --wake-time (vLLM) (default: %(default)s)",
+    )
+    lat.add_argument(
+        "--wake-time",
+        type=_seconds,
+        default=DEFAULT_WAKE_TIME,
+        help="time to wake a sleeping model, style sleep (default: %(default)s)",
+    )
+    lat.add_argument(
+        "--not-ready-status",
+        type=_status,
+        default=503,
+        help="status of not-ready answers, 503 or 429 (default: %(default)s)",
     )
     lat.add_argument(
         "--keep-alive",
@@ -210,7 +254,8 @@ def run(args: argparse.Namespace) -> int:
         root = f"http://{args.host}:{port}"
         print(
             f"llmwarm sim: serving on {root} (OpenAI base_url {root}/v1, Ollama host {root}); "
-            f"cold start {config.cold_start:g}s, keep-alive {config.keep_alive:g}s, "
+            f"cold start {config.cold_start:g}s ({config.cold_start_style}), "
+            f"keep-alive {config.keep_alive:g}s, "
             f"time scale {config.time_scale:g}. Press Ctrl+C to stop.",
             flush=True,
         )

@@ -111,7 +111,8 @@ def test_credentials_never_appear_in_key_material(secret: str) -> None:
     }
     kept, fingerprint = fingerprinter.split(arguments)
     material = keys.canonical([keys.KEY_FORMAT, "f", kept, None, fingerprint])
-    assert secret.encode() not in material
+    # (the fixed format tag aside: hypothesis finds "llmwarm-" in it)
+    assert secret.encode() not in material.replace(keys.KEY_FORMAT.encode(), b"")
     assert kept == {"prompt": "hi", "extra_headers": {"X-Trace": "t"}}
     assert fingerprint is not None
     assert secret not in fingerprint

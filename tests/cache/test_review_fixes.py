@@ -234,7 +234,7 @@ def test_module_and_qualname_cannot_collide() -> None:
     two.__module__, two.__qualname__ = "a", "b.c"
     shared = MemoryBackend()
     assert cached(backend=shared)(one).cache_key("x") != cached(backend=shared)(two).cache_key("x")
-    assert keys.KEY_FORMAT == "llmwarm-cache-2"
+    assert keys.KEY_FORMAT == "llmwarm-cache-3"
 
 
 def test_closures_warn_at_decoration_and_scope_separates_them(

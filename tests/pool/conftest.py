@@ -137,3 +137,73 @@ def tls_server(tls_files: tuple[str, str]) -> Iterator[TLSServer]:
         # Hypercorn waits for open connections before it stops: close the sync pools first.
         pool._reset()
         server.stop()
+
+
+class CountingRelay:
+    """A loopback TCP relay in front of a server that counts the connections it accepts.
+
+    The simulator does not count TCP connections; the relay sits between the client and
+    it, so "one connection reused across calls" is counted where the server sees it.
+    Bounded: at most ``_MAX_CONNECTIONS`` accepted, every socket closed on ``stop()``.
+    """
+
+    _MAX_CONNECTIONS = 64
+
+    def __init__(self, upstream: tuple[str, int]) -> None:
+        self.upstream = upstream
+        self.accepted = 0
+        self._sockets: list[socket.socket] = []
+        self._lock = threading.Lock()
+        self._listener = socket.socket()
+        self._listener.bind(("127.0.0.1", 0))
+        self._listener.listen(16)
+        self._listener.settimeout(0.05)  # accept() wakes up to see stop()
+        self._stopped = threading.Event()
+        self.url = f"http://127.0.0.1:{self._listener.getsockname()[1]}"
+        self._thread = threading.Thread(target=self._accept, name="relay", daemon=True)
+        self._thread.start()
+
+    def _accept(self) -> None:
+        while self.accepted < self._MAX_CONNECTIONS and not self._stopped.is_set():
+            try:
+                conn, _ = self._listener.accept()
+            except TimeoutError:
+                continue
+            except OSError:  # closed by stop()
+                return
+            conn.settimeout(None)
+            upstream = socket.create_connection(self.upstream, timeout=10)
+            with self._lock:
+                self.accepted += 1
+                self._sockets += [conn, upstream]
+            for src, dst in ((conn, upstream), (upstream, conn)):
+                threading.Thread(target=self._pump, args=(src, dst), daemon=True).start()
+
+    @staticmethod
+    def _pump(src: socket.socket, dst: socket.socket) -> None:
+        with contextlib.suppress(OSError):
+            while data := src.recv(65536):
+                dst.sendall(data)
+        with contextlib.suppress(OSError):
+            dst.shutdown(socket.SHUT_WR)
+
+    def stop(self) -> None:
+        self._stopped.set()
+        self._thread.join(10)
+        self._listener.close()
+        with self._lock:
+            for sock in self._sockets:
+                with contextlib.suppress(OSError):
+                    sock.close()
+
+
+@pytest.fixture
+def relay(sim_server: Any) -> Iterator[CountingRelay]:
+    """A :class:`CountingRelay` in front of the ``sim_server`` simulator."""
+    host, port = str(sim_server).removeprefix("http://").rsplit(":", 1)
+    counting = CountingRelay((host, int(port)))
+    try:
+        yield counting
+    finally:
+        pool._reset()
+        counting.stop()

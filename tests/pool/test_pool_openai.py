@@ -7,6 +7,7 @@ import sys
 from typing import Any
 
 import httpx
+import httpx2
 import openai
 import pytest
 
@@ -17,7 +18,7 @@ from llmwarm.pool import DEFAULT_LIMITS, DEFAULT_TIMEOUT, from_env, pooled
 MESSAGES = [{"role": "user", "content": "hello"}]
 
 
-def test_openai_factory_builds_one_client_around_the_pooled_httpx_client(sim_server: Any) -> None:
+def test_openai_factory_builds_one_client_around_the_pooled_httpx2_client(sim_server: Any) -> None:
     @pooled(openai.OpenAI, base_url=sim_server.openai_base_url, api_key="sk-one", max_retries=0)
     def complete(*, client: Any = None, stream: bool = False) -> Any:
         record = current_record()
@@ -31,7 +32,8 @@ def test_openai_factory_builds_one_client_around_the_pooled_httpx_client(sim_ser
     second, reused_second, _ = complete()
     assert reply.choices[0].message.content
     assert first is second  # authenticated once, kept
-    assert isinstance(first._client, httpx.Client)  # the pooled httpx client, not httpx2
+    # openai 3.x is built on httpx2: the pooled client is of that library, not plain httpx
+    assert isinstance(first._client, httpx2.Client)
     assert first._client is complete.pool.http_client()
     assert (reused_first, reused_second) == (False, True)
     _, _, chunks = complete(stream=True)
@@ -55,7 +57,7 @@ async def test_async_openai_factory_talks_to_the_simulator(sim_server: Any) -> N
     client = complete.pool.client()
     assert isinstance(client, openai.AsyncOpenAI)
     assert client._client is complete.pool.http_client()
-    assert isinstance(client._client, httpx.AsyncClient)
+    assert isinstance(client._client, httpx2.AsyncClient)
 
 
 def test_async_openai_factory_works_across_successive_asyncio_run(sim_server: Any) -> None:

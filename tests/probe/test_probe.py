@@ -225,3 +225,75 @@ def test_every_recommendation_is_a_setting_warm_accepts() -> None:
         assert 0 < rec.interval_s < rec.keep_alive_s <= window
         decorate = llmwarm.warm("m", rec.interval_s, keep_alive=rec.keep_alive_s, ping=print)
         decorate(lambda model="m": None)
+
+
+# --------------------------------------------------------------- cold-start styles
+
+
+@pytest.mark.parametrize(
+    ("options", "kind", "style"),
+    [
+        ({"cold_start_style": "loading-503"}, "openai", "loading-503"),
+        ({"cold_start_style": "loading-503"}, "ollama", "loading-503"),
+        ({"cold_start_style": "not-ready"}, "openai", "not-ready"),
+        ({"cold_start_style": "not-ready", "not_ready_status": 429}, "ollama", "not-ready"),
+    ],
+)
+def test_a_loading_endpoint_is_waited_out_and_its_style_reported(
+    options: dict[str, object], kind: str, style: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with serve(cold_start=60, cold_start_jitter=0, time_scale=SCALE, **options) as sim:  # type: ignore[arg-type]
+        base = sim.openai_base_url if kind == "openai" else str(sim)
+        args = ("--model", "m", "--kind", kind, "--base-url", base, "--warm-calls", "2")
+        code = probe_module.run(_args(*args, "--time-scale", str(SCALE), "--json"))
+        out, err = capsys.readouterr()
+        assert code == 0, err  # it used to exit 2 on the first 503
+        report = json.loads(out)
+        assert report["cold_start_style"] == style
+        assert report["not_ready_answers"] == 1  # told 60 s, came back after 60 s: ready
+        assert report["advised_wait_s"] == pytest.approx(60, rel=0.01)
+        assert report["first_call"]["total_s"] >= 59  # the wait is part of the cold start
+        assert sim.stats()["models"]["m"]["loads"] == 1
+
+
+def test_human_report_names_the_style_and_the_ping_adapter(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    with serve(cold_start=60, time_scale=SCALE, cold_start_style="loading-503") as sim:
+        code = probe_module.run(_args("--model", "m", "--base-url", sim.openai_base_url))
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    assert "cold-start style loading-503" in out
+    assert "1 answer(s) waited out, first advised" in out
+    assert "ping adapter: pings.openai_chat(client)" in out
+
+
+def test_sleep_mode_and_blocking_are_told_apart(sim: SimServer, key: str) -> None:
+    blocking = probe(model="m", kind="openai", base_url=sim.openai_base_url, api_key_env=key,
+                     warm_calls=2, time_scale=SCALE)  # fmt: skip
+    assert blocking.cold_start_style == "blocking"
+    assert blocking.ping_adapter == "pings.openai_chat(client)"
+    with serve(cold_start=60, time_scale=SCALE, cold_start_style="sleep") as vllm:
+        asleep = probe(model="m", kind="openai", base_url=vllm.openai_base_url,
+                       warm_calls=2, time_scale=SCALE)  # fmt: skip
+    assert asleep.cold_start_style == "sleep"
+    assert asleep.ping_adapter.startswith("pings.vllm_wake_up(")
+
+
+def test_a_model_that_never_gets_ready_is_a_one_line_error(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    with serve(cold_start=1e6, time_scale=SCALE, cold_start_style="not-ready") as sim:
+        args = ("--model", "m", "--base-url", sim.openai_base_url, "--timeout", "2")
+        code = probe_module.run(_args(*args))
+    _, err = capsys.readouterr()
+    assert code == 2
+    assert "still answers that 'm' is not ready (not-ready)" in err or "not ready" in err
+
+
+def test_an_overloaded_503_is_still_an_error(capsys: pytest.CaptureFixture[str]) -> None:
+    with serve(rate_503=1.0, time_scale=SCALE) as sim:
+        code = probe_module.run(_args("--model", "m", "--base-url", sim.openai_base_url))
+    _, err = capsys.readouterr()
+    assert code == 2
+    assert "answered HTTP 503" in err

@@ -26,8 +26,9 @@ import llmwarm.telemetry
 class Receiver:
     """A tiny OTLP/HTTP collector: decodes what arrives on /v1/traces and /v1/metrics."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, metrics_status: int = 200) -> None:
         self.traces: list[ExportTraceServiceRequest] = []
+        self.refused_metrics = 0
         self.metrics: list[ExportMetricsServiceRequest] = []
         self.headers: list[dict[str, str]] = []
         receiver = self
@@ -38,6 +39,12 @@ class Receiver:
                 receiver.headers.append({k.lower(): v for k, v in self.headers.items()})
                 if self.path == "/v1/traces":
                     receiver.traces.append(ExportTraceServiceRequest.FromString(body))
+                elif self.path == "/v1/metrics" and metrics_status != 200:
+                    receiver.refused_metrics += 1  # a traces-only receiver (Jaeger, Phoenix)
+                    self.send_response(metrics_status)
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
                 elif self.path == "/v1/metrics":
                     receiver.metrics.append(ExportMetricsServiceRequest.FromString(body))
                 else:
@@ -162,6 +169,45 @@ def test_jaeger_recipe_sends_traces_only(receiver: Receiver) -> None:
     assert {a.key: a.value.string_value for a in resource.attributes}["service.name"] == (
         "jaeger-demo"
     )
+
+
+LOOP_CHILD = """
+import time, llmwarm, llmwarm.telemetry
+handle = llmwarm.telemetry.setup("traces-only")
+
+@llmwarm.traced
+def chat(prompt, *, model="gpt-4o-mini"):
+    return {"id": "r", "model": model, "choices": [{"finish_reason": "stop"}]}
+
+for _ in range(8):  # metrics are exported every 50 ms: several exports
+    chat("hello")
+    time.sleep(0.06)
+print("refused" if handle.metrics_refused else "accepted")
+handle.shutdown()
+"""
+
+
+@pytest.mark.parametrize("status", [405, 404])
+def test_a_traces_only_receiver_turns_metrics_off_with_one_warning(status: int) -> None:
+    receiver = Receiver(metrics_status=status)
+    receiver.thread.start()
+    try:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")}
+        env.update(OTEL_EXPORTER_OTLP_ENDPOINT=receiver.url, OTEL_METRIC_EXPORT_INTERVAL="50")
+        done = subprocess.run(
+            [sys.executable, "-c", LOOP_CHILD],
+            env=env, capture_output=True, text=True, timeout=60, check=False,
+        )  # fmt: skip
+    finally:
+        receiver.server.shutdown()
+        receiver.server.server_close()
+        receiver.thread.join(timeout=10)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "refused"
+    assert receiver.refused_metrics == 1  # tried once, then off: not one error per export
+    assert done.stderr.count(f"refused metrics (HTTP {status})") == 1, done.stderr
+    assert "Failed to export metrics" not in done.stderr
+    assert len(receiver.spans()) == 8  # traces go on
 
 
 def test_console_exporter_prints_the_span() -> None:

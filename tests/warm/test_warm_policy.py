@@ -122,3 +122,11 @@ def test_horizon_covers_the_busy_period_for_a_window_setting_ping() -> None:
 
 def test_bins_are_five_minutes() -> None:
     assert BIN == 300
+
+
+def test_a_window_of_seconds_still_leaves_time_between_pings() -> None:
+    policy = WarmingPolicy(2.0)  # a compressed clock: the provider unloads after 2 s
+    policy.observe_call(T0)
+    decision = policy.decide(T0, T0 + 2.0)
+    assert decision.at == pytest.approx(T0 + 1.5)
+    assert policy.spacing == pytest.approx(1.5)

@@ -89,3 +89,22 @@ def test_interval_overrides_the_policy(clock: FakeClock) -> None:
 def test_a_bad_budget_is_a_clear_error(value: Any) -> None:
     with pytest.raises(ConfigError, match=r"cold_start_budget must be a fraction"):
         warm(MODEL, cold_start_budget=value)
+
+
+def test_failed_pings_back_off_under_the_policy_too(clock: FakeClock) -> None:
+    attempts: list[float] = []
+
+    def failing(model: str) -> None:
+        attempts.append(clock.now)
+        raise ConnectionError("provider down")
+
+    @warm(MODEL, ping=failing, _clock=clock)
+    def complete(messages: Any, *, model: str = MODEL) -> str:
+        return "ok"
+
+    complete([{"role": "user", "content": "hi"}])
+    run_until(complete.warmer, clock, clock.now + 6 * 3600)
+    assert complete.warmer.ping_failures == len(attempts) >= 3
+    spacings = [b - a for a, b in itertools.pairwise(attempts)]
+    assert max(spacings) > 300  # backing off past the window, not hammering a dead endpoint
+    assert len(attempts) < 6 * 3600 / 296  # fewer than a healthy idle model's pings

@@ -1,0 +1,264 @@
+"""Tenant isolation: clients that differ in one credential channel never share an entry.
+
+The tenant matrix: real ``openai.OpenAI``/``AzureOpenAI``, ``ollama.Client`` and
+``httpx.Client`` objects, built in pairs that differ in exactly one channel that reaches
+the provider -- ``api_key`` (string or callable), ``organization``, ``project``, an auth
+header in ``default_headers``/``headers``, ``default_query``, an httpx ``auth=``, Azure's
+``api_version``, deployment, endpoint or AD token (provider), ``base_url``/``host``. A
+pair must never see each other's entries; two identical clients (distinct objects) must.
+A client whose credential llmwarm cannot read is not cached, unless ``scope=`` names the
+tenant.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+import httpx
+import httpx2
+import ollama
+import openai
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from llmwarm import cached
+
+Factory = Callable[[str], Any]
+
+
+def _openai(**options: Any) -> Any:
+    return openai.OpenAI(**{"api_key": "sk-base", "base_url": "http://127.0.0.1:9/v1", **options})
+
+
+def _azure(**options: Any) -> Any:
+    defaults = {
+        "api_key": "azure-key",
+        "api_version": "2024-06-01",
+        "azure_endpoint": "https://one.openai.azure.com",
+        "azure_deployment": "gpt-4o",
+    }
+    return openai.AzureOpenAI(**{**defaults, **options})
+
+
+def _azure_ad(**options: Any) -> Any:
+    defaults = {
+        "api_version": "2024-06-01",
+        "azure_endpoint": "https://one.openai.azure.com",
+        "azure_deployment": "gpt-4o",
+    }
+    return openai.AzureOpenAI(**{**defaults, **options})
+
+
+# channel -> a factory making the client for one value of that channel
+CHANNELS: dict[str, Factory] = {
+    "openai api_key": lambda v: _openai(api_key=f"sk-{v}"),
+    "openai callable api_key": lambda v: _openai(api_key=lambda: f"sk-{v}"),
+    "openai organization": lambda v: _openai(organization=f"org-{v}"),
+    "openai project": lambda v: _openai(project=f"proj-{v}"),
+    "openai base_url": lambda v: _openai(base_url=f"http://{v}.example:9/v1"),
+    "openai default_headers Authorization": lambda v: _openai(
+        default_headers={"Authorization": f"Bearer {v}"}
+    ),
+    "openai default_headers api-key": lambda v: _openai(default_headers={"api-key": v}),
+    "openai default_headers x-api-key": lambda v: _openai(default_headers={"x-api-key": v}),
+    "openai default_headers custom": lambda v: _openai(default_headers={"X-Tenant": v}),
+    "openai default_query": lambda v: _openai(default_query={"key": v}),
+    "openai http_client auth": lambda v: _openai(http_client=httpx2.Client(auth=("user", v))),
+    "openai http_client headers": lambda v: _openai(
+        http_client=httpx2.Client(headers={"Authorization": f"Bearer {v}"})
+    ),
+    "azure api_key": lambda v: _azure(api_key=v),
+    "azure api_version": lambda v: _azure(api_version=f"2024-{v}"),
+    "azure deployment": lambda v: _azure(azure_deployment=v),
+    "azure endpoint": lambda v: _azure(azure_endpoint=f"https://{v}.openai.azure.com"),
+    "azure ad token": lambda v: _azure_ad(azure_ad_token=v),
+    "azure ad token provider": lambda v: _azure_ad(azure_ad_token_provider=lambda: v),
+    "ollama host": lambda v: ollama.Client(host=f"http://{v}.example:11434"),
+    "ollama headers Authorization": lambda v: ollama.Client(
+        host="http://127.0.0.1:9", headers={"Authorization": f"Bearer {v}"}
+    ),
+    "httpx auth basic": lambda v: httpx.Client(auth=("user", v)),
+    "httpx auth digest": lambda v: httpx.Client(auth=httpx.DigestAuth("user", v)),
+    "httpx headers api-key": lambda v: httpx.Client(headers={"api-key": v}),
+    "httpx params": lambda v: httpx.Client(params={"key": v}),
+    "httpx base_url": lambda v: httpx.Client(base_url=f"http://{v}.example"),
+    "httpx cookies": lambda v: httpx.Client(cookies={"session": v}),
+}
+
+values = st.text(alphabet="abcdefghijklmnopqrstuvwxyz0123456789", min_size=1, max_size=12)
+
+
+def _fn() -> tuple[Any, list[str]]:
+    upstream: list[str] = []
+
+    @cached(ttl=600)
+    def complete(
+        prompt: str, *, client: Any = None, api_key: Any = None, headers: Any = None
+    ) -> str:
+        upstream.append(prompt)
+        return f"answer #{len(upstream)}"
+
+    return complete, upstream
+
+
+@settings(max_examples=50, deadline=None)
+@given(channel=st.sampled_from(sorted(CHANNELS)), a=values, b=values)
+def test_clients_differing_in_one_channel_never_share_and_identical_ones_do(
+    channel: str, a: str, b: str
+) -> None:
+    make = CHANNELS[channel]
+    complete, upstream = _fn()
+    first = complete("hi", client=make(a))
+    again = complete("hi", client=make(a))  # another object, the same tenant
+    assert again == first
+    other = complete("hi", client=make(b))
+    if a == b:
+        assert other == first
+        assert len(upstream) == 1
+    else:
+        assert other != first  # zero cross-tenant hits
+        assert len(upstream) == 2
+        assert complete("hi", client=make(b)) == other
+    assert complete.cache.stats.uncacheable == 0
+
+
+@pytest.mark.parametrize("channel", sorted(CHANNELS))
+def test_every_channel_of_the_matrix_separates_tenants(channel: str) -> None:
+    complete, upstream = _fn()
+    make = CHANNELS[channel]
+    answers = {complete("hi", client=make(v)) for v in ("one", "two", "one", "two")}
+    assert len(answers) == 2
+    assert len(upstream) == 2
+
+
+def test_a_callable_api_key_hits_its_own_entries_and_follows_its_value() -> None:
+    complete, upstream = _fn()
+    current = ["sk-one"]
+    client = _openai(api_key=lambda: current[0])
+    assert complete("hi", client=client) == complete("hi", client=client)
+    assert len(upstream) == 1
+    current[0] = "sk-two"  # the provider now returns another tenant's key
+    assert complete("hi", client=client) == "answer #2"
+    assert complete("hi", api_key=lambda: "sk-three") == "answer #3"
+    assert complete("hi", api_key=lambda: "sk-three") == "answer #3"
+
+
+def test_a_client_changed_in_place_changes_tenant() -> None:
+    complete, upstream = _fn()
+    client = httpx.Client()
+    complete("hi", client=client)
+    client.headers["Authorization"] = "Bearer someone-else"
+    complete("hi", client=client)
+    assert len(upstream) == 2
+
+
+class OpaqueAuth(httpx.Auth):
+    """A custom httpx auth flow: llmwarm cannot tell whose credential it adds."""
+
+    def __init__(self, token: Callable[[], str]) -> None:
+        self.token = token
+
+    def auth_flow(self, request: httpx.Request) -> Any:
+        request.headers["Authorization"] = self.token()
+        yield request
+
+
+class InHouseClient:
+    """An unknown client object carrying an auth object llmwarm cannot read."""
+
+    def __init__(self, tenant: str) -> None:
+        self.base_url = "https://llm.internal"
+        self.auth = OpaqueAuth(lambda: tenant)
+
+
+async def _async_token() -> str:
+    return "sk-async"
+
+
+@pytest.mark.parametrize(
+    "client",
+    [
+        httpx.Client(auth=lambda request: request),
+        httpx.Client(auth=OpaqueAuth(lambda: "t")),
+        InHouseClient("a"),
+        openai.AsyncOpenAI(api_key=_async_token, base_url="http://127.0.0.1:9/v1"),
+    ],
+    ids=["httpx function auth", "httpx custom Auth", "unknown client", "async api_key"],
+)
+def test_an_unknown_tenant_is_not_cached_and_warns_once_naming_scope(
+    client: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    complete, upstream = _fn()
+    with caplog.at_level(logging.WARNING, logger="llmwarm"):
+        for _ in range(3):
+            complete("hi", client=client)
+    assert len(upstream) == 3  # never served from the cache
+    assert complete.cache.stats.uncacheable == 3
+    lines = [r.getMessage() for r in caplog.records if "cannot tell which tenant" in r.getMessage()]
+    assert len(lines) == 1
+    assert "scope=" in lines[0]
+
+
+def test_scope_names_the_tenant_of_an_opaque_client() -> None:
+    tenant = ["a"]
+    upstream: list[str] = []
+
+    @cached(ttl=600, scope=lambda: tenant[0])
+    def complete(prompt: str, *, client: Any = None) -> str:
+        upstream.append(prompt)
+        return f"answer #{len(upstream)}"
+
+    complete("hi", client=InHouseClient("a"))
+    complete("hi", client=InHouseClient("a"))
+    tenant[0] = "b"
+    complete("hi", client=InHouseClient("b"))
+    assert len(upstream) == 2
+
+
+def test_methods_read_their_instance_clients_too() -> None:
+    class Assistant:
+        def __init__(self, key: str) -> None:
+            self.client = _openai(api_key=lambda: key)
+            self.calls = 0
+
+        @cached(ttl=600, key=lambda arguments: arguments["prompt"])
+        def ask(self, prompt: str) -> str:
+            self.calls += 1
+            return f"{prompt} #{self.calls}"
+
+    one, two = Assistant("sk-one"), Assistant("sk-two")
+    assert one.ask("hi") == one.ask("hi") == "hi #1"
+    assert two.ask("hi") == "hi #1"
+    assert two.calls == 1
+
+
+@pytest.mark.parametrize(
+    "header",
+    [
+        "Authorization",
+        "api-key",
+        "x-api-key",
+        "X-Goog-Api-Key",
+        "Ocp-Apim-Subscription-Key",
+        "Cookie",
+        "OpenAI-Organization",
+        "OpenAI-Project",
+    ],
+)
+def test_per_call_credential_headers_separate_tenants_and_stay_out_of_the_key(
+    header: str,
+) -> None:
+    complete, upstream = _fn()
+
+    def call(value: str) -> str:
+        return str(complete("hi", headers={header: value, "X-Request": "same"}))
+
+    assert call("secret-one") == call("secret-one")
+    assert call("secret-two") != call("secret-one")
+    assert len(upstream) == 2
+    policy = complete.llmwarm_policies[0]
+    stored = policy.key_of(("hi",), {"headers": {header: "secret-one"}}, hashed=False)
+    assert "secret-one" not in stored

@@ -1,0 +1,33 @@
+"""Fixtures of the provider-style tests: a fake clock shared by llmwarm and the simulator."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from providertools import Otel, SharedClock
+
+from llmwarm import _failures, _stats, trace
+from llmwarm.warm import _reset
+
+
+@pytest.fixture
+def clock() -> SharedClock:
+    return SharedClock()
+
+
+@pytest.fixture
+def otel() -> Otel:
+    return Otel()
+
+
+@pytest.fixture(autouse=True)
+def _fresh() -> Iterator[None]:
+    _stats._reset()
+    _failures._reset()
+    trace._bundles.clear()
+    yield
+    _reset()
+    _stats._reset()
+    _failures._reset()
+    trace._bundles.clear()
