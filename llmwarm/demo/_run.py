@@ -210,9 +210,8 @@ def _telemetry() -> Iterator[None]:
 async def _run_one(
     name: str, config: DemoConfig, on_done: Callable[[str], None], clock: _virtual.VirtualClock
 ) -> SetupResult:
+    import importlib
     import time
-
-    import httpx
 
     from llmwarm.sim import create_app
 
@@ -226,8 +225,12 @@ async def _run_one(
         seed=config.seed,
         clock=time.monotonic,  # the virtual clock now; the default was bound at import
     )
-    transport = _Network(httpx.ASGITransport(app=app), config.network_delay)
-    setup = make_setup(name, transport, config, EVENT_HOOKS)
+
+    def connect(library: str) -> _Network:
+        module = importlib.import_module(library)  # httpx, or httpx2 for what @pooled builds
+        return _Network(module.ASGITransport(app=app), config.network_delay)
+
+    setup = make_setup(name, connect, config, EVENT_HOOKS)
     result = await _replay(setup, traffic, config, on_done)
     sim = app.state.sim
     result.upstream_calls = int(sim.registry.stats(sim.now())["total"]["requests"])

@@ -23,6 +23,7 @@ __all__ = ["SETUP_NAMES", "DemoConfig", "Setup", "make_setup"]
 
 SETUP_NAMES = ("plain", "recipe", "llmwarm")
 EventHooks = dict[str, list[Callable[..., Awaitable[None]]]]
+Connect = Callable[[str], Any]
 SMALL_MODEL = "gpt-4o-mini"
 LARGE_MODEL = "gpt-4o"
 API_KEY = "sk-llmwarm-demo"  # the simulator accepts any key unless started with one
@@ -63,16 +64,17 @@ class Setup:
 
     name: str = ""
 
-    def __init__(self, transport: Any, config: DemoConfig, event_hooks: EventHooks) -> None:
+    def __init__(self, connect: Connect, config: DemoConfig, event_hooks: EventHooks) -> None:
         self.config = config
-        # The simulator app, in process (an httpx.ASGITransport).
-        self.transport = transport
-        # httpx response hooks through which the demo reads the simulator's headers.
+        # connect(library) -> a transport of that HTTP library ("httpx" or "httpx2") to
+        # the simulator app, in process.
+        self.connect = connect
+        # Response hooks through which the demo reads the simulator's headers.
         self.event_hooks = event_hooks
 
-    def http_options(self) -> dict[str, Any]:
-        """Return the ``httpx.AsyncClient`` options that reach this set-up's simulator."""
-        return {"event_hooks": self.event_hooks, "mounts": {BASE_URL: self.transport}}
+    def http_options(self, library: str = "httpx") -> dict[str, Any]:
+        """Return the ``AsyncClient`` options of ``library`` that reach the simulator."""
+        return {"event_hooks": self.event_hooks, "mounts": {BASE_URL: self.connect(library)}}
 
     async def start(self) -> None:
         """Prepare before the first request (start warmers, open pools)."""
@@ -122,8 +124,8 @@ class Recipe(Setup):
 
     name = "recipe"
 
-    def __init__(self, transport: Any, config: DemoConfig, event_hooks: EventHooks) -> None:
-        super().__init__(transport, config, event_hooks)
+    def __init__(self, connect: Connect, config: DemoConfig, event_hooks: EventHooks) -> None:
+        super().__init__(connect, config, event_hooks)
         import httpx
         from openai import AsyncOpenAI
 
@@ -174,14 +176,19 @@ class LLMWarm(Setup):
 
     name = "llmwarm"
 
-    def __init__(self, transport: Any, config: DemoConfig, event_hooks: EventHooks) -> None:
-        super().__init__(transport, config, event_hooks)
+    def __init__(self, connect: Connect, config: DemoConfig, event_hooks: EventHooks) -> None:
+        super().__init__(connect, config, event_hooks)
         import time
 
         from openai import AsyncOpenAI
 
         from llmwarm import Tier, cached, pooled, routed, traced, warm
+        from llmwarm._transports import adapter_for
         from llmwarm.cache.backends import MemoryBackend
+
+        # @pooled builds the client on the HTTP library the SDK is built on (httpx2 for
+        # openai 3): the transport to the simulator must be of the same library.
+        library = adapter_for(AsyncOpenAI).library
 
         tiers = [Tier("small", SMALL_MODEL), Tier("large", LARGE_MODEL)]
         # The memory back end's default timer is bound at import; the demo's clock is
@@ -199,7 +206,7 @@ class LLMWarm(Setup):
         @warm(SMALL_MODEL, keep_alive=config.keep_alive)
         @pooled(
             AsyncOpenAI,
-            http_options=self.http_options(),
+            http_options=self.http_options(library),
             base_url=f"{BASE_URL}/v1",
             api_key=API_KEY,
             max_retries=0,
@@ -250,7 +257,7 @@ class LLMWarm(Setup):
         return int(stats.hits + stats.shared)
 
 
-def make_setup(name: str, transport: Any, config: DemoConfig, event_hooks: EventHooks) -> Setup:
-    """Build the set-up called ``name`` (one of :data:`SETUP_NAMES`) on ``transport``."""
+def make_setup(name: str, connect: Connect, config: DemoConfig, event_hooks: EventHooks) -> Setup:
+    """Build the set-up called ``name`` (one of :data:`SETUP_NAMES`)."""
     kinds: dict[str, type[Setup]] = {"plain": Plain, "recipe": Recipe, "llmwarm": LLMWarm}
-    return kinds[name](transport, config, event_hooks)
+    return kinds[name](connect, config, event_hooks)
