@@ -7,6 +7,7 @@ from llmwarm._errors import (
     ConfigError,
     CorruptCacheRow,
     LLMWarmError,
+    LogFormatError,
     StreamAbandoned,
     UnknownOptionError,
 )
@@ -39,6 +40,7 @@ __all__ = [
     "CorruptCacheRow",
     "Decorated",
     "LLMWarmError",
+    "LogFormatError",
     "PooledFunction",
     "RoutedFunction",
     "StackedFunction",
