@@ -8,6 +8,7 @@ from llmwarm._errors import (
     ConfigError,
     CorruptCacheRow,
     LLMWarmError,
+    LogFormatError,
     StreamAbandoned,
     UnknownOptionError,
 )
@@ -41,6 +42,7 @@ __all__ = [
     "CorruptCacheRow",
     "Decorated",
     "LLMWarmError",
+    "LogFormatError",
     "PooledFunction",
     "RoutedFunction",
     "StackedFunction",

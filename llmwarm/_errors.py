@@ -9,6 +9,7 @@
     ├── AllTiersCooling             every tier of a @routed call is cooling down: nothing sent
     ├── CacheRowError               a cache back end failed about one key (a miss for it)
     ├── CorruptCacheRow (ValueError) a stored cache row failed a check (never served)
+    ├── LogFormatError (ValueError) a request log given to `llmwarm replay` cannot be read
     └── StreamAbandoned             a stream was collected unfinished (given to observers)
 
 Errors from the provider or the user's own function are never wrapped: they reach the
@@ -25,6 +26,7 @@ __all__ = [
     "ConfigError",
     "CorruptCacheRow",
     "LLMWarmError",
+    "LogFormatError",
     "StreamAbandoned",
     "UnknownOptionError",
 ]
@@ -111,6 +113,21 @@ class CorruptCacheRow(LLMWarmError, ValueError):
 
     .. versionadded:: 0.2.0
     """
+
+
+class LogFormatError(LLMWarmError, ValueError):
+    """A request log cannot be read; ``path`` and ``line`` (or None) say where.
+
+    .. versionadded:: 0.2.0
+    """
+
+    def __init__(self, path: str, line: int | None, message: str) -> None:
+        super().__init__(
+            f"{path}: {message}" if line is None else f"{path}, line {line}: {message}"
+        )
+        self.path = path
+        self.line = line
+        self.message = message
 
 
 class StreamAbandoned(LLMWarmError):

@@ -1,4 +1,4 @@
-"""The ``llmwarm`` command: ``demo``, ``probe``, ``sim``, ``check-config`` and ``bench``.
+"""The ``llmwarm`` command: ``demo``, ``replay``, ``probe``, ``sim``, ``check-config``, ``bench``.
 
 Each subcommand lives in its own module, exposing ``add_arguments(parser)`` and
 ``run(args) -> int``; this module only mounts them. A subcommand's module (and the extras
@@ -17,7 +17,8 @@ __all__ = ["main"]
 
 #: subcommand -> (module, one-line help)
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
-    "demo": ("llmwarm.demo", "replay a day of traffic through three set-ups on the simulator"),
+    "demo": ("llmwarm.demo", "replay days of traffic through three set-ups on the simulator"),
+    "replay": ("llmwarm.replay", "replay your own request log: no warming, a cron, llmwarm"),
     "probe": ("llmwarm.probe", "measure an endpoint's cold start and unload window"),
     "sim": ("llmwarm.sim.cli", "run the cold-start simulator (OpenAI- and Ollama-compatible)"),
     "check-config": ("llmwarm.config", "validate an llmwarm YAML configuration file"),

@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
+import io
 import json
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import pytest
+from rich.console import Console
 
-from llmwarm.demo._run import percentile
-from llmwarm.demo._traffic import QUESTIONS, make_traffic
+from llmwarm.demo import __main__ as figures_script
+from llmwarm.demo import _report
+from llmwarm.demo._run import percentile, run_demo
+from llmwarm.demo._setups import DemoConfig
+from llmwarm.demo._traffic import QUESTIONS, make_traffic, working_days
 
 REQUESTS = 30
 
@@ -19,8 +25,8 @@ REQUESTS = 30
 def demo(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict, Path, str]:
     plot = tmp_path_factory.mktemp("demo") / "latency.png"
     done = subprocess.run(
-        [sys.executable, "-m", "llmwarm.cli", "demo", "--requests", str(REQUESTS), "--json",
-         "--plot", str(plot)],
+        [sys.executable, "-m", "llmwarm.cli", "demo", "--requests", str(REQUESTS), "--days", "1",
+         "--json", "--plot", str(plot)],
         capture_output=True, text=True, timeout=240, check=True,
     )  # fmt: skip
     return json.loads(done.stdout), plot, done.stderr
@@ -34,7 +40,7 @@ def test_json_is_the_only_thing_on_stdout_and_has_every_figure(demo: tuple) -> N
             "pings", "upstream_calls", "cache_hits"}  # fmt: skip
     for setup in report["setups"]:
         assert keys <= set(setup)
-        assert setup["requests"] == REQUESTS
+        assert setup["requests"] == REQUESTS  # --days 1
         assert setup["errors"] == 0
         assert setup["cold_start_rate"] == pytest.approx(setup["cold_starts"] / REQUESTS)
         assert 0 <= setup["p50_s"] <= setup["p95_s"] <= setup["p99_s"]
@@ -77,15 +83,123 @@ def test_llmwarm_removes_cold_starts_that_the_plain_client_pays(demo: tuple) -> 
     assert ours["pings"] > 0
 
 
+def test_llmwarm_has_the_lowest_cold_start_rate_and_p99(demo: tuple) -> None:
+    plain, recipe, ours = demo[0]["setups"]
+    assert ours["cold_starts"] <= min(plain["cold_starts"], recipe["cold_starts"])
+    assert ours["p99_s"] <= min(plain["p99_s"], recipe["p99_s"])
+    # And fewer calls reach the provider, pings included: the cache answers repeats.
+    assert ours["upstream_calls"] < recipe["upstream_calls"]
+
+
 def test_the_plot_is_a_png(demo: tuple) -> None:
     _, plot, stderr = demo
     assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert "latency chart written" in stderr
 
 
+def test_the_table_fits_an_80_column_terminal_without_cutting_a_cell(demo: tuple) -> None:
+    summaries = demo[0]["setups"]
+    out = io.StringIO()
+    config = DemoConfig(requests=REQUESTS, days=1)
+    _report.render_table(summaries, config, Console(file=out, width=80))
+    text = out.getvalue()
+    assert max(len(line) for line in text.splitlines()) <= 80
+    assert "…" not in text
+    for word in ("set-up", "upstream", "recipe", "llmwarm", "hits"):
+        assert word in text
+    for setup in summaries:  # every figure is printed whole
+        assert f"{setup['p99_s']:.2f}" in text
+        assert str(setup["upstream_calls"]) in text
+
+
+def test_a_narrow_terminal_folds_cells_instead_of_eliding_them(demo: tuple) -> None:
+    out = io.StringIO()
+    _report.render_table(demo[0]["setups"], DemoConfig(), Console(file=out, width=60))
+    assert "…" not in out.getvalue()
+
+
+def test_the_same_seed_gives_the_same_figures_whatever_the_machine_does() -> None:
+    # Virtual time: CPU time costs no simulated time, so a busy machine changes nothing.
+    # Burn CPU in a thread during one of the runs to show that load cannot move a figure.
+    config = DemoConfig(requests=25, seed=11, days=1)
+    quiet = [r.summary() for r in run_demo(config)]
+    stop = threading.Event()
+
+    def burn() -> None:
+        while not stop.is_set():
+            sum(range(10_000))
+
+    burner = threading.Thread(target=burn, daemon=True)
+    burner.start()
+    try:
+        busy = [r.summary() for r in run_demo(config)]
+    finally:
+        stop.set()
+        burner.join(timeout=10)
+    assert busy == quiet
+    assert quiet[2]["cache_hits"] > 0
+    assert [r.summary() for r in run_demo(DemoConfig(requests=25, seed=12, days=1))] != quiet
+
+
+def test_the_chart_labels_cache_answers_apart_from_warm_and_cold_calls() -> None:
+    import matplotlib.pyplot as plt
+
+    results = run_demo(DemoConfig(requests=25, seed=11, days=1), names=["llmwarm"])
+    (ours,) = results
+    assert sum(ours.cached) == ours.cache_hits > 0  # per-request flags match the counter
+    figure = _report.chart(results)
+    try:
+        labels = [t.get_text() for t in figure.axes[0].get_legend().get_texts()]
+    finally:
+        plt.close(figure)
+    assert labels[:2] == ["warm", "cold start"]
+    assert labels[2].startswith("answered by the cache")
+
+
+@pytest.fixture(scope="module")
+def default_run() -> list[dict]:
+    """The demo as `llmwarm demo` runs it: the default config (three working days)."""
+    return [r.summary() for r in run_demo(DemoConfig())]
+
+
+def test_by_default_llmwarm_pings_less_than_the_recipe_and_is_never_colder(
+    default_run: list[dict],
+) -> None:
+    plain, recipe, ours = default_run
+    assert ours["pings"] < recipe["pings"]  # it learns the quiet nights; the recipe cannot
+    assert ours["cold_starts"] <= min(plain["cold_starts"], recipe["cold_starts"])
+    assert ours["p99_s"] <= min(plain["p99_s"], recipe["p99_s"])
+    assert ours["upstream_calls"] == ours["requests"] - ours["cache_hits"] + ours["pings"]
+
+
+def test_readme_and_docs_figures_are_those_of_a_real_run(default_run: list[dict]) -> None:
+    block = figures_script.render(DemoConfig(), default_run)
+    root = Path(__file__).resolve().parent.parent
+    for name in ("README.md", "docs/demo.md"):
+        text = (root / name).read_text(encoding="utf-8")
+        assert figures_script.replace_block(text, block, name) == text, (
+            f"{name}: the demo figures are stale; run `python -m llmwarm.demo --markdown "
+            "--write README.md docs/demo.md`"
+        )
+
+
+def test_the_figures_script_replaces_only_the_marked_block(tmp_path: Path) -> None:
+    page = tmp_path / "page.md"
+    page.write_text(f"before\n{figures_script.START}\nstale figures\n{figures_script.END}\nafter\n")
+    assert figures_script.main(["--markdown", "--write", str(page)]) == 0
+    text = page.read_text()
+    assert text.startswith(f"before\n{figures_script.START}\n```text\n")
+    assert text.endswith(f"```\n{figures_script.END}\nafter\n")
+    assert "llmwarm:" in text
+    assert "stale figures" not in text
+    with pytest.raises(SystemExit, match="no <!-- demo-figures:start -->"):
+        figures_script.replace_block("no markers", "x", "page.md")
+
+
 @pytest.mark.parametrize(
     ("flag", "value", "message"),
     [("--requests", "0", "--requests must be at least 1"),
+     ("--days", "0", "--days must be at least 1"),
      ("--time-scale", "2", "--time-scale must be in (0, 1]")],
 )  # fmt: skip
 def test_bad_options_are_refused_by_name(flag: str, value: str, message: str) -> None:
@@ -95,6 +209,17 @@ def test_bad_options_are_refused_by_name(flag: str, value: str, message: str) ->
     )  # fmt: skip
     assert done.returncode != 0
     assert message in done.stderr
+
+
+def test_working_days_repeat_the_rhythm_with_silent_nights() -> None:
+    days = working_days(50, days=3, seed=3)
+    assert len(days) == 150
+    assert [r.at for r in days] == sorted(r.at for r in days)
+    assert [r.at for r in days[:50]] == [r.at for r in make_traffic(50, seed=3)]
+    assert [round(r.at - 86_400, 3) for r in days[50:100]] == [
+        r.at for r in make_traffic(50, seed=4)
+    ]
+    assert days[50].at - days[49].at > 6 * 3600  # a night with no request
 
 
 def test_traffic_is_seeded_sparse_and_repeats_questions() -> None:

@@ -1,20 +1,19 @@
-"""Replay the same traffic through every set-up, concurrently, each on its own simulator."""
+"""Replay the same traffic through every set-up, each on its own simulator, in virtual time."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import contextvars
-import dataclasses
+import functools
 import math
-import multiprocessing
-import queue
-import traceback
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from llmwarm.demo import _virtual
 from llmwarm.demo._setups import SETUP_NAMES, DemoConfig, Setup, make_setup
-from llmwarm.demo._traffic import Request, make_traffic
+from llmwarm.demo._traffic import Request, make_traffic, working_days
 
 __all__ = ["SetupResult", "percentile", "run_demo"]
 
@@ -22,11 +21,11 @@ __all__ = ["SetupResult", "percentile", "run_demo"]
 class _Exchange:
     """What the simulator said about the upstream calls of one user request."""
 
-    __slots__ = ("cold", "simulated_wait")
+    __slots__ = ("cold", "responses")
 
     def __init__(self) -> None:
-        self.simulated_wait = 0.0
         self.cold = False
+        self.responses = 0
 
 
 # Set by each replayed request; read by the httpx response hook of every set-up's client.
@@ -39,11 +38,43 @@ _exchange: contextvars.ContextVar[_Exchange | None] = contextvars.ContextVar(
 async def _read_simulator_headers(response: Any) -> None:
     exchange = _exchange.get()
     if exchange is not None:
-        exchange.simulated_wait += float(response.headers.get("x-sim-wait", 0.0))
+        exchange.responses += 1
         exchange.cold = exchange.cold or response.headers.get("x-sim-cold-start") == "true"
 
 
 EVENT_HOOKS: dict[str, list[Any]] = {"response": [_read_simulator_headers]}
+
+
+class _Network:
+    """An httpx transport that adds a one-way network delay each way around another."""
+
+    def __init__(self, inner: Any, delay: float) -> None:
+        self.inner, self.delay = inner, delay
+
+    async def handle_async_request(self, request: Any) -> Any:
+        await asyncio.sleep(self.delay)
+        response = await self.inner.handle_async_request(request)
+        await response.aread()  # the whole answer crosses the network before it arrives
+        await asyncio.sleep(self.delay)
+        return response
+
+    async def aclose(self) -> None:
+        await self.inner.aclose()
+
+    async def __aenter__(self) -> _Network:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
+
+
+def traffic_of(config: DemoConfig) -> list[Request]:
+    """Return the demo's requests: one working day, or ``config.days`` of them."""
+    if config.days == 1:
+        return make_traffic(config.requests, seed=config.seed, mean_gap=config.mean_gap)
+    return working_days(
+        config.requests, days=config.days, seed=config.seed, mean_gap=config.mean_gap
+    )
 
 
 def percentile(values: Sequence[float], q: float) -> float:
@@ -64,6 +95,8 @@ class SetupResult:
     name: str
     latencies: list[float] = field(default_factory=list)
     cold: list[bool] = field(default_factory=list)
+    #: Per request: answered without reaching the provider (a cache hit or a shared flight).
+    cached: list[bool] = field(default_factory=list)
     errors: int = 0
     pings: int = 0
     upstream_calls: int = 0
@@ -104,7 +137,7 @@ async def _replay(
     origin = loop.time()
 
     async def one(request: Request) -> None:
-        due = origin + config.real(config.lead_in + request.at)
+        due = origin + config.lead_in + request.at
         await asyncio.sleep(max(0.0, due - loop.time()))
         exchange = _Exchange()
         _exchange.set(exchange)
@@ -113,13 +146,11 @@ async def _replay(
             await setup.ask(request.question)
         except Exception:
             result.errors += 1
-        elapsed = loop.time() - started
-        # What a user would wait: the provider's time at simulated scale, plus the
-        # client's own overhead (connections, SDK, llmwarm) at its real value. Scaling
-        # the overhead too would inflate a millisecond into a simulated second.
-        overhead = max(0.0, elapsed - exchange.simulated_wait * config.time_scale)
-        result.latencies.append(exchange.simulated_wait + overhead)
+        # Virtual time: what the provider made the user wait, exactly; the client's own
+        # CPU time costs nothing here (benchmarks/ measures it on a real clock).
+        result.latencies.append(loop.time() - started)
         result.cold.append(exchange.cold)
+        result.cached.append(exchange.responses == 0)
         on_done(setup.name)
 
     try:
@@ -140,91 +171,67 @@ def run_demo(
 ) -> list[SetupResult]:
     """Run the demo; ``on_done(setup_name)`` is called after each request (for progress).
 
-    Each set-up runs in a process of its own, with its own simulator on the same event
-    loop as its clients, and all of them at once. Isolation keeps the measurement fair:
-    in one process, the plain set-up's client construction (tens of milliseconds of CPU
-    per call) would delay the others' requests and pings, and with a compressed clock a
-    millisecond of delay reads as a simulated second.
+    The set-ups run one after the other, each with its own simulator, on a virtual clock
+    (see ``_virtual``): the figures depend on the seed and the code, never on the
+    machine's load, and a simulated working day takes seconds.
     """
-    context = multiprocessing.get_context("spawn")  # no inherited threads, loops or pools
-    messages: Any = context.Queue()
-    workers = [
-        context.Process(
-            target=_worker,
-            args=(name, config, messages, traces),
-            name=f"llmwarm-demo-{name}",
-            daemon=True,
-        )
-        for name in names
-    ]
-    for worker in workers:
-        worker.start()
-    results: dict[str, SetupResult] = {}
-    try:
-        while len(results) < len(names):
-            try:
-                kind, name, payload = messages.get(timeout=1.0)
-            except queue.Empty:
-                dead = [w.name for w in workers if not w.is_alive() and w.exitcode != 0]
-                if dead:
-                    raise RuntimeError(f"demo set-up process(es) {dead} died") from None
-                continue
-            if kind == "done":
-                on_done(name)
-            elif kind == "result":
-                results[name] = SetupResult(**payload)
-            else:
-                raise RuntimeError(f"demo set-up {name!r} failed:\n{payload}")
-    finally:
-        for worker in workers:
-            worker.join(timeout=10)
-            if worker.is_alive():
-                worker.terminate()
-                worker.join(timeout=5)
-        messages.close()
-    return [results[name] for name in names]
+    traffic = traffic_of(config)
+    limit = config.lead_in + traffic[-1].at + 86_400  # a day past the last request
+    results = []
+    for name in names:
+        with contextlib.ExitStack() as stack:
+            if traces and name == "llmwarm":
+                stack.enter_context(_telemetry())
+            main = functools.partial(_run_one, name, config, on_done)
+            results.append(_virtual.run(main, limit=limit))
+    return results
 
 
-def _worker(name: str, config: DemoConfig, messages: Any, traces: bool) -> None:
-    """One set-up, in its own process: replay the traffic and send the result back."""
-    try:
-        telemetry: Any = None
-        if traces and name == "llmwarm":
-            import os
-            import sys
+@contextlib.contextmanager
+def _telemetry() -> Iterator[None]:
+    import os
+    import sys
 
-            from llmwarm import telemetry as otel
+    from llmwarm import telemetry
 
-            if not os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT"):
-                sys.stdout = sys.stderr  # console spans must not mix with --json output
-            exporter = None if os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT") else "console"
-            telemetry = otel.setup("llmwarm-demo", exporter=exporter)
+    with contextlib.ExitStack() as stack:
+        if not os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT"):
+            # Console spans go to stderr: they must not mix with --json output.
+            stack.enter_context(contextlib.redirect_stdout(sys.stderr))
+            handle = telemetry.setup("llmwarm-demo", exporter="console")
+        else:
+            handle = telemetry.setup("llmwarm-demo")
         try:
-            result = asyncio.run(
-                _run_one(name, config, lambda done: messages.put(("done", done, None)))
-            )
+            yield
         finally:
-            if telemetry is not None:
-                telemetry.shutdown()
-        messages.put(("result", name, dataclasses.asdict(result)))
-    except BaseException:
-        messages.put(("error", name, traceback.format_exc()))
-        raise
+            handle.shutdown()
 
 
-async def _run_one(name: str, config: DemoConfig, on_done: Callable[[str], None]) -> SetupResult:
-    from llmwarm.sim import aserve
+async def _run_one(
+    name: str, config: DemoConfig, on_done: Callable[[str], None], clock: _virtual.VirtualClock
+) -> SetupResult:
+    import importlib
+    import time
 
-    traffic = make_traffic(config.requests, seed=config.seed, mean_gap=config.mean_gap)
-    async with aserve(
+    from llmwarm.sim import create_app
+
+    traffic = traffic_of(config)
+    app = create_app(
         cold_start=config.cold_start,
         keep_alive=config.keep_alive,
         ttft=config.ttft,
         token_time=config.token_time,
-        time_scale=config.time_scale,
+        time_scale=1.0,
         seed=config.seed,
-    ) as url:
-        setup = make_setup(name, url, config, EVENT_HOOKS)
-        result = await _replay(setup, traffic, config, on_done)
-        result.upstream_calls = int((await url.astats())["total"]["requests"])
+        clock=time.monotonic,  # the virtual clock now; the default was bound at import
+    )
+
+    def connect(library: str) -> _Network:
+        module = importlib.import_module(library)  # httpx, or httpx2 for what @pooled builds
+        return _Network(module.ASGITransport(app=app), config.network_delay)
+
+    setup = make_setup(name, connect, config, EVENT_HOOKS)
+    result = await _replay(setup, traffic, config, on_done)
+    sim = app.state.sim
+    result.upstream_calls = int(sim.registry.stats(sim.now())["total"]["requests"])
     return result

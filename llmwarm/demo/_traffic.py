@@ -9,7 +9,7 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 
-__all__ = ["QUESTIONS", "Request", "make_traffic"]
+__all__ = ["QUESTIONS", "Request", "make_traffic", "working_days"]
 
 #: Questions users ask, from short (routed to the small tier) to long (the large tier).
 QUESTIONS: tuple[str, ...] = (
@@ -35,6 +35,21 @@ QUESTIONS: tuple[str, ...] = (
     " throughput, and accepting cold starts, for a product with twenty users a day spread"
     " over three time zones, and recommend one with a cost estimate.",
 )
+
+
+def working_days(count: int, *, days: int, seed: int, mean_gap: float = 240.0) -> list[Request]:
+    """Return ``days`` working days of :func:`make_traffic`, ``count`` requests each.
+
+    Day ``d`` starts ``d`` days after the first (the nights between are silent), with
+    traffic drawn from seed ``seed + d``: the same rhythm, different requests.
+    """
+    if days < 1:
+        raise ValueError(f"days must be at least 1, got {days}")
+    requests: list[Request] = []
+    for day in range(days):
+        for request in make_traffic(count, seed=seed + day, mean_gap=mean_gap):
+            requests.append(Request(round(day * 86_400.0 + request.at, 3), request.question))
+    return requests
 
 
 @dataclass(frozen=True)
