@@ -7,7 +7,7 @@ to such a loop (a warmer's task, a pooled ``AsyncClient``) would then be destroy
 its sockets never closed: "Task was destroyed but it is pending", "Event loop is closed"
 and ``ResourceWarning`` at garbage collection.
 
-:func:`on_close` registers a coroutine function to run on the loop when its ``close()``
+:func:`on_loop_close` registers a coroutine function to run on the loop when its ``close()``
 is called (the loop is stopped then, so llmwarm runs it to completion, bounded by
 :data:`CLOSE_TIMEOUT`). The loop's ``close`` is wrapped once, on that loop object only;
 a loop whose class forbids it (no instance ``__dict__``) is left as it is, and
@@ -25,7 +25,7 @@ from typing import Any
 
 from llmwarm._log import logger
 
-__all__ = ["CLOSE_TIMEOUT", "on_close"]
+__all__ = ["CLOSE_TIMEOUT", "on_loop_close"]
 
 #: The longest a loop's ``close()`` waits for llmwarm's clean-ups (a ping in flight).
 CLOSE_TIMEOUT = 2.0
@@ -38,7 +38,7 @@ _hooks: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, list[Hook]] = (
 _lock = threading.Lock()
 
 
-def on_close(loop: asyncio.AbstractEventLoop, hook: Hook) -> None:
+def on_loop_close(loop: asyncio.AbstractEventLoop, hook: Hook) -> None:
     """Run ``await hook()`` on ``loop`` right before the loop closes (at most once)."""
     with _lock:
         hooks = _hooks.get(loop)

@@ -286,7 +286,7 @@ class AsyncRunner:
         self._children: set[asyncio.Task[None]] = set()
         self.task: asyncio.Task[None] = loop.create_task(self._run(), name="llmwarm-warm")
         # A loop its owner closes by hand (no asyncio.run) must not destroy the task pending.
-        _loops.on_close(loop, self._end)
+        _loops.on_loop_close(loop, self._end)
 
     async def _end(self) -> None:
         """Cancel the task and wait for it (its pings too): the loop is about to close."""

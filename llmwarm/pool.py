@@ -251,7 +251,7 @@ def _watch_loop(pool: Pool) -> None:
     except StopIteration:
         pool._shutdown = agen  # keep it alive: the loop only holds a weak reference
         # A loop closed by hand (no asyncio.run) never finalizes the generator: do it there.
-        _loops.on_close(asyncio.get_running_loop(), agen.aclose)
+        _loops.on_loop_close(asyncio.get_running_loop(), agen.aclose)
     else:  # pragma: no cover - the generator yields without awaiting
         raise RuntimeError("llmwarm: unexpected suspension while watching the event loop")
 
