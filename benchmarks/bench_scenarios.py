@@ -106,7 +106,7 @@ async def strategies(
     import httpx
 
     from llmwarm import warm
-    from llmwarm._scheduler import ScaledClock
+    from llmwarm._core import ScaledClock
 
     clock = ScaledClock(1 / scale, origin=t0)  # the fleet's processes agree on the time
     # plain httpx, not the OpenAI SDK: its per-request CPU would lag the event loop

@@ -42,10 +42,10 @@ from opentelemetry.trace import SpanKind, set_span_in_context
 
 from benchmarks._responses import chat_completion
 from benchmarks._timing import per_call_cpu, ratios
-from llmwarm import _semconv as sc
 from llmwarm import traced
 from llmwarm._core import Policy, apply
 from llmwarm._version import __version__
+from llmwarm.trace import _semconv as sc
 
 RESPONSE = chat_completion()
 

@@ -1,7 +1,7 @@
 """llmwarm: composable decorators that remove cold-start latency from LLM API calls."""
 
 from llmwarm import pings
-from llmwarm._errors import (
+from llmwarm._core import (
     AllTiersCooling,
     BatchSizeError,
     CacheRowError,
@@ -11,6 +11,11 @@ from llmwarm._errors import (
     LogFormatError,
     StreamAbandoned,
     UnknownOptionError,
+    aclose,
+    close,
+    reset_stats,
+    shutdown,
+    stats,
 )
 from llmwarm._handles import (
     BatchedFunction,
@@ -21,8 +26,6 @@ from llmwarm._handles import (
     StackedFunction,
     WarmedFunction,
 )
-from llmwarm._lifecycle import aclose, close, shutdown
-from llmwarm._stats import reset_stats, stats
 from llmwarm._version import __version__
 from llmwarm.batch import batched
 from llmwarm.cache import cached

@@ -14,8 +14,9 @@ import wrapt
 from hypothesis import given
 from hypothesis import strategies as st
 
-from llmwarm import _core, _streams
 from llmwarm._core import Call, Flow, Offload, Policy, Stack, apply, current_record
+from llmwarm._core import driver as _core
+from llmwarm._core import streams as _streams
 
 
 class Tag(Policy):

@@ -12,11 +12,11 @@ from pathlib import Path
 import pytest
 from rich.console import Console
 
-from llmwarm.demo import __main__ as figures_script
-from llmwarm.demo import _report
-from llmwarm.demo._run import percentile, run_demo
-from llmwarm.demo._setups import DemoConfig
-from llmwarm.demo._traffic import QUESTIONS, make_traffic, working_days
+from llmwarm.tools.demo import __main__ as figures_script
+from llmwarm.tools.demo import _report
+from llmwarm.tools.demo._run import percentile, run_demo
+from llmwarm.tools.demo._setups import DemoConfig
+from llmwarm.tools.demo._traffic import QUESTIONS, make_traffic, working_days
 
 REQUESTS = 30
 
@@ -25,8 +25,8 @@ REQUESTS = 30
 def demo(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict, Path, str]:
     plot = tmp_path_factory.mktemp("demo") / "latency.png"
     done = subprocess.run(
-        [sys.executable, "-m", "llmwarm.cli", "demo", "--requests", str(REQUESTS), "--days", "1",
-         "--json", "--plot", str(plot)],
+        [sys.executable, "-m", "llmwarm.tools.cli", "demo", "--requests", str(REQUESTS),
+         "--days", "1", "--json", "--plot", str(plot)],
         capture_output=True, text=True, timeout=240, check=True,
     )  # fmt: skip
     return json.loads(done.stdout), plot, done.stderr
@@ -178,7 +178,7 @@ def test_readme_and_docs_figures_are_those_of_a_real_run(default_run: list[dict]
     for name in ("README.md", "docs/demo.md"):
         text = (root / name).read_text(encoding="utf-8")
         assert figures_script.replace_block(text, block, name) == text, (
-            f"{name}: the demo figures are stale; run `python -m llmwarm.demo --markdown "
+            f"{name}: the demo figures are stale; run `python -m llmwarm.tools.demo --markdown "
             "--write README.md docs/demo.md`"
         )
 
@@ -204,7 +204,7 @@ def test_the_figures_script_replaces_only_the_marked_block(tmp_path: Path) -> No
 )  # fmt: skip
 def test_bad_options_are_refused_by_name(flag: str, value: str, message: str) -> None:
     done = subprocess.run(
-        [sys.executable, "-m", "llmwarm.cli", "demo", flag, value],
+        [sys.executable, "-m", "llmwarm.tools.cli", "demo", flag, value],
         capture_output=True, text=True, timeout=60,
     )  # fmt: skip
     assert done.returncode != 0

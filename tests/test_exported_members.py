@@ -15,7 +15,7 @@ from pathlib import Path
 from types import ModuleType
 
 import llmwarm
-from llmwarm import _errors
+from llmwarm._core import errors as _errors
 
 ROOT = Path(__file__).resolve().parent.parent
 EXPORTED = [name for name in llmwarm.__all__ if name != "__version__"]

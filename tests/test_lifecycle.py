@@ -20,8 +20,9 @@ import openai
 import pytest
 
 import llmwarm
-from llmwarm import _lifecycle, batched, cached, pooled, warm
-from llmwarm._scheduler import ScaledClock
+from llmwarm import batched, cached, pooled, warm
+from llmwarm._core import ScaledClock
+from llmwarm._core import lifecycle as _lifecycle
 from llmwarm.sim import SimServer
 
 MODEL = "gpt-4o-mini"

@@ -10,7 +10,7 @@ import httpx
 import pytest
 
 from llmwarm import ConfigError, Tier, batched, pooled, routed, traced, warm
-from llmwarm._numbers import count, seconds, seconds_or_none
+from llmwarm._core import count, seconds, seconds_or_none
 
 NAN, INF = math.nan, math.inf
 TIERS = [Tier("small", "s")]

@@ -20,7 +20,7 @@ OWNED_LOOPS = textwrap.dedent(
     import asyncio, gc, sys, threading
     import openai, llmwarm
     from llmwarm import batched, pooled, warm
-    from llmwarm._scheduler import ScaledClock
+    from llmwarm._core import ScaledClock
 
     root = sys.argv[1]
     clock = ScaledClock(100)  # interval=1 s is 10 ms: pings happen while each loop runs

@@ -67,7 +67,7 @@ def register_type(cls: T, *, name: str | None = None) -> T:
 
     .. versionadded:: 0.2.0
     """
-    from llmwarm._errors import ConfigError
+    from llmwarm._core import ConfigError
 
     if not isinstance(cls, type) or kind_of(cls) is None:
         raise ConfigError(

@@ -29,7 +29,7 @@ from urllib.parse import parse_qs, urlsplit, urlunsplit
 
 import cachetools
 
-from llmwarm._errors import CacheRowError
+from llmwarm._core import CacheRowError
 from llmwarm.cache import codec
 from llmwarm.cache.keys import ENV_SECRET, is_default_secret, secret_from
 
@@ -493,7 +493,7 @@ def _timeout_of(query: dict[str, list[str]], backend: str) -> float:
     except ValueError:
         timeout = math.nan
     if not (0 < timeout < math.inf):
-        from llmwarm._errors import ConfigError
+        from llmwarm._core import ConfigError
 
         raise ConfigError(
             f"cached(backend={backend!r})",

@@ -23,7 +23,7 @@ from typing import Any
 
 import orjson
 
-from llmwarm._errors import CorruptCacheRow
+from llmwarm._core import CorruptCacheRow
 from llmwarm.cache import allowlist
 
 __all__ = [

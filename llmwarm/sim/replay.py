@@ -30,7 +30,7 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from llmwarm._errors import ConfigError
+from llmwarm._core import ConfigError
 
 __all__ = ["EPOCH", "PingRecord", "ReplayResult", "RequestRecord", "replay"]
 
@@ -365,8 +365,7 @@ class _Run:
     def _warmed(
         self, call: Callable[..., Awaitable[Any]], http: Any
     ) -> tuple[Callable[..., Awaitable[Any]], Callable[[], Awaitable[None]]]:
-        from llmwarm import pings
-        from llmwarm.warm import warm
+        from llmwarm.warm import pings, warm
 
         options = dict(self.warm or {})
         options.setdefault("keep_alive", self.keep_alive)

@@ -26,7 +26,7 @@ import math
 import random
 from collections.abc import Callable
 
-from llmwarm._errors import ConfigError
+from llmwarm._core import ConfigError
 
 __all__ = ["DAY", "SHAPES", "WEEK", "diurnal", "periodic", "poisson", "sessions"]
 

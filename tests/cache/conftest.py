@@ -6,14 +6,14 @@ from collections.abc import Iterator
 
 import pytest
 
-import llmwarm.cache
+import llmwarm.cache._cached
 
 
 @pytest.fixture(autouse=True)
 def _reset_cache_state() -> Iterator[None]:
-    llmwarm.cache._reset()
+    llmwarm.cache._cached._reset()
     yield
-    llmwarm.cache._reset()
+    llmwarm.cache._cached._reset()
 
 
 class FakeClock:

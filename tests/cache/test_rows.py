@@ -362,7 +362,7 @@ def test_without_a_secret_a_persistent_back_end_warns_once_and_still_works(
 
 
 def test_the_memory_back_end_needs_no_signature() -> None:
-    backend = llmwarm.cache.MemoryBackend()
+    backend = llmwarm.cache._cached.MemoryBackend()
     value = object()
     backend.set("k", value, None)
     assert backend.get("k") is value  # the very object: no encoding, no HMAC

@@ -12,5 +12,5 @@ import pytest
 def _reset_warmers_and_pools() -> Iterator[None]:
     yield
     # `llmwarm.warm` is also the decorator's name in the package: import the module itself.
-    importlib.import_module("llmwarm.warm")._reset()
-    importlib.import_module("llmwarm.pool")._reset()
+    importlib.import_module("llmwarm.warm._warm")._reset()
+    importlib.import_module("llmwarm.pool._pooled")._reset()

@@ -13,14 +13,14 @@ import openai
 import pytest
 
 import llmwarm
-from llmwarm import _core
-from llmwarm.cache import CachePolicy
+from llmwarm._core import driver as _core
+from llmwarm.cache._cached import CachePolicy
 from llmwarm.config import DefaultModel, from_config
 from llmwarm.pool import Pooled
-from llmwarm.route import Router
+from llmwarm.route._routed import Router
 from llmwarm.sim import SimServer
 from llmwarm.trace import TracedPolicy
-from llmwarm.warm import _WarmPolicy as WarmPolicy
+from llmwarm.warm._warm import _WarmPolicy as WarmPolicy
 
 
 def _config(sim: SimServer, **sections: Any) -> dict[str, Any]:
@@ -193,7 +193,9 @@ def test_decoration_errors_name_the_problem() -> None:
 
     with pytest.raises(TypeError, match="'client'"):
         from_config({"llm": {"openai": {}}})(no_client)
-    with pytest.raises(llmwarm.config.ConfigError, match=r"^llm\.ollama is not configured"):
+    with pytest.raises(
+        llmwarm.config._from_config.ConfigError, match=r"^llm\.ollama is not configured"
+    ):
         from_config(data, provider="ollama")
     with pytest.raises(ValueError, match="known providers: ollama, openai"):
         from_config(data, provider="azure")

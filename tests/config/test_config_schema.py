@@ -9,7 +9,8 @@ from typing import Any
 
 import pytest
 
-from llmwarm._config_schema import (
+from llmwarm.config import load_config
+from llmwarm.config._schema import (
     CacheConfig,
     ConfigError,
     PoolingConfig,
@@ -21,7 +22,6 @@ from llmwarm._config_schema import (
     parse_duration,
     substitute,
 )
-from llmwarm.config import load_config
 
 FULL: dict[str, Any] = {
     "llm": {
@@ -353,7 +353,7 @@ def test_warmup_interval_auto_and_the_ollama_keep_alive_default() -> None:
 def _check(path: Path) -> int:
     import argparse
 
-    from llmwarm import config
+    from llmwarm.config import _from_config as config
 
     parser = argparse.ArgumentParser()
     config.add_arguments(parser)

@@ -11,8 +11,8 @@ import httpx
 import pytest
 
 import llmwarm
-from llmwarm._config_schema import parse_config, parse_duration
-from llmwarm._option_names import SECTIONS
+from llmwarm._core import SECTIONS
+from llmwarm.config._schema import parse_config, parse_duration
 
 DECORATORS = {
     "pooled": llmwarm.pooled,

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 import trustme
 
-from llmwarm import pool
+from llmwarm.pool import _pooled as pool
 
 
 @pytest.fixture(autouse=True)

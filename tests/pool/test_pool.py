@@ -16,8 +16,8 @@ import httpx
 import pytest
 
 import llmwarm
-from llmwarm import pool
 from llmwarm._core import current_record
+from llmwarm.pool import _pooled as pool
 from llmwarm.pool import pooled
 
 TLSServer = Any  # tests/pool/conftest.py: the fixture type

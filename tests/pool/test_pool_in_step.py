@@ -15,8 +15,8 @@ from typing import Any
 import openai
 import pytest
 
-from llmwarm import _failures
 from llmwarm._core import Policy, apply
+from llmwarm._core import failures as _failures
 from llmwarm.pool import pooled
 from llmwarm.route import Tier, routed
 

@@ -11,9 +11,9 @@ import httpx2
 import openai
 import pytest
 
-from llmwarm import pool
 from llmwarm._core import current_record
 from llmwarm.pool import DEFAULT_LIMITS, DEFAULT_TIMEOUT, from_env, pooled
+from llmwarm.pool import _pooled as pool
 
 MESSAGES = [{"role": "user", "content": "hello"}]
 

@@ -12,9 +12,9 @@ from collections.abc import Iterator
 
 import pytest
 
-from llmwarm import probe as probe_module
-from llmwarm.probe import ProbeError, friendly_floor, probe
 from llmwarm.sim import SimServer, serve
+from llmwarm.tools import probe as probe_module
+from llmwarm.tools.probe import ProbeError, friendly_floor, probe
 
 SCALE = 0.003  # 300 simulated seconds take 0.9 s
 KEEP_ALIVE = 300.0
@@ -204,7 +204,7 @@ def test_friendly_floor(seconds: float, friendly: float) -> None:
 
 def test_module_entry_point_runs_without_a_traceback() -> None:
     done = subprocess.run(
-        [sys.executable, "-m", "llmwarm.probe", "--model", "m", "--kind", "openai",
+        [sys.executable, "-m", "llmwarm.tools.probe", "--model", "m", "--kind", "openai",
          "--base-url", "http://127.0.0.1:9/v1", "--timeout", "5"],
         capture_output=True, text=True, timeout=60, check=False,
     )  # fmt: skip

@@ -7,8 +7,10 @@ from collections.abc import Iterator
 import pytest
 from providertools import Otel, SharedClock
 
-from llmwarm import _failures, _stats, trace
-from llmwarm.warm import _reset
+from llmwarm._core import call_stats as _stats
+from llmwarm._core import failures as _failures
+from llmwarm.trace import _traced as trace
+from llmwarm.warm._warm import _reset
 
 
 @pytest.fixture

@@ -17,7 +17,7 @@ import pytest
 from providertools import Otel, SharedClock
 
 from llmwarm import Tier, pings, routed, traced, warm
-from llmwarm._loading import NotReady, recognise
+from llmwarm._core import NotReady, recognise
 from llmwarm.sim import SimServer, aserve, serve
 
 MODEL = "m"

@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 from rich.console import Console
 
-from llmwarm.cli import main
-from llmwarm.replay import _report, read_log
 from llmwarm.sim.traffic import poisson
+from llmwarm.tools.cli import main
+from llmwarm.tools.replay import _report, read_log
 
 EPOCH = 1772409600  # Monday 2026-03-02 00:00 UTC
 

@@ -14,7 +14,7 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from llmwarm import traced
-from llmwarm.replay import read_log
+from llmwarm.tools.replay import read_log
 
 
 @pytest.mark.parametrize("sim_server", [{"cold_start": 0.0}], indirect=True)

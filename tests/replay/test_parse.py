@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from llmwarm import LogFormatError
-from llmwarm.replay import parse_timestamp, read_log
+from llmwarm.tools.replay import parse_timestamp, read_log
 
 MONDAY = dt.datetime(2026, 3, 2, tzinfo=dt.timezone.utc)  # 1772409600
 

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 import pytest
 from routing_helpers import FakeClock
 
-from llmwarm import _failures
+from llmwarm._core import failures as _failures
 
 
 @pytest.fixture(autouse=True)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from llmwarm import _core
 from llmwarm._core import Call, CallRecord, Flow, Policy
+from llmwarm._core import driver as _core
 
 
 class FakeClock:

@@ -16,8 +16,9 @@ import openai
 import pytest
 from routing_helpers import FakeClock
 
-from llmwarm import AllTiersCooling, LLMWarmError, Tier, _failures, routed
-from llmwarm._failures import cooldowns
+from llmwarm import AllTiersCooling, LLMWarmError, Tier, routed
+from llmwarm._core import cooldowns
+from llmwarm._core import failures as _failures
 from llmwarm.sim import SimServer
 
 TIERS = [Tier("small", "s"), Tier("large", "l")]

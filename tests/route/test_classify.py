@@ -9,7 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from llmwarm import Tier, routed
-from llmwarm._classify import DEFAULT_WORDS, default_classifier, last_user_text
+from llmwarm.route._classify import DEFAULT_WORDS, default_classifier, last_user_text
 
 THREE = [Tier("small", "s"), Tier("medium", "m"), Tier("large", "l")]
 

@@ -11,8 +11,8 @@ import openai
 import pytest
 from routing_helpers import FakeClock
 
-from llmwarm import _failures
-from llmwarm._failures import CoolDowns, attach_attempts, is_retryable, retry_after, status_of
+from llmwarm._core import CoolDowns, attach_attempts, is_retryable, retry_after, status_of
+from llmwarm._core import failures as _failures
 
 URL = "http://127.0.0.1:1/v1/chat/completions"
 

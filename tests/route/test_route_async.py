@@ -12,8 +12,7 @@ import pytest
 from routing_helpers import Capture, FakeClock, captured
 
 from llmwarm import Tier, routed
-from llmwarm._core import Policy, apply
-from llmwarm._failures import cooldowns
+from llmwarm._core import Policy, apply, cooldowns
 from llmwarm.sim import SimServer
 
 pytestmark = pytest.mark.sim(cold_start=0, ttft=0.1, token_time=0.01)

@@ -10,9 +10,9 @@ import openai
 import pytest
 from routing_helpers import Capture, FakeClock, captured
 
-from llmwarm import AllTiersCooling, Tier, _failures, routed
-from llmwarm._core import CallRecord, Policy, apply, invoke
-from llmwarm._failures import cooldowns
+from llmwarm import AllTiersCooling, Tier, routed
+from llmwarm._core import CallRecord, Policy, apply, cooldowns, invoke
+from llmwarm._core import failures as _failures
 from llmwarm.sim import SimServer
 
 pytestmark = pytest.mark.sim(cold_start=0, ttft=0.1, token_time=0.01)

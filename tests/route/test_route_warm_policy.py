@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 
 from llmwarm import Tier, routed
-from llmwarm.warm import _reset as reset_warmers
 from llmwarm.warm import warm
+from llmwarm.warm._warm import _reset as reset_warmers
 
 TIERS = [Tier("small", "s"), Tier("large", "l")]
 SHORT = [{"role": "user", "content": "What is 2+2?"}]

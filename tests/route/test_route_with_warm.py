@@ -12,8 +12,8 @@ from routing_helpers import captured
 
 from llmwarm import Tier, routed
 from llmwarm.sim import SimServer
-from llmwarm.warm import _reset as reset_warmers
 from llmwarm.warm import warm
+from llmwarm.warm._warm import _reset as reset_warmers
 
 TIERS = [Tier("small", "s"), Tier("medium", "m"), Tier("large", "l")]
 SHORT = [{"role": "user", "content": "What is 2+2?"}]

@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 import pytest
 
-from llmwarm._scheduler import ScaledClock
+from llmwarm._core import ScaledClock
 from llmwarm.sim import aserve
 from llmwarm.sim.replay import replay
 from llmwarm.warm import warm
@@ -54,7 +54,7 @@ async def real_run(warmed: bool) -> tuple[list[bool], int]:
 
 def test_replay_and_a_real_time_scaled_run_agree(monkeypatch: pytest.MonkeyPatch) -> None:
     # both runs must keep the same schedule: no random early first ping in either
-    monkeypatch.setattr(importlib.import_module("llmwarm.warm"), "FIRST_PING_SPREAD", 0.0)
+    monkeypatch.setattr(importlib.import_module("llmwarm.warm._warm"), "FIRST_PING_SPREAD", 0.0)
     for warmed in (False, True):
         colds, pings = asyncio.run(real_run(warmed))
         result = replay(

@@ -12,8 +12,8 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from llmwarm import _stats as stats
-from llmwarm import trace
+from llmwarm._core import call_stats as stats
+from llmwarm.trace import _traced as trace
 
 
 @pytest.fixture(autouse=True)

@@ -7,10 +7,10 @@ from typing import Any
 import ollama
 import pytest
 
-from llmwarm import _stats as stats
 from llmwarm import pings, traced
+from llmwarm._core import call_stats as stats
 from llmwarm.sim import SimServer
-from llmwarm.warm import _reset, warm
+from llmwarm.warm._warm import _reset, warm
 
 
 @pytest.fixture(autouse=True)

@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 
 import llmwarm
-from llmwarm import _stats as stats
 from llmwarm._core import Call, CallRecord, FunctionSpec, Policy, apply, invoke
+from llmwarm._core import call_stats as stats
 
 
 class FakeClock:
@@ -56,7 +56,7 @@ def end_call(
 
 
 def test_the_hook_is_registered_on_import_and_counts_every_stack() -> None:
-    from llmwarm import _core
+    from llmwarm._core import driver as _core
 
     assert stats.record_call in _core._call_end_hooks
     fn = apply(lambda *, model="m": "ok", Policy())

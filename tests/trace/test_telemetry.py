@@ -20,7 +20,7 @@ from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
 )
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
-import llmwarm.telemetry
+import llmwarm.trace.telemetry
 
 
 class Receiver:
@@ -233,4 +233,4 @@ def test_importing_llmwarm_does_not_import_the_sdk() -> None:
 
 def test_unknown_exporter_is_refused() -> None:
     with pytest.raises(ValueError, match="exporter must be None, 'otlp' or 'console'"):
-        llmwarm.telemetry.setup(exporter="jaeger")
+        llmwarm.trace.telemetry.setup(exporter="jaeger")

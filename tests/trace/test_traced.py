@@ -14,9 +14,10 @@ import pytest
 from opentelemetry import trace as otel_trace
 from opentelemetry.sdk.trace.sampling import ALWAYS_OFF
 
-from llmwarm import _core, traced
-from llmwarm import _stats as stats
+from llmwarm import traced
 from llmwarm._core import Call, CallRecord, Flow, Policy, apply
+from llmwarm._core import call_stats as stats
+from llmwarm._core import driver as _core
 from llmwarm.sim import SimServer
 
 Otel = Any  # the recorder built by the `otel` fixture (tests/trace/conftest.py)
@@ -644,7 +645,7 @@ def test_explicit_provider_and_operation(otel: Otel) -> None:
 
 
 def test_provider_is_inferred_from_azure_and_known_hosts() -> None:
-    from llmwarm._responses import endpoint_of
+    from llmwarm.trace._responses import endpoint_of
 
     azure = openai.AzureOpenAI(
         azure_endpoint="https://acme.openai.azure.com", api_key="k", api_version="2024-06-01"

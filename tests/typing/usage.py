@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from typing_extensions import assert_type
 
     from llmwarm.pool import PoolHandle
-    from llmwarm.route import Router
+    from llmwarm.route._routed import Router
     from llmwarm.warm import Warmer
 
 TIERS = [Tier("small", "m-small"), Tier("large", "m-large")]

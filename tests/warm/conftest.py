@@ -8,9 +8,9 @@ from collections.abc import Iterator
 import pytest
 from warmtools import FakeClock
 
-from llmwarm.warm import _reset
+from llmwarm.warm._warm import _reset
 
-WARM = importlib.import_module("llmwarm.warm")  # the module (llmwarm.warm is the decorator)
+WARM = importlib.import_module("llmwarm.warm._warm")  # the module (llmwarm.warm is the decorator)
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ from warmtools import FakeClock, arun_until, run_until
 
 from llmwarm import warm
 from llmwarm._core import Call, Flow, Policy, apply
-from llmwarm._learn import Learner
+from llmwarm.warm._learn import Learner
 
 MODEL = "m"
 

@@ -14,7 +14,7 @@ import redis
 from warmtools import FastClock
 
 from llmwarm import warm
-from llmwarm.coord import Fleet
+from llmwarm.warm._fleet import Fleet
 
 REPLICA = textwrap.dedent(
     """

@@ -16,7 +16,7 @@ import redis
 from warmtools import FakeClock
 
 from llmwarm import warm
-from llmwarm.coord import DEFAULT_TIMEOUT, Fleet
+from llmwarm.warm._fleet import DEFAULT_TIMEOUT, Fleet
 
 STEPS = 20  # intervals each forked worker lives through (a process alone: one ping each)
 

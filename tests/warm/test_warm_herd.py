@@ -14,7 +14,7 @@ from warmtools import FakeClock
 
 from llmwarm import warm
 
-WARM = importlib.import_module("llmwarm.warm")  # the module (llmwarm.warm is the decorator)
+WARM = importlib.import_module("llmwarm.warm._warm")  # the module (llmwarm.warm is the decorator)
 
 PROCESSES = 100
 INTERVAL = 240.0

@@ -6,8 +6,8 @@ import random
 
 import pytest
 
-from llmwarm._warm_policy import BIN, MIN_MARGIN, WarmingPolicy
 from llmwarm.sim.traffic import diurnal, periodic, poisson
+from llmwarm.warm._policy import BIN, MIN_MARGIN, WarmingPolicy
 
 T0 = 1_704_067_200.0  # Monday 1 January 2024, 00:00 UTC
 K = 300.0

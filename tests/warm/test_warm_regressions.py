@@ -16,7 +16,7 @@ from warmtools import IMPORT_FAST_CLOCK, FakeClock, FastClock, run_until
 
 from llmwarm import warm
 from llmwarm._core import current_record
-from llmwarm.coord import Fleet
+from llmwarm.warm._fleet import Fleet
 
 MODEL = "m"
 BOUND = 20.0  # the longest any wait below may take (a bound, never a measurement)
@@ -370,7 +370,7 @@ async def test_the_runner_ends_when_cancelled_as_its_event_is_set() -> None:
     # At loop shutdown every task is cancelled at once and the runner's pings set its
     # event as they end; asyncio.wait_for (Python <= 3.11) then swallowed the cancellation
     # and the runner, looping forever, hung the loop's close.
-    from llmwarm._scheduler import _wait_for_event
+    from llmwarm._core.scheduler import _wait_for_event
 
     for _ in range(50):
         event = asyncio.Event()

@@ -12,7 +12,8 @@ from typing import Any
 from warmtools import IMPORT_FAST_CLOCK, FastClock
 
 import llmwarm
-from llmwarm import _scheduler, warm
+from llmwarm import warm
+from llmwarm._core import scheduler as _scheduler
 
 MODEL = "m"
 
@@ -168,7 +169,7 @@ def test_a_forked_child_gets_its_own_scheduler() -> None:
     parent = _scheduler.shared()
     script = (
         IMPORT_FAST_CLOCK + "import os, time, llmwarm\n"
-        "from llmwarm import _scheduler\n"
+        "from llmwarm._core import scheduler as _scheduler\n"
         "pinged = []\n"
         "@llmwarm.warm('m', interval=1, _clock=FastClock(33), ping=pinged.append)\n"
         "def f():\n    return 1\n"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from llmwarm._scheduler import ScaledClock
+from llmwarm._core import ScaledClock
 
 
 class FakeClock:

@@ -1,0 +1,493 @@
+"""The one place that knows sync from async: policies, steps, drivers and stacks.
+
+The call record and the function spec are in :mod:`llmwarm._core.call`, stream observation in
+:mod:`llmwarm._core.streams`, and ``safely``/the logger in :mod:`llmwarm._core.log`.
+
+Every llmwarm decorator is a :class:`Policy`: an object whose :meth:`Policy.flow` is a
+generator written once, for both paths. A flow yields the :class:`Call` it wants the rest
+of the stack to run and is sent back the result (or has the exception thrown in); it may
+yield several calls (fallback, retries), none (a cache hit), or a :class:`Step` that waits
+or does blocking I/O. Two short drivers, :func:`_drive_sync` and :func:`_drive_async`, run
+a pipeline of flows; this is httpx's ``auth_flow`` pattern, so no policy is written twice.
+
+Decorating a function that llmwarm already wraps does not add a layer: the new policy joins
+the existing pipeline in a new :class:`Stack` (outermost first), so a stack of five
+decorators costs one ``wrapt`` layer. The function each policy was given is unchanged.
+
+Each call through a stack runs inside a :class:`CallRecord` (a contextvar), opened by the
+stack's entry; policies write facts into it and read them when the call ends, whatever
+their order, without importing each other.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import inspect
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Generator
+from typing import Any, ClassVar, Protocol, TypeVar, cast, runtime_checkable
+
+import wrapt
+
+from llmwarm._core.call import Call, CallRecord, FunctionSpec, _current, current_record
+from llmwarm._core.log import logger
+from llmwarm._core.streams import _stream_types, is_stream, observe_stream
+
+#: Bound once: a module attribute lookup less on every call's path.
+_perf_counter = time.perf_counter
+
+__all__ = [
+    "Call",
+    "CallRecord",
+    "FunctionSpec",
+    "Offload",
+    "Policy",
+    "Stack",
+    "Step",
+    "Warmth",
+    "apply",
+    "current_record",
+    "invoke",
+    "on_call_end",
+]
+
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+#: What a flow yields: a :class:`Call` to run through the rest of the stack, or a :class:`Step`.
+Flow = Generator["Call | Step", Any, Any]
+
+
+# -------------------------------------------------------------------------------- steps
+
+
+class Step:
+    """Something a flow waits for that differs between the sync and the async path.
+
+    A flow yields a step; the sync driver calls :meth:`run_sync`, the async driver awaits
+    :meth:`run_async`, and the flow is sent the result. ``proceed`` runs a call through
+    the rest of the stack (for steps such as hedging that start calls themselves).
+
+    .. versionadded:: 0.1.0
+    """
+
+    def run_sync(self, proceed: Callable[[Call], Any]) -> Any:
+        """Do the step on the calling thread and return its value."""
+        raise NotImplementedError
+
+    async def run_async(self, proceed: Callable[[Call], Awaitable[Any]]) -> Any:
+        """Do the step on the running event loop and return its value."""
+        raise NotImplementedError
+
+
+class Offload(Step):
+    """Run a blocking function: inline on the sync path, in a worker thread on the async one.
+
+    .. versionadded:: 0.1.0
+    """
+
+    __slots__ = ("args", "function")
+
+    def __init__(self, function: Callable[..., Any], *args: Any) -> None:
+        self.function = function
+        self.args = args
+
+    def run_sync(self, proceed: Callable[[Call], Any]) -> Any:
+        """Call the function here."""
+        return self.function(*self.args)
+
+    async def run_async(self, proceed: Callable[[Call], Awaitable[Any]]) -> Any:
+        """Call the function in the default executor, keeping the context."""
+        return await asyncio.to_thread(self.function, *self.args)
+
+
+# ------------------------------------------------------------------------------ policies
+
+
+class Policy:
+    """Base class of one decorator's behaviour. Subclasses override :meth:`flow`.
+
+    .. versionadded:: 0.1.0
+    """
+
+    #: Attribute names this policy exposes on the decorated function (``.cache``, ...).
+    handles: ClassVar[tuple[str, ...]] = ()
+    #: Whether the drivers ask :meth:`skips` before running this policy's flow. A flow
+    #: that would only pass the call through still costs a generator (about half a
+    #: microsecond); a policy that is often idle (``@traced`` without an SDK) says so here.
+    may_skip: ClassVar[bool] = False
+    #: Whether this policy handles failed calls itself (falls back, retries): a client
+    #: built further in should then raise on the first failure instead of retrying it,
+    #: which ``@pooled`` reads from its stack (``max_retries=0`` for the SDKs it builds).
+    handles_failures: bool = False
+    #: Seconds this policy waits on one call before acting on its slowness (``@routed``'s
+    #: ``hedge_after``), or None; timeouts further in should be no shorter.
+    patience: float | None = None
+
+    def skips(self, call: Call) -> bool:
+        """Return True to let ``call`` bypass this policy (asked only when ``may_skip``)."""
+        return False
+
+    def bind(self, spec: FunctionSpec) -> None:
+        """Check the policy against the function at decoration time (raise to refuse it)."""
+
+    def attach(self, stack: Stack) -> None:
+        """Learn the stack the policy runs in; called again for each stack built around it."""
+
+    def flow(self, call: Call) -> Flow:
+        """Run around one call: ``result = yield call`` runs the rest of the stack."""
+        return (yield call)
+
+
+@runtime_checkable
+class Warmth(Protocol):
+    """What ``@warm`` offers to the other policies of its stack (``@routed`` uses it).
+
+    .. versionadded:: 0.1.0
+    """
+
+    def is_warm(self, model: str) -> bool:
+        """Whether ``model`` is predicted warm right now."""
+        ...
+
+    def warm_up(self, model: str) -> None:
+        """Warm ``model`` in the background as soon as possible."""
+        ...
+
+
+# ------------------------------------------------------------------------------- drivers
+
+
+class _CarriedStopIteration(Exception):
+    """A ``StopIteration`` from the function, on its way out through the flows.
+
+    Thrown into a generator as is, PEP 479 would turn it into ``RuntimeError``; the stack's
+    entry unwraps it, so the caller gets the function's own exception.
+    """
+
+    def __init__(self, original: StopIteration) -> None:
+        super().__init__(original)
+        self.original = original
+
+
+def _carried(error: BaseException) -> BaseException:
+    return _CarriedStopIteration(error) if isinstance(error, StopIteration) else error
+
+
+def _uncarried(error: BaseException) -> BaseException:
+    return error.original if type(error) is _CarriedStopIteration else error
+
+
+def _drive_sync(pipeline: tuple[Policy, ...], index: int, call: Call) -> Any:
+    while True:
+        if index == len(pipeline):
+            return call.target(*call.args, **call.kwargs)
+        policy = pipeline[index]
+        if not (policy.may_skip and policy.skips(call)):
+            break
+        index += 1
+    flow = policy.flow(call)
+    last = index + 1 == len(pipeline)
+    try:
+        step = flow.send(None)
+        while True:
+            try:
+                if type(step) is Call:
+                    # The innermost policy calls the function itself: one frame less.
+                    value = (
+                        step.target(*step.args, **step.kwargs)
+                        if last
+                        else _drive_sync(pipeline, index + 1, step)
+                    )
+                else:
+                    proceed = functools.partial(_drive_sync, pipeline, index + 1)
+                    value = cast(Step, step).run_sync(proceed)
+            except BaseException as exc:  # handed to the flow, which re-raises or recovers
+                step = flow.throw(_carried(exc))
+            else:
+                step = flow.send(value)
+    except StopIteration as stop:
+        return stop.value
+
+
+async def _drive_async(pipeline: tuple[Policy, ...], index: int, call: Call) -> Any:
+    while True:
+        if index == len(pipeline):
+            result = call.target(*call.args, **call.kwargs)
+            # An async generator function returns its stream without being awaited.
+            return result if call.spec.is_async_gen else await result
+        policy = pipeline[index]
+        if not (policy.may_skip and policy.skips(call)):
+            break
+        index += 1
+    flow = policy.flow(call)
+    try:
+        step = flow.send(None)
+        while True:
+            try:
+                if type(step) is Call:
+                    value = await _drive_async(pipeline, index + 1, step)
+                else:
+                    proceed = functools.partial(_drive_async, pipeline, index + 1)
+                    value = await cast(Step, step).run_async(proceed)
+            except BaseException as exc:
+                step = flow.throw(_carried(exc))
+            else:
+                step = flow.send(value)
+    except StopIteration as stop:
+        return stop.value
+
+
+# -------------------------------------------------------------------------------- stacks
+
+
+_call_end_hooks: list[Callable[[CallRecord, Call], None]] = []
+
+
+def on_call_end(hook: Callable[[CallRecord, Call], None]) -> Callable[[CallRecord, Call], None]:
+    """Register a process-wide hook run when any stack's call ends (used by stats).
+
+    .. versionadded:: 0.1.0
+    """
+    if hook not in _call_end_hooks:
+        _call_end_hooks.append(hook)
+    return hook
+
+
+def _finish(record: CallRecord, call: Call, error: BaseException | None) -> None:
+    record.duration = _perf_counter() - record.started
+    if error is not None:
+        record.error = error
+    for hook in _call_end_hooks:
+        try:  # inline rather than `safely()`: this runs on every call's path
+            hook(record, call)
+        except Exception:
+            logger.exception("llmwarm: call-end hook failed; the call goes on")
+
+
+class _Finisher:
+    """Closes a record when its stream ends; measures time to the first chunk."""
+
+    __slots__ = ("call", "first_chunk", "record")
+
+    def __init__(self, record: CallRecord, call: Call) -> None:
+        self.record = record
+        self.call = call
+        self.first_chunk = True
+
+    def on_chunk(self, chunk: Any) -> None:
+        if self.first_chunk:
+            self.first_chunk = False
+            self.record.time_to_first_chunk = time.perf_counter() - self.record.started
+
+    def on_end(self, error: BaseException | None, completed: bool) -> None:
+        _finish(self.record, self.call, error)
+
+
+class StackState:
+    """The pipeline of one stack and what it knows of its function."""
+
+    __slots__ = ("pipeline", "spec")
+
+    def __init__(self, spec: FunctionSpec, pipeline: tuple[Policy, ...]) -> None:
+        self.spec = spec
+        self.pipeline = pipeline
+
+    def handle(self, name: str) -> Any:
+        for policy in self.pipeline:
+            if name in policy.handles:
+                return getattr(policy, name)
+        raise AttributeError(name)
+
+    def leave(self, call: Call, result: Any) -> Any:
+        """End the call when the stream it returned ends."""
+        call.record.stream = True
+        return observe_stream(result, _Finisher(call.record, call))
+
+    def run_sync(
+        self,
+        wrapped: Any,
+        instance: Any,
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        record: CallRecord | None = None,
+    ) -> Any:
+        if record is None:
+            record = CallRecord(self.spec.qualname)
+        call = Call(self.spec, wrapped, instance, args, kwargs, record)
+        token = _current.set(record)
+        try:
+            result = _drive_sync(self.pipeline, 0, call)
+        except BaseException as exc:
+            _current.reset(token)
+            error = _uncarried(exc)
+            _finish(record, call, error)
+            if error is not exc:
+                raise error from None
+            raise
+        _current.reset(token)
+        # The answer per result type, without a call of is_stream() (this is every call).
+        if _stream_types.get(type(result)) is False or not is_stream(result):
+            _finish(record, call, None)
+            return result
+        return self.leave(call, result)
+
+    async def run_async(
+        self,
+        wrapped: Any,
+        instance: Any,
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        record: CallRecord | None = None,
+    ) -> Any:
+        if record is None:
+            record = CallRecord(self.spec.qualname)
+        call = Call(self.spec, wrapped, instance, args, kwargs, record)
+        token = _current.set(record)
+        try:
+            result = await _drive_async(self.pipeline, 0, call)
+        except BaseException as exc:
+            _current.reset(token)
+            error = _uncarried(exc)
+            _finish(record, call, error)
+            if error is not exc:
+                raise error from None
+            raise
+        _current.reset(token)
+        # The answer per result type, without a call of is_stream() (this is every call).
+        if _stream_types.get(type(result)) is False or not is_stream(result):
+            _finish(record, call, None)
+            return result
+        return self.leave(call, result)
+
+    def entry(self) -> Callable[..., Any]:
+        """Return the ``wrapt`` wrapper for this stack, chosen once by the function's kind."""
+        if not self.spec.is_async_gen:
+            return self.run_async if self.spec.is_async else self.run_sync
+        run_async = self.run_async
+
+        async def asyncgen_entry(
+            wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
+        ) -> AsyncIterator[Any]:
+            stream = await run_async(wrapped, instance, args, kwargs)
+            async with contextlib.aclosing(stream):
+                async for chunk in stream:
+                    yield chunk
+
+        return asyncgen_entry
+
+
+class _BoundStack(wrapt.BoundFunctionWrapper[Any, Any]):
+    """A stack bound to an instance or class (``obj.method``): exposes the same handles."""
+
+    @property
+    def llmwarm_policies(self) -> tuple[Policy, ...]:
+        """The policies of the stack this method belongs to, outermost first."""
+        pipeline: tuple[Policy, ...] = self._self_parent._self_llmwarm.pipeline
+        return pipeline
+
+    def __getattr__(self, name: str) -> Any:
+        if not name.startswith(("_self_", "__")):
+            try:
+                return self._self_parent._self_llmwarm.handle(name)
+            except AttributeError:
+                pass
+        return super().__getattr__(name)
+
+
+class Stack(wrapt.FunctionWrapper[Any, Any]):
+    """A function decorated by llmwarm: one ``wrapt`` layer whatever the number of policies.
+
+    Policy handles (``.cache``, ``.warmer``, ...) are attributes of the stack.
+
+    .. versionadded:: 0.1.0
+    """
+
+    __bound_function_wrapper__ = _BoundStack
+
+    def __init__(self, wrapped: Any, state: StackState) -> None:
+        entry = state.entry()
+        super().__init__(wrapped, entry)
+        self._self_llmwarm = state
+        # wrapt's C __call__ looks up `wrapped.__self__` on every call (for a function
+        # wrapping a bound method); on a plain function that lookup fails and raises,
+        # measured at 300+ ns: most of wrapt's cost per call, a tenth of a cache hit.
+        # The wrapped object never changes, so the answer is found once, here.
+        instance = None
+        if self._self_binding in ("function", "instancemethod", "callable", "classmethod"):
+            instance = getattr(wrapped, "__self__", None)
+        self._self_direct = (entry, wrapped, instance)
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        """Call the stack (what wrapt's own ``__call__`` does, without its per-call look-up)."""
+        entry, wrapped, instance = self._self_direct
+        return entry(wrapped, instance, args, kwargs)
+
+    def __getattr__(self, name: str) -> Any:
+        if not name.startswith(("_self_", "__")):
+            try:
+                return self._self_llmwarm.handle(name)
+            except AttributeError:
+                pass
+        return super().__getattr__(name)
+
+    @property
+    def llmwarm_policies(self) -> tuple[Policy, ...]:
+        """The policies of this stack, outermost first."""
+        pipeline: tuple[Policy, ...] = self._self_llmwarm.pipeline
+        return pipeline
+
+    def find(self, kind: type[Any]) -> Any:
+        """Return the first policy of this stack that is an instance of ``kind``, or None."""
+        for policy in self._self_llmwarm.pipeline:
+            if isinstance(policy, kind):
+                return policy
+        return None
+
+
+def apply(target: F, policy: Policy) -> F:
+    """Add ``policy`` to ``target``'s stack (outermost), or start a stack around ``target``.
+
+    Raises :class:`TypeError` when ``target`` is not callable, or is a class.
+
+    .. versionadded:: 0.1.0
+    """
+    if isinstance(target, Stack):
+        inner = target._self_llmwarm
+        wrapped = target.__wrapped__
+        spec = inner.spec
+        pipeline = (policy, *inner.pipeline)
+    else:
+        underlying = target.__func__ if isinstance(target, (classmethod, staticmethod)) else target
+        if not callable(underlying):
+            raise TypeError(
+                f"llmwarm decorators wrap functions and methods; got {target!r}, "
+                "which is not callable"
+            )
+        if inspect.isclass(underlying):  # a class's calls build instances, not requests
+            raise TypeError(
+                f"llmwarm decorators wrap functions and methods; got the class "
+                f"{underlying.__qualname__}: decorate the method that calls the model instead"
+            )
+        wrapped, spec, pipeline = target, FunctionSpec(target), (policy,)
+    policy.bind(spec)
+    stack = Stack(wrapped, StackState(spec, pipeline))
+    for member in pipeline:
+        member.attach(stack)
+    return cast(F, stack)
+
+
+def invoke(stack: Any, *args: Any, _record: CallRecord, **kwargs: Any) -> Any:
+    """Call ``stack`` with a record made by the caller (``@warm`` marks its pings so).
+
+    Returns what the stack returns: a value for a sync function, a coroutine for an async one.
+
+    .. versionadded:: 0.1.0
+    """
+    state: StackState = stack._self_llmwarm
+    wrapped = stack.__wrapped__
+    if state.spec.is_async:
+        return state.run_async(wrapped, None, args, kwargs, _record)
+    return state.run_sync(wrapped, None, args, kwargs, _record)

@@ -1,0 +1,704 @@
+"""Where keep-warm work runs: one shared thread for sync warmers, one task per async warmer.
+
+A *job* (a :class:`~llmwarm.warm.Warmer`) tells the runner how long until its next piece of
+work (:meth:`Job.delay`) and does that work when asked. Activity only ever moves a job's due
+time *later*, so a call never has to wake the runner: the runner wakes at the old due time,
+finds nothing due, and sleeps again. Only work moved *earlier* (``start()``, ``warm_up()``,
+``stop()``) wakes it.
+
+Sync warmers share one daemon thread per process (it never keeps the interpreter alive,
+it ends when the last warmer leaves, and a forked child makes its own lazily). It only
+*dispatches*: each due piece of work runs on a worker (:func:`submit`, at most
+``MAX_WORKERS`` daemon threads llmwarm owns), so one hung ping holds back no other model.
+Each async warmer runs one task on the event loop of its function; each due piece of work is
+a child task of it, and they all end with the loop. Blocking calls made for an async warmer
+(a sync ping, Redis) run on the same workers, never in the loop's default executor (whose
+shutdown ``asyncio.run`` waits for). An async ping of a sync warmer runs on one event loop
+llmwarm owns (:func:`run_on_ping_loop`), so clients bound to a loop keep working.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import contextlib
+import inspect
+import itertools
+import os
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Coroutine, Generator
+from typing import Any, Protocol
+
+from llmwarm._core import loops as _loops
+from llmwarm._core.log import logger
+from llmwarm._core.streams import is_stream
+
+__all__ = [
+    "MAX_WAIT",
+    "MAX_WORKERS",
+    "AsyncRunner",
+    "Blocking",
+    "Clock",
+    "Job",
+    "Op",
+    "Ping",
+    "ScaledClock",
+    "SystemClock",
+    "ThreadScheduler",
+    "drive_async",
+    "drive_sync",
+    "is_async_callable",
+    "run_on_ping_loop",
+    "shared",
+    "submit",
+]
+
+#: The longest the runner sleeps before asking its jobs again (a bound, not a rhythm).
+MAX_WAIT = 30.0
+#: The most worker threads running keep-warm work at once (more work waits in a queue).
+MAX_WORKERS = 8
+
+
+class Clock(Protocol):
+    """Time as a warmer sees it; tests inject a fake one and step the warmer by hand."""
+
+    manual: bool
+    """True for a test clock: no thread or task is started, the test runs due work itself.
+
+    A clock may also have a ``speed`` (clock seconds per real second, 1 when absent): a
+    test clock that runs faster than real time, with the real thread or task driving it.
+    """
+
+    def monotonic(self) -> float:
+        """Return seconds on a monotonic scale (scheduling)."""
+        ...
+
+    def time(self) -> float:
+        """Return wall-clock seconds since the epoch (shared with other hosts)."""
+        ...
+
+
+class SystemClock:
+    """The real clocks: ``time.monotonic`` and ``time.time``."""
+
+    manual = False
+
+    def monotonic(self) -> float:
+        """Return ``time.monotonic()``."""
+        return time.monotonic()
+
+    def time(self) -> float:
+        """Return ``time.time()``."""
+        return time.time()
+
+
+class ScaledClock:
+    """The real clocks run ``speed`` times faster, from now: simulated time, really driven.
+
+    For a warmer over a time-scaled simulator (the demo, benchmarks, tests of threads and
+    loops): its options stay in simulated seconds (``interval=240``), its thread or task
+    waits real seconds (``delay / speed``), and fleet leases last real seconds too. Every
+    warmer given the same instance agrees on the time; processes of one fleet agree on the
+    wall clock when given the same ``origin`` (epoch seconds at which simulated time is
+    real time; default: now).
+    """
+
+    manual = False
+
+    def __init__(self, speed: float, *, origin: float | None = None) -> None:
+        if not (isinstance(speed, (int, float)) and speed > 0):
+            raise ValueError(f"speed must be a number > 0; got {speed!r}.")
+        self.speed = float(speed)
+        self._wall = time.time() if origin is None else origin
+        self._mono = time.monotonic() - (time.time() - self._wall)
+
+    def monotonic(self) -> float:
+        """Return simulated seconds on a monotonic scale."""
+        return self._mono + (time.monotonic() - self._mono) * self.speed
+
+    def time(self) -> float:
+        """Return simulated wall-clock seconds since the epoch."""
+        return self._wall + (time.time() - self._wall) * self.speed
+
+
+class Job(Protocol):
+    """Work a runner drives: how long until it is due, and the due pieces of it.
+
+    ``_claim()`` returns the keys of the work due now and marks them in flight (they are not
+    due again until ``_release(key)``, which the runner calls however the work ended);
+    ``_work(key)`` is that work, a generator of :class:`Op` (see :func:`drive_sync`).
+    """
+
+    def delay(self) -> float | None:
+        """Return seconds until the next due work (<= 0: now), or None when nothing is due."""
+        ...
+
+    def _claim(self) -> list[str]: ...
+
+    def _work(self, key: str) -> Generator[Op, Any, None]: ...
+
+    def _release(self, key: str) -> None: ...
+
+
+def run_claimed(job: Job, key: str) -> None:
+    """Drive one claimed piece of ``job``'s work on this thread, then release it."""
+    try:
+        drive_sync(job._work(key))
+    finally:
+        job._release(key)
+
+
+async def arun_claimed(job: Job, key: str) -> None:
+    """Drive one claimed piece of ``job``'s work on the running loop, then release it."""
+    try:
+        await drive_async(job._work(key))
+    finally:
+        job._release(key)
+
+
+class ThreadScheduler:
+    """One daemon thread per process running every sync job when it is due.
+
+    Jobs are few (one per decorated function), so each wake-up asks all of them for their
+    delay rather than keeping a heap whose entries every call would invalidate.
+    """
+
+    def __init__(self) -> None:
+        self.pid = os.getpid()
+        self._cond = threading.Condition()
+        self._jobs: set[Job] = set()
+        self._thread: threading.Thread | None = None
+        self._woken = False
+
+    @property
+    def thread(self) -> threading.Thread | None:
+        """The running thread, if any."""
+        return self._thread
+
+    def add(self, job: Job) -> None:
+        """Run ``job`` from now on (starting the thread if needed)."""
+        with self._cond:
+            self._jobs.add(job)
+            self._woken = True
+            self._cond.notify_all()
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="llmwarm-warm", daemon=True)
+                self._thread.start()
+
+    def remove(self, job: Job) -> None:
+        """Stop running ``job``; the thread ends when no job is left."""
+        with self._cond:
+            self._jobs.discard(job)
+            self._woken = True
+            self._cond.notify_all()
+
+    def wake(self) -> None:
+        """Make the thread ask its jobs again (a due time moved earlier)."""
+        with self._cond:
+            self._woken = True
+            self._cond.notify_all()
+
+    def join(self, timeout: float) -> None:
+        """Wait for the thread to end (after its last job was removed)."""
+        thread = self._thread
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(timeout)
+
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                if not self._jobs:
+                    self._thread = None
+                    return
+                jobs = list(self._jobs)
+            wait = MAX_WAIT
+            due: list[Job] = []
+            for job in jobs:
+                delay = job.delay()
+                if delay is None:
+                    continue
+                if delay <= 0:
+                    due.append(job)
+                else:
+                    wait = min(wait, delay)
+            dispatched = 0
+            for job in due:
+                dispatched += self._dispatch(job)
+            if dispatched:
+                continue
+            if due:  # due but nothing to claim (stopped meanwhile): look again soon
+                wait = min(wait, 0.05)
+            with self._cond:
+                if not self._woken and self._jobs:
+                    self._cond.wait(wait)
+                self._woken = False
+
+    @staticmethod
+    def _dispatch(job: Job) -> int:
+        try:
+            keys = job._claim()
+        except Exception:  # a job guards itself; this is the last line
+            logger.exception("llmwarm: keep-warm work failed")
+            return 0
+        for key in keys:
+            try:
+                submit(_run_logged, job, key)
+            except Exception:  # no thread can start (interpreter exit): give the key back
+                job._release(key)
+                logger.warning("llmwarm: could not start keep-warm work", exc_info=True)
+        return len(keys)
+
+
+def _run_logged(job: Job, key: str) -> None:
+    try:
+        run_claimed(job, key)
+    except Exception:  # a job guards itself; this is the last line
+        logger.exception("llmwarm: keep-warm work failed")
+
+
+_shared: ThreadScheduler | None = None
+_shared_lock = threading.Lock()
+
+
+def shared() -> ThreadScheduler:
+    """Return this process's scheduler (a forked child gets a fresh one)."""
+    global _shared, _shared_lock
+    scheduler = _shared
+    if scheduler is not None and scheduler.pid == os.getpid():
+        return scheduler
+    if scheduler is not None:  # we are a forked child: the parent's lock may be held
+        _shared_lock = threading.Lock()
+    with _shared_lock:
+        if _shared is None or _shared.pid != os.getpid():
+            _shared = ThreadScheduler()
+        return _shared
+
+
+class AsyncRunner:
+    """One task on one event loop driving one async job; ends when stopped or its loop ends."""
+
+    def __init__(self, job: Job, loop: asyncio.AbstractEventLoop) -> None:
+        self.job = job
+        self.loop = loop
+        self._event = asyncio.Event()
+        self._children: set[asyncio.Task[None]] = set()
+        self.task: asyncio.Task[None] = loop.create_task(self._run(), name="llmwarm-warm")
+        # A loop its owner closes by hand (no asyncio.run) must not destroy the task pending.
+        _loops.on_loop_close(loop, self._end)
+
+    async def _end(self) -> None:
+        """Cancel the task and wait for it (its pings too): the loop is about to close."""
+        self.task.cancel()
+        await asyncio.wait({self.task})
+
+    def alive(self, loop: asyncio.AbstractEventLoop) -> bool:
+        """Whether this runner is still running on ``loop``."""
+        return self.loop is loop and not self.task.done() and not loop.is_closed()
+
+    def wake(self) -> None:
+        """Make the task ask its job again, from any thread; a closed loop is ignored."""
+        self._on_loop(self._event.set)
+
+    def cancel(self) -> None:
+        """End the task, from any thread."""
+        self._on_loop(self.task.cancel)
+
+    def _on_loop(self, action: Callable[[], Any]) -> None:
+        if self.loop.is_closed():
+            return
+        try:
+            running = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
+        if running is self.loop:
+            action()
+            return
+        with contextlib.suppress(RuntimeError):  # closed between the check and the call
+            self.loop.call_soon_threadsafe(action)
+
+    async def _run(self) -> None:
+        try:
+            while True:
+                delay = self.job.delay()
+                wait = MAX_WAIT if delay is None else min(delay, MAX_WAIT)
+                if delay is not None and delay <= 0:
+                    try:
+                        keys = self.job._claim()
+                    except Exception:
+                        logger.exception("llmwarm: keep-warm work failed")
+                        keys = []
+                    for key in keys:  # each its own task: a slow ping holds back no other
+                        child = self.loop.create_task(self._child(key), name="llmwarm-ping")
+                        self._children.add(child)
+                        child.add_done_callback(self._children.discard)
+                    if keys:
+                        continue
+                    wait = 0.05  # due but nothing to claim (stopped meanwhile)
+                await _wait_for_event(self._event, wait)
+                self._event.clear()
+        finally:
+            children = list(self._children)
+            for child in children:
+                child.cancel()
+            if children:
+                await asyncio.gather(*children, return_exceptions=True)
+
+    async def _child(self, key: str) -> None:
+        try:
+            await arun_claimed(self.job, key)
+        except Exception:
+            logger.exception("llmwarm: keep-warm work failed")
+        finally:
+            self._event.set()  # the key's next due time is known now
+
+
+async def _wait_for_event(event: asyncio.Event, timeout: float) -> None:
+    """Wait until ``event`` is set or ``timeout`` passes; a cancellation always propagates.
+
+    Not ``asyncio.wait_for``: on Python 3.11 and older it swallows a cancellation that
+    arrives as the awaited event is set. At loop shutdown every task is cancelled at once,
+    the runner's pings set its event as they end, and the runner never stopped: the
+    loop's close hung. Nor a helper task around ``event.wait()``: one left pending when
+    its owner closes the loop is "destroyed but pending". A timer sets the event instead.
+    """
+    handle = asyncio.get_running_loop().call_later(timeout, event.set)
+    try:
+        await event.wait()
+    finally:
+        handle.cancel()
+
+
+def _reset() -> None:
+    """Forget the shared scheduler and stop the ping loop (tests); threads end by themselves."""
+    global _shared
+    _shared = None
+    _stop_ping_loop()
+
+
+# ------------------------------------------------------------- threads and a loop we own
+
+
+class _Workers:
+    """Up to ``MAX_WORKERS`` daemon threads running submitted calls; idle ones end.
+
+    Daemon threads, not a ``ThreadPoolExecutor`` (whose threads interpreter exit joins): a
+    hung ping never delays the exit of the process.
+    """
+
+    def __init__(self) -> None:
+        self.pid = os.getpid()
+        self._cond = threading.Condition(threading.Lock())
+        self._queue: deque[tuple[concurrent.futures.Future[Any], Callable[[], Any]]] = deque()
+        self._threads = 0
+        self._idle = 0
+        self._names = itertools.count(1)
+        self._closing = False  # close(): idle threads end instead of waiting for work
+
+    def submit(self, fn: Callable[[], Any]) -> concurrent.futures.Future[Any]:
+        future: concurrent.futures.Future[Any] = concurrent.futures.Future()
+        with self._cond:
+            self._closing = False
+            self._queue.append((future, fn))
+            if self._idle > len(self._queue) - 1:
+                self._cond.notify()
+                return future
+            if self._threads < MAX_WORKERS:
+                name = f"llmwarm-ping-{next(self._names)}"
+                thread = threading.Thread(target=self._loop, name=name, daemon=True)
+                thread.start()  # may raise (interpreter exit): the caller handles it
+                self._threads += 1
+        return future
+
+    def close(self) -> None:
+        """End the idle threads now (each busy one ends after its work)."""
+        with self._cond:
+            self._closing = True
+            self._cond.notify_all()
+
+    def _loop(self) -> None:
+        while True:
+            with self._cond:
+                if not self._queue and not self._closing:
+                    self._idle += 1
+                    self._cond.wait(MAX_WAIT)
+                    self._idle -= 1
+                if not self._queue:
+                    self._threads -= 1
+                    return
+                future, fn = self._queue.popleft()
+            if not future.set_running_or_notify_cancel():
+                continue
+            try:
+                value = fn()
+            except BaseException as exc:  # handed to whoever waits on the future
+                future.set_exception(exc)
+            else:
+                future.set_result(value)
+
+
+_workers: _Workers | None = None
+
+
+def submit(fn: Callable[..., Any], *args: Any) -> concurrent.futures.Future[Any]:
+    """Run ``fn(*args)`` on a worker thread llmwarm owns; return its future."""
+    global _workers
+    workers = _workers
+    if workers is None or workers.pid != os.getpid():  # first use, or a forked child
+        workers = _workers = _Workers()
+    return workers.submit(lambda: fn(*args))
+
+
+class _PingLoop:
+    """One event loop on a daemon thread, where a sync warmer's async pings run."""
+
+    def __init__(self) -> None:
+        self.pid = os.getpid()
+        self.loop = asyncio.new_event_loop()
+        ready = threading.Event()
+        self.thread = threading.Thread(
+            target=self._serve, args=(ready,), name="llmwarm-ping-loop", daemon=True
+        )
+        self.thread.start()
+        ready.wait(5.0)
+
+    def _serve(self, ready: threading.Event) -> None:
+        asyncio.set_event_loop(self.loop)
+        self.loop.call_soon(ready.set)
+        try:
+            self.loop.run_forever()
+        finally:
+            pending = asyncio.all_tasks(self.loop)
+            for task in pending:
+                task.cancel()
+            with contextlib.suppress(Exception):
+                self.loop.run_until_complete(asyncio.wait(pending, timeout=1.0))
+            self.loop.close()
+
+    def stop(self) -> None:
+        with contextlib.suppress(RuntimeError):  # already closed
+            self.loop.call_soon_threadsafe(self.loop.stop)
+
+
+_ping_loop: _PingLoop | None = None
+_ping_loop_lock = threading.Lock()
+
+
+def run_on_ping_loop(coro: Coroutine[Any, Any, Any]) -> Any:
+    """Run ``coro`` on llmwarm's ping loop (started on first use); wait for its result."""
+    global _ping_loop, _ping_loop_lock
+    current = _ping_loop
+    if current is None or current.pid != os.getpid() or current.loop.is_closed():
+        if current is not None and current.pid != os.getpid():
+            _ping_loop_lock = threading.Lock()  # a forked child: the parent's may be held
+        with _ping_loop_lock:
+            current = _ping_loop
+            if current is None or current.pid != os.getpid() or current.loop.is_closed():
+                from llmwarm._core.lifecycle import on_exit
+
+                current = _ping_loop = _PingLoop()
+                on_exit(_stop_ping_loop)
+    try:
+        future = asyncio.run_coroutine_threadsafe(coro, current.loop)
+    except RuntimeError:  # closed meanwhile
+        coro.close()
+        raise
+    return future.result()
+
+
+#: The names of the threads this module starts (the simulator's are the test's own).
+_THREADS = ("llmwarm-warm", "llmwarm-ping")
+
+
+def close_threads(timeout: float = 5.0) -> None:
+    """End llmwarm's idle threads and wait for them, at most ``timeout`` seconds in all.
+
+    The scheduler's thread ends once its last job is removed (stopped warmers), idle
+    workers end when woken, the ping loop's thread when its loop stops. A thread still busy
+    (a ping that hangs) is logged and left: it is a daemon thread.
+    """
+    _stop_ping_loop()
+    workers = _workers
+    if workers is not None and workers.pid == os.getpid():
+        workers.close()
+    scheduler = _shared
+    if scheduler is not None:
+        scheduler.wake()
+    deadline = time.monotonic() + timeout
+    for thread in threading.enumerate():
+        if thread.name.startswith(_THREADS) and thread is not threading.current_thread():
+            thread.join(max(0.0, deadline - time.monotonic()))
+            if thread.is_alive():
+                logger.warning("llmwarm: thread %s is still busy after close()", thread.name)
+
+
+async def aclose_threads(timeout: float = 5.0) -> None:
+    """Do :func:`close_threads` in a worker thread: joining threads never blocks the loop."""
+    await asyncio.to_thread(close_threads, timeout)
+
+
+def _stop_ping_loop() -> None:
+    global _ping_loop
+    current, _ping_loop = _ping_loop, None
+    if current is not None and current.pid == os.getpid():
+        current.stop()
+
+
+# --------------------------------------------------- work written once, run sync or async
+# A warmer's work is a generator that yields operations; `drive_sync` runs them on the
+# scheduler thread, `drive_async` on the loop (as llmwarm._core drives policy flows).
+
+
+def is_async_callable(fn: Any) -> bool:
+    """Whether calling ``fn`` returns a coroutine (an ``async def`` or async ``__call__``)."""
+    return fn is not None and (
+        inspect.iscoroutinefunction(fn) or inspect.iscoroutinefunction(type(fn).__call__)
+    )
+
+
+class Op:
+    """One operation a warmer's work waits on."""
+
+    def run_sync(self) -> Any:
+        """Do it on the calling thread."""
+        raise NotImplementedError
+
+    async def run_async(self) -> Any:
+        """Do it on the running loop."""
+        raise NotImplementedError
+
+
+class Blocking(Op):
+    """Blocking I/O (Redis): inline on a worker, on a worker thread (:func:`submit`) on a loop."""
+
+    def __init__(self, fn: Callable[..., Any], *args: Any) -> None:
+        self.fn, self.args = fn, args
+
+    def run_sync(self) -> Any:
+        """Call the function here."""
+        return self.fn(*self.args)
+
+    async def run_async(self) -> Any:
+        """Call the function on a worker thread; cancelling abandons the wait."""
+        return await asyncio.wrap_future(submit(self.fn, *self.args))
+
+
+class Ping(Op):
+    """One ping (``send()``); a stream it returns is read to its end and closed.
+
+    ``is_async`` says ``send()`` returns an awaitable. On a loop (an async warmer) an async
+    ``send`` is called and awaited there; any other runs on a worker thread (it may block),
+    and an awaitable or async stream it returns all the same (a lambda returning a
+    coroutine) is awaited back on the loop. On a worker (a sync warmer) a sync ``send`` runs
+    inline; an async one, or what it returns, runs on llmwarm's ping loop.
+    """
+
+    def __init__(self, send: Callable[[], Any], is_async: bool) -> None:
+        self.send, self.is_async = send, is_async
+
+    def run_sync(self) -> Any:
+        """Send the ping from this (worker) thread."""
+        if self.is_async:
+            return run_on_ping_loop(_call_and_settle(self.send))
+        result = self.send()
+        if _is_async_result(result):
+            return run_on_ping_loop(_settle(result))
+        return _drain(result)
+
+    async def run_async(self) -> Any:
+        """Send the ping from the running loop."""
+        if self.is_async:
+            return await _settle(self.send())
+        result = await asyncio.wrap_future(submit(self._send_sync))
+        if isinstance(result, _Deferred):
+            return await _settle(result.value)
+        return result
+
+    def _send_sync(self) -> Any:
+        result = self.send()
+        return _Deferred(result) if _is_async_result(result) else _drain(result)
+
+
+class _Deferred:
+    """An awaitable a sync-looking ping returned, to be awaited back on the loop."""
+
+    def __init__(self, value: Any) -> None:
+        self.value = value
+
+
+def _is_async_result(result: Any) -> bool:
+    return inspect.isawaitable(result) or hasattr(type(result), "__anext__")
+
+
+async def _call_and_settle(send: Callable[[], Any]) -> Any:
+    return await _settle(send())
+
+
+_MAX_CHUNKS = 10_000
+
+
+def _drain(result: Any) -> Any:
+    if is_stream(result):
+        try:
+            for _ in itertools.islice(result, _MAX_CHUNKS):
+                pass
+        finally:
+            close = getattr(result, "close", None)
+            if close is not None:
+                close()
+    return result
+
+
+async def _settle(result: Any) -> Any:
+    if inspect.isawaitable(result):
+        result = await result
+    if not hasattr(type(result), "__anext__"):
+        return _drain(result)
+    try:
+        count = 0
+        async for _ in result:
+            count += 1
+            if count >= _MAX_CHUNKS:
+                break
+    finally:
+        closer = getattr(result, "aclose", None) or getattr(result, "close", None)
+        if closer is not None:
+            closed = closer()
+            if inspect.isawaitable(closed):
+                await closed
+    return result
+
+
+def drive_sync(work: Generator[Op, Any, None]) -> None:
+    """Run a warmer's work on this thread (it is closed however this ends)."""
+    try:
+        op = next(work)
+        while True:
+            try:
+                value = op.run_sync()
+            except Exception as exc:
+                op = work.throw(exc)
+            else:
+                op = work.send(value)
+    except StopIteration:
+        pass
+    finally:
+        work.close()
+
+
+async def drive_async(work: Generator[Op, Any, None]) -> None:
+    """Run a warmer's work on the running loop (closed however this ends: cancelled too)."""
+    try:
+        op = next(work)
+        while True:
+            try:
+                value = await op.run_async()
+            except Exception as exc:
+                op = work.throw(exc)
+            else:
+                op = work.send(value)
+    except StopIteration:
+        pass
+    finally:
+        work.close()

@@ -1,0 +1,27 @@
+"""``@pooled``: long-lived HTTP pools and SDK clients injected into calls."""
+
+from llmwarm.pool._pooled import (
+    DEFAULT_LIMITS,
+    DEFAULT_TIMEOUT,
+    FromEnv,
+    Pool,
+    Pooled,
+    PoolHandle,
+    aclose,
+    close,
+    from_env,
+    pooled,
+)
+
+__all__ = [
+    "DEFAULT_LIMITS",
+    "DEFAULT_TIMEOUT",
+    "FromEnv",
+    "Pool",
+    "PoolHandle",
+    "Pooled",
+    "aclose",
+    "close",
+    "from_env",
+    "pooled",
+]

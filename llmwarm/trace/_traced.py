@@ -1,0 +1,603 @@
+"""``@traced``: OpenTelemetry GenAI spans and metrics that tag every call cold or warm.
+
+Only the OpenTelemetry *API* is used: the tracer and meter come from the global providers
+(or the ones passed), the instrumentation scope is ``llmwarm`` with its version and the
+semantic-conventions schema URL, and llmwarm never sets a global provider (applications
+do, or call :func:`llmwarm.telemetry.setup`).
+
+Cost: with no SDK installed (the global providers are the API's proxies), ``@traced`` starts
+no span at all and only lets the call through. With an SDK, the attributes known at the
+start are built once and passed to ``start_span`` (samplers see them); the span is made
+current only while it is recording; the facts other policies wrote (cold start, cache,
+route, warm-up, connection) are read from the call record when the call ends.
+
+.. versionadded:: 0.1.0
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from collections.abc import Callable
+from typing import Any, TypeVar, overload
+
+from opentelemetry import context as otel_context
+from opentelemetry import metrics
+from opentelemetry import trace as otel_trace
+from opentelemetry.trace import SpanKind, Status, StatusCode
+
+from llmwarm._core import (
+    Call,
+    Flow,
+    FunctionSpec,
+    Policy,
+    StreamAbandoned,
+    apply,
+    check_keywords,
+    is_stream,
+    logger,
+    predict,
+    safely,
+)
+from llmwarm._core import loading as _loading
+from llmwarm._core import observe_stream as _observe_stream
+from llmwarm._version import __version__
+from llmwarm.trace import _semconv as sc
+from llmwarm.trace._responses import (
+    Endpoint,
+    ResponseFacts,
+    endpoint_of,
+    messages_json,
+    output_json,
+    provider_of_result,
+)
+
+__all__ = ["DEFAULT_OPERATION", "TracedPolicy", "traced"]
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+DEFAULT_OPERATION = "chat"
+"""The ``gen_ai.operation.name`` of a traced call unless ``operation=`` says otherwise."""
+
+_INFERENCE_OPERATIONS = frozenset({"chat", "text_completion", "generate_content"})
+_PARAMS = (
+    ("max_tokens", sc.REQUEST_MAX_TOKENS),
+    ("max_completion_tokens", sc.REQUEST_MAX_TOKENS),
+    ("max_output_tokens", sc.REQUEST_MAX_TOKENS),
+    ("temperature", sc.REQUEST_TEMPERATURE),
+    ("top_p", sc.REQUEST_TOP_P),
+)
+_OLLAMA_PARAMS = (
+    ("num_predict", sc.REQUEST_MAX_TOKENS),
+    ("temperature", sc.REQUEST_TEMPERATURE),
+    ("top_p", sc.REQUEST_TOP_P),
+)
+_NOOP_METER_PROVIDERS = ("NoOpMeterProvider", "_ProxyMeterProvider")
+
+
+class _Telemetry:
+    """The tracer and instruments of one (tracer provider, meter provider) pair."""
+
+    def __init__(self, tracer_provider: Any, meter_provider: Any) -> None:
+        self.tracing = not isinstance(
+            tracer_provider, (otel_trace.ProxyTracerProvider, otel_trace.NoOpTracerProvider)
+        )
+        self.metering = type(meter_provider).__name__ not in _NOOP_METER_PROVIDERS
+        self.tracer = tracer_provider.get_tracer(sc.SCOPE_NAME, __version__, sc.SCHEMA_URL)
+        meter = meter_provider.get_meter(sc.SCOPE_NAME, __version__, sc.SCHEMA_URL)
+        self.latest = sc.latest_experimental()
+        hist = meter.create_histogram
+        self.duration = hist(
+            sc.OPERATION_DURATION, "s", "GenAI operation duration.",
+            explicit_bucket_boundaries_advisory=sc.DURATION_BUCKETS,
+        )  # fmt: skip
+        self.ttfc = hist(
+            sc.TIME_TO_FIRST_CHUNK, "s", "Time to receive the first chunk of a stream.",
+            explicit_bucket_boundaries_advisory=sc.DURATION_BUCKETS,
+        )  # fmt: skip
+        self.tokens = hist(
+            sc.TOKEN_USAGE, "{token}", "Number of input and output tokens used.",
+            explicit_bucket_boundaries_advisory=sc.TOKEN_BUCKETS,
+        )  # fmt: skip
+        if self.latest:
+            self.inference_duration = hist(
+                sc.INFERENCE_DURATION, "s", "GenAI inference duration.",
+                explicit_bucket_boundaries_advisory=sc.DURATION_BUCKETS,
+            )  # fmt: skip
+            self.inference_ttfc = hist(
+                sc.INFERENCE_TIME_TO_FIRST_CHUNK, "s", "Time to the first chunk of a stream.",
+                explicit_bucket_boundaries_advisory=sc.DURATION_BUCKETS,
+            )  # fmt: skip
+            self.input_tokens = hist(
+                sc.INFERENCE_INPUT_TOKENS, "{token}", "Input tokens of one operation.",
+                explicit_bucket_boundaries_advisory=sc.TOKEN_BUCKETS,
+            )  # fmt: skip
+            self.output_tokens = hist(
+                sc.INFERENCE_OUTPUT_TOKENS, "{token}", "Output tokens of one operation.",
+                explicit_bucket_boundaries_advisory=sc.TOKEN_BUCKETS,
+            )  # fmt: skip
+        self.coldstarts = meter.create_counter(sc.COLDSTARTS, "{call}", "Calls predicted cold.")
+        self.pings = meter.create_counter(sc.WARMUP_PINGS, "{ping}", "Keep-warm pings sent.")
+        self.lookups = meter.create_counter(sc.CACHE_LOOKUPS, "{lookup}", "Cache lookups.")
+
+
+_bundles: dict[tuple[Any, Any], _Telemetry | None] = {}
+
+
+def _telemetry(tracer_provider: Any, meter_provider: Any) -> _Telemetry | None:
+    key = (tracer_provider, meter_provider)
+    try:
+        return _bundles[key]
+    except KeyError:
+        pass
+    bundle: _Telemetry | None = _Telemetry(tracer_provider, meter_provider)
+    if bundle is not None and not (bundle.tracing or bundle.metering):
+        bundle = None  # nothing can observe a span or a measurement: let calls through
+    if len(_bundles) > 32:
+        _bundles.clear()
+    _bundles[key] = bundle
+    return bundle
+
+
+_trace_module: Any = sys.modules[otel_trace.__name__]
+_metrics_module: Any = sys.modules.get("opentelemetry.metrics._internal")
+_providers_from_env: bool | None = None
+# Whether this OTel API keeps its global providers where the fast path reads them.
+_FAST_PATH = (
+    hasattr(_trace_module, "_TRACER_PROVIDER")
+    and hasattr(_trace_module, "_PROXY_TRACER_PROVIDER")
+    and _metrics_module is not None
+    and hasattr(_metrics_module, "_METER_PROVIDER")
+    and hasattr(_metrics_module, "_PROXY_METER_PROVIDER")
+)
+
+
+def _no_global_providers() -> bool:
+    """Whether no global tracer or meter provider is set (a fast path for the no-SDK case).
+
+    The public getters read ``os.environ`` on every call until a provider is set (it may
+    name one in ``OTEL_PYTHON_*_PROVIDER``); this reads the API's module globals instead,
+    and the environment once. Any doubt answers ``False`` (the public getters decide).
+    """
+    global _providers_from_env
+    if _providers_from_env is None:
+        _providers_from_env = any(
+            name in os.environ
+            for name in ("OTEL_PYTHON_TRACER_PROVIDER", "OTEL_PYTHON_METER_PROVIDER")
+        )
+    return (
+        _FAST_PATH
+        and not _providers_from_env
+        and _trace_module._TRACER_PROVIDER is None
+        and _metrics_module._METER_PROVIDER is None
+    )
+
+
+def _global_provider(module: Any, name: str, getter: Callable[[], Any]) -> Any:
+    """Return the API's global provider ``module.<name>`` (or its proxy), as ``getter()`` does.
+
+    Asked on every traced call; the public getters (``get_tracer_provider``,
+    ``get_meter_provider``) look for ``OTEL_PYTHON_*_PROVIDER`` in ``os.environ`` each time
+    until a provider is set (measured at a tenth of ``@traced``'s own cost). The
+    environment is read once, by :func:`_no_global_providers`.
+    """
+    if _providers_from_env is None:
+        _no_global_providers()
+    if _FAST_PATH and _providers_from_env is False:
+        provider = getattr(module, f"_{name}")
+        return provider if provider is not None else getattr(module, f"_PROXY_{name}")
+    return getter()
+
+
+def _global_tracer_provider() -> Any:
+    return _global_provider(_trace_module, "TRACER_PROVIDER", otel_trace.get_tracer_provider)
+
+
+def _global_meter_provider() -> Any:
+    return _global_provider(_metrics_module, "METER_PROVIDER", metrics.get_meter_provider)
+
+
+def _error_type(error: BaseException) -> str:
+    kind = type(error)
+    module = kind.__module__
+    return kind.__qualname__ if module == "builtins" else f"{module}.{kind.__qualname__}"
+
+
+_NUMBERS = (int, float)
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+class _Span:
+    """One traced call in flight: what was known at its start, finished exactly once."""
+
+    __slots__ = (
+        "call", "content", "endpoint", "facts", "late", "model", "policy", "provider", "span",
+        "start", "tel", "ttfc",
+    )  # fmt: skip
+
+    def __init__(
+        self, policy: TracedPolicy, tel: _Telemetry, call: Call, model: str | None,
+        provider: str | None, endpoint: Endpoint, span: Any, start: float,
+    ) -> None:  # fmt: skip
+        self.policy = policy
+        self.tel = tel
+        self.call = call
+        self.model = model
+        self.provider = provider
+        self.late = provider is None  # learnt from the response, set when the call ends
+        self.endpoint = endpoint
+        self.span = span
+        self.start = start
+        self.facts = ResponseFacts()
+        self.ttfc: float | None = None
+        self.content = policy.content
+
+    # -- stream observer
+    def on_chunk(self, chunk: Any) -> None:
+        if self.ttfc is None:
+            self.ttfc = time.perf_counter() - self.start
+        self.facts.read(chunk, chunk=True, content=self.content)
+        if self.provider is None:
+            self.provider = provider_of_result(chunk)
+
+    def on_end(self, error: BaseException | None, completed: bool) -> None:
+        self.finish(error)
+
+    def complete(self, result: Any) -> None:
+        """End the span of a call that returned ``result`` (not a stream)."""
+        self.facts.read(result, content=self.content)
+        if self.provider is None:
+            self.provider = provider_of_result(result)
+        self.finish(None)
+
+    def finish(self, error: BaseException | None) -> None:
+        duration = time.perf_counter() - self.start
+        call, tel, facts, span = self.call, self.tel, self.facts, self.span
+        record = call.record
+        model = record.model or self.model
+        predict(record, call, model)
+        provider = self.provider
+        hit = record.cache_hit
+        if error is None:
+            error_type = None
+        elif isinstance(error, StreamAbandoned):
+            error_type = sc.ERROR_TYPE_OTHER
+        else:
+            error_type = _error_type(error)
+        op = self.policy.operation
+        if span is not None:
+            attrs: dict[str, Any] = {}
+            if model and model != self.model:  # routed to another model
+                span.update_name(f"{op} {model}")
+                attrs[sc.REQUEST_MODEL] = model
+            if provider and self.late:
+                attrs[sc.PROVIDER_NAME] = provider
+            if facts.model:
+                attrs[sc.RESPONSE_MODEL] = facts.model
+            if facts.id:
+                attrs[sc.RESPONSE_ID] = facts.id
+            if facts.finish_reasons:
+                attrs[sc.RESPONSE_FINISH_REASONS] = facts.finish_reasons
+            if not hit:
+                if facts.input_tokens is not None:
+                    attrs[sc.USAGE_INPUT_TOKENS] = facts.input_tokens
+                if facts.output_tokens is not None:
+                    attrs[sc.USAGE_OUTPUT_TOKENS] = facts.output_tokens
+            if self.ttfc is not None:
+                attrs[sc.RESPONSE_TIME_TO_FIRST_CHUNK] = self.ttfc
+            if self.content and facts.text:
+                attrs[sc.OUTPUT_MESSAGES] = output_json(facts)
+            if record.warmup:
+                attrs[sc.WARMUP] = True
+            if record.cold_start is not None:
+                attrs[sc.COLD_START] = record.cold_start
+            if kind := _loading.kind_of(record):  # the provider said "loading"/"not ready"
+                attrs[sc.COLD_START_KIND] = kind
+            if record.idle_s is not None:
+                attrs[sc.IDLE_S] = float(record.idle_s)
+            if hit is not None:
+                attrs[sc.CACHE_HIT] = hit
+            if record.tier is not None:
+                attrs[sc.ROUTE_TIER] = record.tier
+            if record.route_reason is not None:
+                attrs[sc.ROUTE_REASON] = record.route_reason
+            if record.connection_reused is not None:
+                attrs[sc.CONNECTION_REUSED] = record.connection_reused
+            if error_type is not None:
+                attrs[sc.ERROR_TYPE] = error_type
+                span.set_status(Status(StatusCode.ERROR))
+                if error is not None and error_type != sc.ERROR_TYPE_OTHER:
+                    span.record_exception(error)
+            span.set_attributes(attrs)
+            span.end()
+        if tel.metering:
+            self._measure(tel, op, model, provider, duration, error_type)
+
+    def _measure(
+        self, tel: _Telemetry, op: str, model: str | None, provider: str | None,
+        duration: float, error_type: str | None,
+    ) -> None:  # fmt: skip
+        record, facts = self.call.record, self.facts
+        attrs: dict[str, Any] = {sc.OPERATION_NAME: op, sc.WARMUP: record.warmup}
+        if provider:
+            attrs[sc.PROVIDER_NAME] = provider
+        if model:
+            attrs[sc.REQUEST_MODEL] = model
+        if self.endpoint.address:
+            attrs[sc.SERVER_ADDRESS] = self.endpoint.address
+            if self.endpoint.port is not None:
+                attrs[sc.SERVER_PORT] = self.endpoint.port
+        if facts.model:
+            attrs[sc.RESPONSE_MODEL] = facts.model
+        if record.cold_start is not None:
+            attrs[sc.COLD_START] = record.cold_start
+        cold_kind = _loading.kind_of(record)
+        if cold_kind:
+            attrs[sc.COLD_START_KIND] = cold_kind
+        if record.cache_hit is not None:
+            attrs[sc.CACHE_HIT] = record.cache_hit
+        inference = tel.latest and op in _INFERENCE_OPERATIONS
+        timed = dict(attrs)
+        if error_type is not None:
+            timed[sc.ERROR_TYPE] = error_type
+        (tel.inference_duration if inference else tel.duration).record(duration, timed)
+        if self.ttfc is not None:
+            (tel.inference_ttfc if inference else tel.ttfc).record(self.ttfc, attrs)
+        if not record.cache_hit:
+            for count, kind in ((facts.input_tokens, "input"), (facts.output_tokens, "output")):
+                if count is None:
+                    continue
+                if inference:
+                    (tel.input_tokens if kind == "input" else tel.output_tokens).record(
+                        count, attrs
+                    )
+                else:
+                    tel.tokens.record(count, {**attrs, sc.TOKEN_TYPE: kind})
+        small = {sc.OPERATION_NAME: op}
+        if model:
+            small[sc.REQUEST_MODEL] = model
+        if record.cold_start:
+            tel.coldstarts.add(1, {**small, sc.COLD_START_KIND: cold_kind} if cold_kind else small)
+        if record.warmup:
+            tel.pings.add(1, small)
+        if record.cache_hit is not None:
+            tel.lookups.add(1, {**small, sc.CACHE_HIT: record.cache_hit})
+
+
+class TracedPolicy(Policy):
+    """The policy behind :func:`traced` (one per decorated function).
+
+    .. versionadded:: 0.1.0
+    """
+
+    def __init__(
+        self,
+        *,
+        operation: str,
+        provider: str | None,
+        capture_content: bool | None,
+        tracer_provider: Any,
+        meter_provider: Any,
+    ) -> None:
+        self.operation = operation
+        self.provider = provider
+        self._capture = capture_content
+        self.tracer_provider = tracer_provider
+        self.meter_provider = meter_provider
+        self._last: tuple[Any, Any, _Telemetry | None] = (None, None, None)
+        self._params: tuple[tuple[str, str], ...] = _PARAMS
+        self._options = True
+
+    @property
+    def content(self) -> bool:
+        """Whether prompt and answer text are recorded (opt-in)."""
+        if self._capture is None:
+            self._capture = sc.capture_content_from_env()
+        return self._capture
+
+    def bind(self, spec: FunctionSpec) -> None:
+        """Note which request parameters the function can receive (any function is traced)."""
+        self._params = tuple((n, k) for n, k in _PARAMS if spec.accepts(n))
+        self._options = spec.accepts("options")
+
+    may_skip = True
+
+    def skips(self, call: Call) -> bool:
+        """Let the call through untouched when nothing could observe a span or a metric."""
+        # Asked on every call of every traced stack: the no-SDK answer comes first, read
+        # inline from the API's globals (what _no_global_providers() does, one call less).
+        if (
+            _FAST_PATH
+            and self.tracer_provider is None
+            and self.meter_provider is None
+            and _trace_module._TRACER_PROVIDER is None
+            and _metrics_module._METER_PROVIDER is None
+            and _providers_from_env is False
+        ):
+            return True
+        return self._resolve() is None
+
+    def _resolve(self) -> _Telemetry | None:
+        tp = self.tracer_provider
+        mp = self.meter_provider
+        if tp is None and mp is None and _no_global_providers():
+            return None
+        if tp is None:
+            tp = _global_tracer_provider()
+        if mp is None:
+            mp = _global_meter_provider()
+        last = self._last
+        if last[0] is tp and last[1] is mp:
+            return last[2]
+        tel = _telemetry(tp, mp)
+        self._last = (tp, mp, tel)
+        return tel
+
+    def flow(self, call: Call) -> Flow:
+        """Open a span (when something can observe it) around the rest of the stack.
+
+        Tracing never breaks the call it traces: if opening the span fails the call goes
+        on untraced, and a failure to read the result or end the span is logged.
+        """
+        tel = self._resolve()
+        if tel is None:
+            return (yield call)
+        try:
+            state, token = self._open(call, tel)
+        except Exception:
+            logger.exception("llmwarm: @traced could not start a span; the call goes on")
+            return (yield call)
+        try:
+            result = yield call
+        except BaseException as exc:
+            if token is not None:
+                otel_context.detach(token)
+            safely("@traced (ending an error span)", state.finish, exc)
+            raise
+        if token is not None:
+            otel_context.detach(token)
+        if is_stream(result):
+            return _observe_stream(result, state)
+        try:  # what safely() does, inline: this is every traced call's path
+            state.complete(result)
+        except Exception:
+            logger.exception("llmwarm: @traced (reading the response) failed; the call goes on")
+        return result
+
+    def _open(self, call: Call, tel: _Telemetry) -> tuple[_Span, Any]:
+        """Start the span with the attributes known before the call; make it current."""
+        start = time.perf_counter()
+        content = self.content
+        arguments = call.arguments
+        model = arguments.get("model")
+        model = model if isinstance(model, str) else None
+        client = arguments.get("client")
+        endpoint = endpoint_of(client if client is not None else arguments.get("http_client"))
+        provider = self.provider or endpoint.provider
+        span = None
+        token = None
+        if tel.tracing:
+            op = self.operation
+            attrs: dict[str, Any] = {sc.OPERATION_NAME: op}
+            if provider:
+                attrs[sc.PROVIDER_NAME] = provider
+            if model:
+                attrs[sc.REQUEST_MODEL] = model
+            if endpoint.address:
+                attrs[sc.SERVER_ADDRESS] = endpoint.address
+                if endpoint.port is not None:
+                    attrs[sc.SERVER_PORT] = endpoint.port
+            for name, key in self._params:
+                value = arguments.get(name)
+                if value is not None and type(value) is not bool and isinstance(value, _NUMBERS):
+                    attrs[key] = value
+            options = arguments.get("options") if self._options else None
+            if isinstance(options, dict):
+                for name, key in _OLLAMA_PARAMS:
+                    value = options.get(name)
+                    if _number(value):
+                        attrs[key] = value
+            stream = arguments.get("stream")
+            if isinstance(stream, bool):
+                attrs[sc.REQUEST_STREAM] = stream
+            if content:
+                text = messages_json(arguments.get("messages", arguments.get("prompt")))
+                if text is not None:
+                    attrs[sc.INPUT_MESSAGES] = text
+            span = tel.tracer.start_span(
+                f"{op} {model}" if model else op, kind=SpanKind.CLIENT, attributes=attrs
+            )
+            if span.is_recording():
+                token = otel_context.attach(otel_trace.set_span_in_context(span))
+            else:
+                span = None
+        return _Span(self, tel, call, model, provider, endpoint, span, start), token
+
+
+@overload
+def traced(fn: F, /) -> F: ...
+
+
+@overload
+def traced(
+    *,
+    operation: str = DEFAULT_OPERATION,
+    provider: str | None = None,
+    capture_content: bool | None = None,
+    tracer_provider: Any = None,
+    meter_provider: Any = None,
+) -> Callable[[F], F]: ...
+
+
+@check_keywords
+def traced(
+    fn: Any = None,
+    /,
+    *,
+    operation: str = DEFAULT_OPERATION,
+    provider: str | None = None,
+    capture_content: bool | None = None,
+    tracer_provider: Any = None,
+    meter_provider: Any = None,
+) -> Any:
+    """Trace each call with an OpenTelemetry GenAI span and metrics, tagged cold or warm.
+
+    Use bare (``@traced``) or called (``@traced(operation="embeddings")``).
+
+    Args:
+        fn: the function to decorate (bare form).
+        operation: ``gen_ai.operation.name`` (``chat``, ``text_completion``,
+            ``embeddings``, ...).
+        provider: ``gen_ai.provider.name``; by default inferred from the ``client``
+            argument (its class and ``base_url``) or from the response's type.
+        capture_content: record prompts and answers as ``gen_ai.input.messages`` /
+            ``gen_ai.output.messages``; ``None`` follows
+            ``OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT`` (off unless ``true``).
+        tracer_provider: use this instead of the global tracer provider.
+        meter_provider: use this instead of the global meter provider.
+
+    .. versionadded:: 0.1.0
+    """
+    if not isinstance(operation, str) or not operation:
+        raise ValueError(
+            f"operation must be a non-empty string such as 'chat' or 'embeddings'; "
+            f"got {operation!r}"
+        )
+    if provider is not None and (not isinstance(provider, str) or not provider):
+        raise ValueError(
+            f"provider must be None (inferred) or a non-empty string such as 'openai'; "
+            f"got {provider!r}"
+        )
+    if capture_content is not None and not isinstance(capture_content, bool):
+        raise TypeError(
+            f"capture_content must be True, False or None (follow the environment); "
+            f"got {capture_content!r}"
+        )
+    if tracer_provider is not None and not callable(getattr(tracer_provider, "get_tracer", None)):
+        raise TypeError(
+            f"tracer_provider must be an OpenTelemetry TracerProvider or None (the global "
+            f"one); got {type(tracer_provider).__name__}"
+        )
+    if meter_provider is not None and not callable(getattr(meter_provider, "get_meter", None)):
+        raise TypeError(
+            f"meter_provider must be an OpenTelemetry MeterProvider or None (the global "
+            f"one); got {type(meter_provider).__name__}"
+        )
+
+    def decorate(target: F) -> F:
+        policy = TracedPolicy(
+            operation=operation,
+            provider=provider,
+            capture_content=capture_content,
+            tracer_provider=tracer_provider,
+            meter_provider=meter_provider,
+        )
+        return apply(target, policy)
+
+    if fn is not None:
+        return decorate(fn)
+    return decorate

@@ -1,0 +1,29 @@
+"""``@warm``: keep a model warm; the policy, the warmer, learning, the fleet, ping adapters."""
+
+from llmwarm.warm._warm import (
+    DEFAULT_AUTO_START,
+    DEFAULT_BACKOFF_CAP,
+    DEFAULT_COLD_START_BUDGET,
+    DEFAULT_INTERVAL,
+    DEFAULT_KEEP_ALIVE,
+    FIRST_PING_SPREAD,
+    MIN_INTERVAL,
+    PING_MESSAGES,
+    Warmer,
+    shutdown,
+    warm,
+)
+
+__all__ = [
+    "DEFAULT_AUTO_START",
+    "DEFAULT_BACKOFF_CAP",
+    "DEFAULT_COLD_START_BUDGET",
+    "DEFAULT_INTERVAL",
+    "DEFAULT_KEEP_ALIVE",
+    "FIRST_PING_SPREAD",
+    "MIN_INTERVAL",
+    "PING_MESSAGES",
+    "Warmer",
+    "shutdown",
+    "warm",
+]
