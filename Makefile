@@ -60,5 +60,9 @@ bench: $(STAMP) services
 bench-quick: $(STAMP) services
 	$(BIN)/python -m benchmarks --quick
 
+# Everything CI runs, in its order.
+ci:
+	bash .ci/run
+
 clean:
 	rm -rf $(VENV) site .mypy_cache .ruff_cache .pytest_cache
