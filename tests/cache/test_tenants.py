@@ -262,3 +262,80 @@ def test_per_call_credential_headers_separate_tenants_and_stay_out_of_the_key(
     policy = complete.llmwarm_policies[0]
     stored = policy.key_of(("hi",), {"headers": {header: "secret-one"}}, hashed=False)
     assert "secret-one" not in stored
+
+
+class WrappedLLM:
+    """A user's wrapper: the credential lives on a client held under an arbitrary name."""
+
+    def __init__(self, key: str) -> None:
+        self.llm = _openai(api_key=key)
+
+
+class WrappedPrivateClient:
+    """A wrapper whose ``_client`` is an SDK client whose HTTP client carries the key."""
+
+    def __init__(self, key: str) -> None:
+        self._client = openai.OpenAI(
+            api_key="sk-shared",
+            base_url="http://127.0.0.1:9/v1",
+            http_client=httpx.Client(headers={"Authorization": key}),
+        )
+
+
+class WrappedTwice:
+    """A wrapper of a wrapper, under a name with no credential hint."""
+
+    def __init__(self, key: str) -> None:
+        self.inner = WrappedPrivateClient(key)
+
+
+WRAPPERS: dict[str, Factory] = {
+    "self.llm = OpenAI(api_key=k)": WrappedLLM,
+    "self._client = OpenAI(http_client=httpx.Client(headers=Authorization: k))": (
+        WrappedPrivateClient
+    ),
+    "self.inner._client = OpenAI(http_client=...Authorization: k)": WrappedTwice,
+    "self.http = httpx.Client(auth=(user, k))": lambda k: type(
+        "Wrapper", (), {"__init__": lambda self: setattr(self, "http", httpx.Client(auth=("u", k)))}
+    )(),
+}
+
+
+@settings(max_examples=40, deadline=None)
+@given(wrapper=st.sampled_from(sorted(WRAPPERS)), a=values, b=values)
+def test_wrapped_clients_never_share_across_tenants_and_identical_wrappers_hit(
+    wrapper: str, a: str, b: str
+) -> None:
+    # Regression: a wrapper's nested client was read only through `_client`, one level, and
+    # other attributes only when their name hinted at a credential: keys "a" and "b" got
+    # one fingerprint. Identical wrappers (distinct objects) are cached and hit.
+    make = WRAPPERS[wrapper]
+    complete, upstream = _fn()
+    first = complete("hi", client=make(a))
+    assert complete("hi", client=make(a)) == first
+    other = complete("hi", client=make(b))
+    assert (other == first) == (a == b)  # zero cross-tenant hits
+    assert len(upstream) == (1 if a == b else 2)
+    assert complete.cache.stats.uncacheable == 0
+
+
+class Chain:
+    """Clients nested deeper than llmwarm follows: each level holds the next as `_client`."""
+
+    def __init__(self, levels: int, key: str) -> None:
+        self._client: Any = _openai(api_key=key) if levels == 0 else Chain(levels - 1, key)
+
+
+def test_clients_nested_past_the_depth_limit_are_an_unknown_tenant(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # Regression: past the depth limit the inner key was silently left out (fail open).
+    complete, upstream = _fn()
+    with caplog.at_level(logging.WARNING, logger="llmwarm"):
+        for key in ("a", "b", "a"):
+            complete("hi", client=Chain(6, key))
+    assert len(upstream) == 3
+    assert complete.cache.stats.uncacheable == 3
+    lines = [r.getMessage() for r in caplog.records if "cannot tell which tenant" in r.getMessage()]
+    assert len(lines) == 1
+    assert "scope=" in lines[0]
