@@ -339,3 +339,40 @@ def test_clients_nested_past_the_depth_limit_are_an_unknown_tenant(
     lines = [r.getMessage() for r in caplog.records if "cannot tell which tenant" in r.getMessage()]
     assert len(lines) == 1
     assert "scope=" in lines[0]
+
+
+@pytest.mark.parametrize(
+    "form",
+    ["list of pairs", "tuple of pairs", "bytes pairs", "httpx.Headers", "httpx2.Headers"],
+)
+def test_credential_headers_given_as_pairs_are_fingerprinted_not_kept_in_clear(
+    form: str,
+) -> None:
+    # Regression: only a Mapping was inspected, so [("Authorization", "Bearer sk-secret")]
+    # stayed in the key as plain text (and two tenants differed only by that text).
+    def headers(value: str) -> Any:
+        pairs = [("Authorization", f"Bearer {value}"), ("X-Request", "same")]
+        if form == "tuple of pairs":
+            return tuple(pairs)
+        if form == "bytes pairs":
+            return [(k.encode(), v.encode()) for k, v in pairs]
+        if form == "httpx.Headers":
+            return httpx.Headers(pairs)
+        if form == "httpx2.Headers":
+            return httpx2.Headers(pairs)
+        return pairs
+
+    complete, upstream = _fn()
+    assert complete("hi", headers=headers("sk-secret")) == complete(
+        "hi", headers=headers("sk-secret")
+    )
+    assert complete("hi", headers=headers("sk-other")) != complete(
+        "hi", headers=headers("sk-secret")
+    )
+    assert len(upstream) == 2
+    policy = complete.llmwarm_policies[0]
+    stored = policy.key_of(("hi",), {"headers": headers("sk-secret")}, hashed=False)
+    assert "sk-secret" not in stored
+    assert b"sk-secret".hex() not in stored  # bytes are key material as hex
+    # a header that carries no credential stays key material
+    assert ("same" if form != "bytes pairs" else b"same".hex()) in stored
