@@ -482,3 +482,45 @@ def test_the_no_secret_warning_names_secret_on_the_back_end(
         SQLiteBackend(tmp_path / "c.db")
     (line,) = [r.getMessage() for r in caplog.records if "without a cache secret" in r.getMessage()]
     assert "Pass secret= to the back end or set LLMWARM_CACHE_SECRET" in line
+
+
+@dataclasses.dataclass
+class Labelled:
+    label: str
+    hidden: int = dataclasses.field(default=0, init=False)
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        {"label": "ok", "__class__": "x"},
+        {"label": "ok", "__dict__": {"label": "forged"}},
+        {"label": "ok", "__eq__": "not a method"},
+        {"label": "ok", "is_admin": True},
+    ],
+    ids=["__class__", "__dict__", "__eq__", "is_admin"],
+)
+def test_a_dataclass_row_setting_a_name_that_is_not_a_field_is_corrupt(
+    tmp_path: Path, data: dict[str, Any]
+) -> None:
+    # Regression: names outside __init__ were set with object.__setattr__, whatever they
+    # were -- a row (signed: a holder of the secret, or an old version) set any attribute.
+    register_type(Labelled, name="tests.Labelled")
+    backend = SQLiteBackend(tmp_path / "c.db", secret=SECRET)
+    row = {"__llmwarm__": "dataclass", "type": "tests.Labelled", "data": data}
+    backend.set("k", "a genuine answer", None)  # creates the table; then overwritten
+    with sqlite3.connect(tmp_path / "c.db") as db:
+        db.execute(
+            "INSERT OR REPLACE INTO llmwarm_cache (key, value, expires) VALUES (?, ?, ?)",
+            ("k", codec.sign(SECRET.encode(), "k", _payload(row)), None),
+        )
+    with pytest.raises(codec.CorruptCacheRow, match="not fields of Labelled"):
+        backend.get("k")
+    # A genuine row, with a field outside __init__, still round-trips.
+    genuine = Labelled("ok")
+    genuine.hidden = 7
+    backend.set("g", genuine, None)
+    back = backend.get("g")
+    assert back == genuine
+    assert back.hidden == 7
+    backend.close()
