@@ -325,8 +325,8 @@ class CachePolicy(Policy):
         reasons = []
         if self.self_name == "self":
             reasons.append(
-                "it is a method, and `self` is not in the key (only the credentials of "
-                "self.client, self.http_client, self._client and self.api_key are)"
+                "it is a method, and `self` is not in the key (only self.api_key and the "
+                "credentials of the clients its attributes hold are)"
             )
         # Each closure decorated with the default back end gets a memory cache of its own;
         # only a back end passed in (shared by every closure made there) can mix them up.

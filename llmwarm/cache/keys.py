@@ -41,7 +41,13 @@ from typing import Any
 
 import orjson
 
-from llmwarm.cache.tenant import Uncacheable, UnknownTenant, client_credentials, secret_value
+from llmwarm.cache.tenant import (
+    Uncacheable,
+    UnknownTenant,
+    client_credentials,
+    held_clients,
+    secret_value,
+)
 
 __all__ = [
     "CREDENTIAL_HEADERS",
@@ -244,12 +250,21 @@ def _header_pairs(headers: Any) -> list[tuple[Any, Any]] | None:
 
 
 def instance_credentials(instance: Any, *, strict: bool = True) -> list[str]:
-    """Return the credentials a method's instance holds (its clients' and its ``api_key``)."""
+    """Return the credentials a method's instance holds (its clients' and its ``api_key``).
+
+    Its clients: ``client``/``http_client``/``_client``, and any other attribute holding a
+    client (or a list, tuple or dict of them), whatever its name.
+    """
     found: list[str] = []
     for attribute in INSTANCE_CLIENTS:
         held = getattr(instance, attribute, None)
         if held is not None:
             found.extend(client_credentials(f"self.{attribute}", held, strict=strict))
+    # A client kept under any other name (self.llm = OpenAI(...)) is the tenant too.
+    for attribute, value in getattr(instance, "__dict__", {}).items():
+        if attribute not in INSTANCE_CLIENTS:
+            for where, client in held_clients(attribute, value):
+                found.extend(client_credentials(f"self.{where}", client, strict=strict))
     api_key = getattr(instance, "api_key", None)
     if api_key is not None:
         try:

@@ -17,7 +17,8 @@ into the key's keyed fingerprint (never into the key in clear):
   same channels of the HTTP client inside an SDK client (``client._client``);
 * a wrapper object (an unknown class holding a client): every attribute that holds an
   httpx client or any object carrying ``_client`` (OpenAI, Azure, Ollama clients, other
-  wrappers) is read as above, whatever the attribute's name, to a
+  wrappers), or a list, tuple or dict of them, is read as above, whatever the attribute's
+  name, to a
   depth of :data:`MAX_DEPTH` nested clients.
 
 A channel that holds something llmwarm cannot read -- an httpx ``auth=`` function or
@@ -42,6 +43,7 @@ __all__ = [
     "Uncacheable",
     "UnknownTenant",
     "client_credentials",
+    "held_clients",
     "secret_value",
 ]
 
@@ -285,6 +287,22 @@ def _is_client(value: Any) -> bool:
         return False
 
 
+def held_clients(attribute: str, value: Any) -> list[tuple[str, Any]]:
+    """Return the clients an attribute's value holds: itself, or those in a list/tuple/dict.
+
+    Each comes with the name it is read under (``llm``, ``clients[0]``, ``by_region['eu']``).
+
+    .. versionadded:: 0.2.0
+    """
+    if _is_client(value):
+        return [(attribute, value)]
+    if isinstance(value, (list, tuple)):
+        return [(f"{attribute}[{i}]", item) for i, item in enumerate(value) if _is_client(item)]
+    if isinstance(value, dict):
+        return [(f"{attribute}[{k!r}]", item) for k, item in value.items() if _is_client(item)]
+    return []
+
+
 def _unknown(name: str, held: Any, found: list[str], depth: int) -> None:
     """Read what looks like a credential on an unknown object; refuse what is opaque.
 
@@ -301,8 +319,10 @@ def _unknown(name: str, held: Any, found: list[str], depth: int) -> None:
             continue  # read above / below
         if attribute == "_client":
             continue  # read by the caller
-        if _is_client(value):
-            _read(f"{name}.{attribute}", value, found, depth + 1)
+        clients = held_clients(attribute, value)
+        for where, client in clients:
+            _read(f"{name}.{where}", client, found, depth + 1)
+        if clients:
             continue
         if not any(hint in lowered for hint in _HINTS) or value is None:
             continue

@@ -289,8 +289,17 @@ class WrappedTwice:
         self.inner = WrappedPrivateClient(key)
 
 
+class WrappedMany:
+    """A wrapper keeping its clients in a list and a dict."""
+
+    def __init__(self, key: str) -> None:
+        self.clients = [_openai(api_key="sk-shared"), _openai(api_key=key)]
+        self.by_region = {"eu": ollama.Client(host="http://127.0.0.1:9", headers={"X-K": key})}
+
+
 WRAPPERS: dict[str, Factory] = {
     "self.llm = OpenAI(api_key=k)": WrappedLLM,
+    "self.clients = [OpenAI, OpenAI(api_key=k)]; self.by_region = {eu: ollama}": WrappedMany,
     "self._client = OpenAI(http_client=httpx.Client(headers=Authorization: k))": (
         WrappedPrivateClient
     ),
@@ -317,6 +326,28 @@ def test_wrapped_clients_never_share_across_tenants_and_identical_wrappers_hit(
     assert (other == first) == (a == b)  # zero cross-tenant hits
     assert len(upstream) == (1 if a == b else 2)
     assert complete.cache.stats.uncacheable == 0
+
+
+def test_methods_read_clients_their_instance_holds_under_any_name() -> None:
+    # Regression: only self.client/http_client/_client were read, so two instances holding
+    # OpenAI(api_key="a") and OpenAI(api_key="b") as self.llm shared entries.
+    class Assistant:
+        def __init__(self, key: str) -> None:
+            self.llm = _openai(api_key=key)
+            self.pool = [_openai(api_key=key)]
+            self.calls = 0
+
+        @cached(ttl=600, key=lambda arguments: arguments["prompt"])
+        def ask(self, prompt: str) -> str:
+            self.calls += 1
+            return f"{prompt} #{self.calls}"
+
+    one, two, same = Assistant("sk-one"), Assistant("sk-two"), Assistant("sk-one")
+    assert one.ask("hi") == one.ask("hi") == "hi #1"
+    assert two.ask("hi") == "hi #1"
+    assert two.calls == 1  # not served one's answer
+    assert same.ask("hi") == "hi #1"
+    assert same.calls == 0  # an identical tenant hits
 
 
 class Chain:
