@@ -9,6 +9,7 @@ import asyncio
 import copy
 import dataclasses
 import datetime
+import hmac
 import inspect
 import math
 import os
@@ -43,6 +44,7 @@ from llmwarm.cache.backends import (
     RedisBackend,
     SQLiteBackend,
     resolve_backend,
+    row_secret,
 )
 from llmwarm.cache.codec import CodecError, CorruptCacheRow, RecordedStream
 from llmwarm.cache.flight import RETRY, STREAM, Flights, Join, Lead, Outcome
@@ -323,8 +325,8 @@ class CachePolicy(Policy):
         reasons = []
         if self.self_name == "self":
             reasons.append(
-                "it is a method, and `self` is not in the key (only the credentials of "
-                "self.client, self.http_client, self._client and self.api_key are)"
+                "it is a method, and `self` is not in the key (only self.api_key and the "
+                "credentials of the clients its attributes hold are)"
             )
         # Each closure decorated with the default back end gets a memory cache of its own;
         # only a back end passed in (shared by every closure made there) can mix them up.
@@ -802,7 +804,10 @@ def cached(
     ``scope()`` and the credential fingerprint are always added. ``cacheable(arguments)``
     refuses calls (default: all but ``n > 1``). ``scope()`` separates entries (a tenant).
     ``fingerprint_key``: the cache secret, keying credential fingerprints and signing the
-    rows of persistent back ends built from a URL (default ``$LLMWARM_CACHE_SECRET``;
+    rows of persistent back ends built from a URL or a redis client; a
+    ``SQLiteBackend``/``RedisBackend`` object signs with its own ``secret=``, and giving
+    another ``fingerprint_key`` with it is a :class:`~llmwarm.ConfigError` (default
+    ``$LLMWARM_CACHE_SECRET``;
     without one, a random per-process secret for the memory back end and a public
     constant, with a warning, for SQLite and Redis). See the security page of the docs.
 
@@ -833,6 +838,16 @@ def cached(
         else resolve_backend(backend, maxsize=maxsize, ttl=seconds, secret=fingerprint_key)
     )
     secret = secret_from(fingerprint_key)
+    signs = row_secret(backend)
+    if fingerprint_key is not None and signs is not None and not hmac.compare_digest(signs, secret):
+        # A back-end object was built (and signs its rows) before this decorator saw the
+        # key: its rows would verify under another secret -- the public default, maybe.
+        raise ConfigError(
+            f"cached(backend={backend!r}, fingerprint_key=...)",
+            "does not sign the rows of a back-end object, which signs them with the secret "
+            f"it was built with; pass secret= to the back end instead: "
+            f"{type(backend).__name__}(..., secret=...) (or set LLMWARM_CACHE_SECRET).",
+        )
     if is_default_secret(secret) and (shared is None or shared.inline):
         # Keys of an in-process back end never leave the process: fingerprint credentials
         # under a random per-process secret, so even cache_key() output cannot be used to

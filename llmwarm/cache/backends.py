@@ -74,9 +74,9 @@ def _row_secret(secret: str | bytes | None, backend: str) -> bytes:
         logging.getLogger("llmwarm").warning(
             "llmwarm: cache back end %s runs without a cache secret: its rows are signed "
             "with a public default, so anyone who can write the store can forge cached "
-            "answers (they can never run code: stored types are an allow-list). Set %s "
-            "(the same value in every process sharing the store) or pass "
-            "cached(fingerprint_key=...). See the security page of the docs.",
+            "answers (they can never run code: stored types are an allow-list). Pass "
+            "secret= to the back end or set %s (the same value in every process sharing "
+            "the store). See the security page of the docs.",
             backend,
             ENV_SECRET,
         )
@@ -501,6 +501,13 @@ def _timeout_of(query: dict[str, list[str]], backend: str) -> float:
             f"(default {DEFAULT_REDIS_TIMEOUT}).",
         )
     return timeout
+
+
+def row_secret(backend: Any) -> bytes | None:
+    """Return the secret a SQLite/Redis back-end object signs its rows with, else ``None``."""
+    if isinstance(backend, (SQLiteBackend, RedisBackend)):
+        return backend._secret
+    return None
 
 
 def resolve_backend(

@@ -124,8 +124,14 @@ def _untag(value: Any) -> Any:
         return _allowed(value, "pydantic").model_validate(value["data"])  # type: ignore[attr-defined]
     if tag == "dataclass":
         cls = _allowed(value, "dataclass")
+        declared = dataclasses.fields(cls)
+        unknown = set(value["data"]) - {f.name for f in declared}
+        if unknown:  # only declared fields: never __class__, __dict__ or a method's name
+            raise CorruptCacheRow(
+                f"the row sets {len(unknown)} name(s) that are not fields of {cls.__qualname__}"
+            )
         fields = {k: _untag(v) for k, v in value["data"].items()}
-        init = {f.name for f in dataclasses.fields(cls) if f.init}
+        init = {f.name for f in declared if f.init}
         instance = cls(**{k: v for k, v in fields.items() if k in init})
         for name, field_value in fields.items():
             if name not in init:

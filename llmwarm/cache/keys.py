@@ -41,7 +41,13 @@ from typing import Any
 
 import orjson
 
-from llmwarm.cache.tenant import Uncacheable, UnknownTenant, client_credentials, secret_value
+from llmwarm.cache.tenant import (
+    Uncacheable,
+    UnknownTenant,
+    client_credentials,
+    held_clients,
+    secret_value,
+)
 
 __all__ = [
     "CREDENTIAL_HEADERS",
@@ -201,26 +207,64 @@ class Fingerprinter:
                 credentials.append(f"{name}={value}")
         for name in HEADER_ARGS:
             headers = kept.get(name)
-            if headers and isinstance(headers, Mapping):  # ABC checks cost: test falsy first
-                plain = {}
-                for header, value in headers.items():
-                    if str(header).lower() in CREDENTIAL_HEADERS:
-                        credentials.append(f"{name}:{str(header).lower()}={value}")
-                    else:
-                        plain[header] = value
-                kept[name] = plain
+            if not headers:  # ABC checks cost: test falsy first
+                continue
+            pairs = _header_pairs(headers)
+            if pairs is None:
+                continue  # neither a mapping nor (name, value) pairs: not HTTP headers
+            plain = []
+            for header, value in pairs:
+                lowered = _text(header).lower()
+                if lowered in CREDENTIAL_HEADERS:
+                    credentials.append(f"{name}:{lowered}={_text(value)}")
+                else:
+                    plain.append((header, value))
+            kept[name] = dict(plain) if isinstance(headers, Mapping) else [list(p) for p in plain]
         if not credentials:
             return kept, None
         return kept, self.fingerprint(tuple(sorted(credentials)))
 
 
+def _text(value: Any) -> str:
+    """Return a header name or value as text: httpx takes bytes too (latin-1, as on the wire)."""
+    return value.decode("latin-1") if isinstance(value, (bytes, bytearray)) else str(value)
+
+
+def _header_pairs(headers: Any) -> list[tuple[Any, Any]] | None:
+    """Return headers as (name, value) pairs, in every form httpx accepts, else ``None``.
+
+    A mapping, ``httpx.Headers`` (every value of a repeated header), or a list/tuple of
+    pairs (``[("Authorization", "Bearer ...")]``): each form's credential headers must be
+    fingerprinted, or a secret given as pairs would stay in the key as plain text.
+    """
+    multi_items = getattr(headers, "multi_items", None)
+    if callable(multi_items):
+        return list(multi_items())
+    if isinstance(headers, Mapping):
+        return list(headers.items())
+    if isinstance(headers, (list, tuple)) and all(
+        isinstance(pair, (list, tuple)) and len(pair) == 2 for pair in headers
+    ):
+        return [(pair[0], pair[1]) for pair in headers]
+    return None
+
+
 def instance_credentials(instance: Any, *, strict: bool = True) -> list[str]:
-    """Return the credentials a method's instance holds (its clients' and its ``api_key``)."""
+    """Return the credentials a method's instance holds (its clients' and its ``api_key``).
+
+    Its clients: ``client``/``http_client``/``_client``, and any other attribute holding a
+    client (or a list, tuple or dict of them), whatever its name.
+    """
     found: list[str] = []
     for attribute in INSTANCE_CLIENTS:
         held = getattr(instance, attribute, None)
         if held is not None:
             found.extend(client_credentials(f"self.{attribute}", held, strict=strict))
+    # A client kept under any other name (self.llm = OpenAI(...)) is the tenant too.
+    for attribute, value in getattr(instance, "__dict__", {}).items():
+        if attribute not in INSTANCE_CLIENTS:
+            for where, client in held_clients(attribute, value):
+                found.extend(client_credentials(f"self.{where}", client, strict=strict))
     api_key = getattr(instance, "api_key", None)
     if api_key is not None:
         try:

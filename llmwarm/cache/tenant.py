@@ -14,11 +14,17 @@ into the key's keyed fingerprint (never into the key in clear):
   carry identity (``accept``, ``user-agent``, ...); query parameters (``default_query``,
   httpx ``params``) and cookies;
 * an httpx / httpx2 client's ``auth=``: basic and digest credentials are read; and the
-  same channels of the HTTP client inside an SDK client (``client._client``).
+  same channels of the HTTP client inside an SDK client (``client._client``);
+* a wrapper object (an unknown class holding a client): every attribute that holds an
+  httpx client or any object carrying ``_client`` (OpenAI, Azure, Ollama clients, other
+  wrappers), or a list, tuple or dict of them, is read as above, whatever the attribute's
+  name, to a
+  depth of :data:`MAX_DEPTH` nested clients.
 
 A channel that holds something llmwarm cannot read -- an httpx ``auth=`` function or
 custom ``Auth`` class, an OpenAI ``provider=``/``workload_identity=``, a token provider
-that raises or is async, an unknown client holding an auth object -- raises
+that raises or is async, an unknown client holding an auth object, clients nested deeper
+than :data:`MAX_DEPTH` -- raises
 :class:`UnknownTenant`: the call is not cached unless ``@cached(scope=...)`` names the
 tenant. Values are read on every call, never memoized, because clients can be changed in
 place (``client.api_key = ...``, ``http_client.headers["Authorization"] = ...``).
@@ -31,7 +37,15 @@ from __future__ import annotations
 import inspect
 from typing import Any
 
-__all__ = ["BENIGN_HEADERS", "Uncacheable", "UnknownTenant", "client_credentials", "secret_value"]
+__all__ = [
+    "BENIGN_HEADERS",
+    "MAX_DEPTH",
+    "Uncacheable",
+    "UnknownTenant",
+    "client_credentials",
+    "held_clients",
+    "secret_value",
+]
 
 
 class Uncacheable(Exception):
@@ -71,6 +85,15 @@ _HEADERS = ("_custom_headers", "headers")
 _QUERIES = ("_custom_query", "params")
 # Attribute names that, on an unknown client, hint at a credential.
 _HINTS = ("key", "token", "auth", "secret", "password", "credential", "cookie")
+
+MAX_DEPTH = 4
+"""How deep nested clients are followed (a wrapper's client's HTTP client is depth 2).
+
+Deeper than this the tenant is unknown (:class:`UnknownTenant`): stopping silently would
+leave the inner credential out of the key and merge tenants.
+
+.. versionadded:: 0.2.0
+"""
 
 _family_of: dict[type, str | None] = {}
 
@@ -202,6 +225,10 @@ def client_credentials(name: str, held: Any, *, strict: bool = True) -> list[str
 
 
 def _read(name: str, held: Any, found: list[str], depth: int) -> None:
+    if depth > MAX_DEPTH:
+        raise UnknownTenant(
+            f"{name} nests clients deeper than {MAX_DEPTH} levels; llmwarm stops reading there"
+        )
     kind = type(held)
     found.append(f"{name}.class={kind.__module__}.{kind.__qualname__}")
     base_url = _base_url(held)
@@ -211,14 +238,14 @@ def _read(name: str, held: Any, found: list[str], depth: int) -> None:
     # Known families: read the attributes each keeps (a dict lookup is far cheaper than
     # getattr on a missing name, and this runs on every cached call that carries a client).
     if family in ("httpx", "httpx2"):
-        state = vars(held)
+        state = getattr(held, "__dict__", {})  # a slotted httpx value (URL, ...): properties
         _auth(_attribute(held, state, "auth"), f"{name}.auth", found)
         _headers(name, _attribute(held, state, "headers"), found)
         _pairs(name, "query", _attribute(held, state, "params"), found)
         _pairs(name, "cookie", _attribute(held, state, "cookies"), found)
         return
     if family == "openai":
-        state = vars(held)
+        state = getattr(held, "__dict__", {})
         _values(name, state.get, found)
         for attribute in _PROVIDERS:
             value = state.get(attribute)
@@ -233,17 +260,55 @@ def _read(name: str, held: Any, found: list[str], depth: int) -> None:
         _pairs(name, "query", state.get("_custom_query"), found)
     elif family is None:
         _values(name, lambda attribute, default: getattr(held, attribute, default), found)
-        _unknown(name, held, found)
+        _unknown(name, held, found, depth)
         _headers(name, getattr(held, "headers", None), found)
         _pairs(name, "query", getattr(held, "params", None), found)
     # ollama.Client keeps everything (host, headers) on its httpx client, `_client`.
     inner = getattr(held, "_client", None)
-    if inner is not None and depth < 1:  # an SDK client's HTTP client: its auth, headers
+    if inner is not None:  # an SDK client's HTTP client, a wrapper's client: read it all
         _read(f"{name}._client", inner, found, depth + 1)
 
 
-def _unknown(name: str, held: Any, found: list[str]) -> None:
-    """Read what looks like a credential on an unknown object; refuse what is opaque."""
+def _is_client(value: Any) -> bool:
+    """Whether a value is read as a client: an httpx client, or any object with ``_client``.
+
+    SDK clients (OpenAI, Azure, Ollama) all keep their HTTP client as ``_client``; other
+    objects of a known family (an httpx ``Auth``, ``URL``, ``Timeout``) are not clients.
+    """
+    if isinstance(value, (str, bytes, int, float, bool, type)) or value is None:
+        return False
+    if _family(value) in ("httpx", "httpx2") and any(
+        base.__name__ == "BaseClient" for base in type(value).__mro__
+    ):
+        return True
+    try:
+        return getattr(value, "_client", None) is not None
+    except Exception:  # a property that raises: not a client we can follow
+        return False
+
+
+def held_clients(attribute: str, value: Any) -> list[tuple[str, Any]]:
+    """Return the clients an attribute's value holds: itself, or those in a list/tuple/dict.
+
+    Each comes with the name it is read under (``llm``, ``clients[0]``, ``by_region['eu']``).
+
+    .. versionadded:: 0.2.0
+    """
+    if _is_client(value):
+        return [(attribute, value)]
+    if isinstance(value, (list, tuple)):
+        return [(f"{attribute}[{i}]", item) for i, item in enumerate(value) if _is_client(item)]
+    if isinstance(value, dict):
+        return [(f"{attribute}[{k!r}]", item) for k, item in value.items() if _is_client(item)]
+    return []
+
+
+def _unknown(name: str, held: Any, found: list[str], depth: int) -> None:
+    """Read what looks like a credential on an unknown object; refuse what is opaque.
+
+    Whatever attribute holds a client (``self.llm = OpenAI(...)``) is read as a client,
+    whatever its name: a wrapper's credentials live in the client it wraps.
+    """
     try:
         attributes: dict[str, Any] = vars(held)
     except TypeError:  # no __dict__ (object(), slotted classes): nothing more to read
@@ -252,6 +317,13 @@ def _unknown(name: str, held: Any, found: list[str]) -> None:
         lowered = attribute.lower()
         if attribute in _VALUES or attribute in _HEADERS or attribute in _QUERIES:
             continue  # read above / below
+        if attribute == "_client":
+            continue  # read by the caller
+        clients = held_clients(attribute, value)
+        for where, client in clients:
+            _read(f"{name}.{where}", client, found, depth + 1)
+        if clients:
+            continue
         if not any(hint in lowered for hint in _HINTS) or value is None:
             continue
         if isinstance(value, bool):

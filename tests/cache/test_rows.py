@@ -426,3 +426,101 @@ def test_a_genuine_row_kept_alive_past_its_expiry_is_not_replayed(
     with sqlite3.connect(tmp_path / "c.db") as db:
         assert db.execute("SELECT COUNT(*) FROM llmwarm_cache").fetchone() == (0,)
     sqlite_backend.close()
+
+
+def _backend_object(kind: str, tmp_path: Path, server_url: str, secret: str | None) -> Any:
+    if kind == "sqlite":
+        return SQLiteBackend(tmp_path / "object.db", secret=secret)
+    return RedisBackend(server_url, secret=secret)
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "redis"])
+def test_fingerprint_key_with_a_backend_object_signing_otherwise_is_refused(
+    kind: str, tmp_path: Path, redis_server: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Regression: @cached(backend=SQLiteBackend(p), fingerprint_key="s") without
+    # LLMWARM_CACHE_SECRET wrote rows that verify under the public default secret.
+    monkeypatch.delenv("LLMWARM_CACHE_SECRET")
+    unsigned = _backend_object(kind, tmp_path, redis_server.url, None)
+    with pytest.raises(llmwarm.ConfigError, match=r"secret=") as raised:
+        cached(backend=unsigned, fingerprint_key="s-0123456789")
+    assert type(unsigned).__name__ in str(raised.value)
+    with pytest.raises(llmwarm.ConfigError):
+        cached(
+            backend=_backend_object(kind, tmp_path, redis_server.url, "other"),
+            fingerprint_key="s-0123456789",
+        )
+    # The fix the message names: the back end signs with the secret given to it.
+    signed = _backend_object(kind, tmp_path, redis_server.url, "s-0123456789")
+
+    @cached(backend=signed, fingerprint_key="s-0123456789")
+    def complete(prompt: str) -> str:
+        return prompt.upper()
+
+    assert complete("hi") == "HI"
+    stored = complete.cache_key("hi")
+    if kind == "sqlite":
+        with sqlite3.connect(tmp_path / "object.db") as db:
+            (row,) = db.execute(
+                "SELECT value FROM llmwarm_cache WHERE key = ?", (stored,)
+            ).fetchone()
+        name = stored
+    else:
+        name = "llmwarm:cache:" + stored
+        row = signed.client.get(name)
+    codec.verify(b"s-0123456789", name, row)
+    with pytest.raises(codec.CorruptCacheRow):
+        codec.verify(keys._DEFAULT_SECRET, name, row)
+
+
+def test_the_no_secret_warning_names_secret_on_the_back_end(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.delenv("LLMWARM_CACHE_SECRET")
+    monkeypatch.setattr(llmwarm.cache.backends, "_warned_unsigned", False)
+    with caplog.at_level(logging.WARNING, logger="llmwarm"):
+        SQLiteBackend(tmp_path / "c.db")
+    (line,) = [r.getMessage() for r in caplog.records if "without a cache secret" in r.getMessage()]
+    assert "Pass secret= to the back end or set LLMWARM_CACHE_SECRET" in line
+
+
+@dataclasses.dataclass
+class Labelled:
+    label: str
+    hidden: int = dataclasses.field(default=0, init=False)
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        {"label": "ok", "__class__": "x"},
+        {"label": "ok", "__dict__": {"label": "forged"}},
+        {"label": "ok", "__eq__": "not a method"},
+        {"label": "ok", "is_admin": True},
+    ],
+    ids=["__class__", "__dict__", "__eq__", "is_admin"],
+)
+def test_a_dataclass_row_setting_a_name_that_is_not_a_field_is_corrupt(
+    tmp_path: Path, data: dict[str, Any]
+) -> None:
+    # Regression: names outside __init__ were set with object.__setattr__, whatever they
+    # were -- a row (signed: a holder of the secret, or an old version) set any attribute.
+    register_type(Labelled, name="tests.Labelled")
+    backend = SQLiteBackend(tmp_path / "c.db", secret=SECRET)
+    row = {"__llmwarm__": "dataclass", "type": "tests.Labelled", "data": data}
+    backend.set("k", "a genuine answer", None)  # creates the table; then overwritten
+    with sqlite3.connect(tmp_path / "c.db") as db:
+        db.execute(
+            "INSERT OR REPLACE INTO llmwarm_cache (key, value, expires) VALUES (?, ?, ?)",
+            ("k", codec.sign(SECRET.encode(), "k", _payload(row)), None),
+        )
+    with pytest.raises(codec.CorruptCacheRow, match="not fields of Labelled"):
+        backend.get("k")
+    # A genuine row, with a field outside __init__, still round-trips.
+    genuine = Labelled("ok")
+    genuine.hidden = 7
+    backend.set("g", genuine, None)
+    back = backend.get("g")
+    assert back == genuine
+    assert back.hidden == 7
+    backend.close()

@@ -262,3 +262,148 @@ def test_per_call_credential_headers_separate_tenants_and_stay_out_of_the_key(
     policy = complete.llmwarm_policies[0]
     stored = policy.key_of(("hi",), {"headers": {header: "secret-one"}}, hashed=False)
     assert "secret-one" not in stored
+
+
+class WrappedLLM:
+    """A user's wrapper: the credential lives on a client held under an arbitrary name."""
+
+    def __init__(self, key: str) -> None:
+        self.llm = _openai(api_key=key)
+
+
+class WrappedPrivateClient:
+    """A wrapper whose ``_client`` is an SDK client whose HTTP client carries the key."""
+
+    def __init__(self, key: str) -> None:
+        self._client = openai.OpenAI(
+            api_key="sk-shared",
+            base_url="http://127.0.0.1:9/v1",
+            http_client=httpx.Client(headers={"Authorization": key}),
+        )
+
+
+class WrappedTwice:
+    """A wrapper of a wrapper, under a name with no credential hint."""
+
+    def __init__(self, key: str) -> None:
+        self.inner = WrappedPrivateClient(key)
+
+
+class WrappedMany:
+    """A wrapper keeping its clients in a list and a dict."""
+
+    def __init__(self, key: str) -> None:
+        self.clients = [_openai(api_key="sk-shared"), _openai(api_key=key)]
+        self.by_region = {"eu": ollama.Client(host="http://127.0.0.1:9", headers={"X-K": key})}
+
+
+WRAPPERS: dict[str, Factory] = {
+    "self.llm = OpenAI(api_key=k)": WrappedLLM,
+    "self.clients = [OpenAI, OpenAI(api_key=k)]; self.by_region = {eu: ollama}": WrappedMany,
+    "self._client = OpenAI(http_client=httpx.Client(headers=Authorization: k))": (
+        WrappedPrivateClient
+    ),
+    "self.inner._client = OpenAI(http_client=...Authorization: k)": WrappedTwice,
+    "self.http = httpx.Client(auth=(user, k))": lambda k: type(
+        "Wrapper", (), {"__init__": lambda self: setattr(self, "http", httpx.Client(auth=("u", k)))}
+    )(),
+}
+
+
+@settings(max_examples=40, deadline=None)
+@given(wrapper=st.sampled_from(sorted(WRAPPERS)), a=values, b=values)
+def test_wrapped_clients_never_share_across_tenants_and_identical_wrappers_hit(
+    wrapper: str, a: str, b: str
+) -> None:
+    # Regression: a wrapper's nested client was read only through `_client`, one level, and
+    # other attributes only when their name hinted at a credential: keys "a" and "b" got
+    # one fingerprint. Identical wrappers (distinct objects) are cached and hit.
+    make = WRAPPERS[wrapper]
+    complete, upstream = _fn()
+    first = complete("hi", client=make(a))
+    assert complete("hi", client=make(a)) == first
+    other = complete("hi", client=make(b))
+    assert (other == first) == (a == b)  # zero cross-tenant hits
+    assert len(upstream) == (1 if a == b else 2)
+    assert complete.cache.stats.uncacheable == 0
+
+
+def test_methods_read_clients_their_instance_holds_under_any_name() -> None:
+    # Regression: only self.client/http_client/_client were read, so two instances holding
+    # OpenAI(api_key="a") and OpenAI(api_key="b") as self.llm shared entries.
+    class Assistant:
+        def __init__(self, key: str) -> None:
+            self.llm = _openai(api_key=key)
+            self.pool = [_openai(api_key=key)]
+            self.calls = 0
+
+        @cached(ttl=600, key=lambda arguments: arguments["prompt"])
+        def ask(self, prompt: str) -> str:
+            self.calls += 1
+            return f"{prompt} #{self.calls}"
+
+    one, two, same = Assistant("sk-one"), Assistant("sk-two"), Assistant("sk-one")
+    assert one.ask("hi") == one.ask("hi") == "hi #1"
+    assert two.ask("hi") == "hi #1"
+    assert two.calls == 1  # not served one's answer
+    assert same.ask("hi") == "hi #1"
+    assert same.calls == 0  # an identical tenant hits
+
+
+class Chain:
+    """Clients nested deeper than llmwarm follows: each level holds the next as `_client`."""
+
+    def __init__(self, levels: int, key: str) -> None:
+        self._client: Any = _openai(api_key=key) if levels == 0 else Chain(levels - 1, key)
+
+
+def test_clients_nested_past_the_depth_limit_are_an_unknown_tenant(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # Regression: past the depth limit the inner key was silently left out (fail open).
+    complete, upstream = _fn()
+    with caplog.at_level(logging.WARNING, logger="llmwarm"):
+        for key in ("a", "b", "a"):
+            complete("hi", client=Chain(6, key))
+    assert len(upstream) == 3
+    assert complete.cache.stats.uncacheable == 3
+    lines = [r.getMessage() for r in caplog.records if "cannot tell which tenant" in r.getMessage()]
+    assert len(lines) == 1
+    assert "scope=" in lines[0]
+
+
+@pytest.mark.parametrize(
+    "form",
+    ["list of pairs", "tuple of pairs", "bytes pairs", "httpx.Headers", "httpx2.Headers"],
+)
+def test_credential_headers_given_as_pairs_are_fingerprinted_not_kept_in_clear(
+    form: str,
+) -> None:
+    # Regression: only a Mapping was inspected, so [("Authorization", "Bearer sk-secret")]
+    # stayed in the key as plain text (and two tenants differed only by that text).
+    def headers(value: str) -> Any:
+        pairs = [("Authorization", f"Bearer {value}"), ("X-Request", "same")]
+        if form == "tuple of pairs":
+            return tuple(pairs)
+        if form == "bytes pairs":
+            return [(k.encode(), v.encode()) for k, v in pairs]
+        if form == "httpx.Headers":
+            return httpx.Headers(pairs)
+        if form == "httpx2.Headers":
+            return httpx2.Headers(pairs)
+        return pairs
+
+    complete, upstream = _fn()
+    assert complete("hi", headers=headers("sk-secret")) == complete(
+        "hi", headers=headers("sk-secret")
+    )
+    assert complete("hi", headers=headers("sk-other")) != complete(
+        "hi", headers=headers("sk-secret")
+    )
+    assert len(upstream) == 2
+    policy = complete.llmwarm_policies[0]
+    stored = policy.key_of(("hi",), {"headers": headers("sk-secret")}, hashed=False)
+    assert "sk-secret" not in stored
+    assert b"sk-secret".hex() not in stored  # bytes are key material as hex
+    # a header that carries no credential stays key material
+    assert ("same" if form != "bytes pairs" else b"same".hex()) in stored
