@@ -59,7 +59,6 @@ __all__ = [
     "DEFAULT_AUTO_START",
     "DEFAULT_BACKOFF_CAP",
     "DEFAULT_COLD_START_BUDGET",
-    "DEFAULT_INTERVAL",
     "DEFAULT_KEEP_ALIVE",
     "FIRST_PING_SPREAD",
     "MIN_INTERVAL",
@@ -74,8 +73,6 @@ if TYPE_CHECKING:
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-DEFAULT_INTERVAL = 300.0
-"""The interval of 0.1 (now the default unload window, :data:`DEFAULT_KEEP_ALIVE`)."""
 DEFAULT_COLD_START_BUDGET = DEFAULT_BUDGET
 """The fraction of user calls the warming policy lets find the model cold (1%).
 
