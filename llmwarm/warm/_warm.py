@@ -196,8 +196,6 @@ def warm(
             f"got {backend!r}."
         )
     clock = _clock if _clock is not None else _scheduler.SystemClock()
-    if ping is not None:  # a ping meeting a loading model waits for it: not a failure
-        ping = _patient(ping, getattr(clock, "sleep", None))
 
     def decorate(function: F) -> F:
         fleet = None
@@ -208,41 +206,6 @@ def warm(
         return apply(function, _WarmPolicy(warmer))
 
     return cast("WarmDecorator", decorate)
-
-
-def _patient(ping: Callable[..., Any], sleep: Any) -> Callable[..., Any]:
-    """Wrap ``ping`` with :func:`llmwarm._core.loading.patient`, keeping its ``keep_alive=``.
-
-    The patient wrapper takes the model name only; a window-setting ping also takes the
-    window, bound before the wrapper is made.
-    """
-    if not getattr(ping, "sets_window", False):
-        return _loading.patient(ping, sleep)
-
-    def bound(keep_alive: float | None) -> Callable[[str], Any]:
-        raw = ping if keep_alive is None else functools.partial(ping, keep_alive=keep_alive)
-        if _scheduler.is_async_callable(ping):
-
-            async def araw(model: str) -> Any:  # a partial hides that it is async
-                return await raw(model)
-
-            return _loading.patient(araw, sleep)
-        return _loading.patient(raw, sleep)
-
-    if _scheduler.is_async_callable(ping):
-
-        async def awindowed(model: str, keep_alive: float | None = None) -> Any:
-            return await bound(keep_alive)(model)
-
-        windowed: Callable[..., Any] = awindowed
-    else:
-
-        def swindowed(model: str, keep_alive: float | None = None) -> Any:
-            return bound(keep_alive)(model)
-
-        windowed = swindowed
-    windowed.sets_window = True  # type: ignore[attr-defined]
-    return windowed
 
 
 def shutdown() -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 
+from llmwarm import warm
 from llmwarm.warm import _warm
 
 
@@ -12,3 +13,47 @@ def test_no_dead_default_interval_constant() -> None:
     # and its docstring described another constant: it misled readers of the API page.
     assert not hasattr(_warm, "DEFAULT_INTERVAL")
     assert "DEFAULT_INTERVAL" not in sys.modules["llmwarm.warm"].__all__
+
+
+class SleepingClock:
+    """A manual clock whose ``sleep`` moves time on at once (the waits are counted)."""
+
+    manual = True
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+        self.slept = 0.0
+
+    def monotonic(self) -> float:
+        return self.now
+
+    def time(self) -> float:
+        return 1_700_000_000.0 + self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.now += seconds
+        self.slept += seconds
+
+
+class ModelNotReadyException(Exception):
+    """As an SDK says the model is not ready (recognised by its class name)."""
+
+
+def test_an_adapter_ping_meeting_a_loading_model_waits_once_not_nested() -> None:
+    # The adapter was wrapped in a patient wait and also ran inside the stack's wait for
+    # a loading model: each outer attempt re-ran the whole inner wait (1560 s, 144 pings).
+    clock, calls = SleepingClock(), []
+
+    def ping(model: str) -> None:
+        calls.append(model)
+        raise ModelNotReadyException("model m is not ready")
+
+    @warm("m", interval=60, ping=ping, _clock=clock)
+    def complete(*, model: str = "m") -> str:
+        return model
+
+    complete.warmer.start()
+    complete.warmer.run_due()
+    assert complete.warmer.ping_failures == 1
+    assert clock.slept <= 120.0  # one wait, within DEFAULT_MAX_WAIT
+    assert len(calls) <= 12
