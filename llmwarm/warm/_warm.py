@@ -761,8 +761,6 @@ class Warmer:
                 st.policy.observe_ping(end - started, cold)
         if recovered:
             logger.info("llmwarm: keep-warm pings to %r work again (%d failed)", model, recovered)
-        if self._ping is not None and st.learner is not None:
-            st.learner.observe(gap, end - started)
         if fleet is not None:
             yield _scheduler.Blocking(fleet.publish, model, clock.time())
 

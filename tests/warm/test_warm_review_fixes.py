@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from typing import Any
 
 from llmwarm import warm
 from llmwarm.warm import _warm
@@ -57,3 +58,30 @@ def test_an_adapter_ping_meeting_a_loading_model_waits_once_not_nested() -> None
     assert complete.warmer.ping_failures == 1
     assert clock.slept <= 120.0  # one wait, within DEFAULT_MAX_WAIT
     assert len(calls) <= 12
+
+
+def test_the_auto_learner_observes_each_adapter_ping_once(manual_clock: Any) -> None:
+    # An adapter ping runs through the stack, whose flow teaches the learner; _work taught
+    # it the same ping a second time, halving what it learned from traffic.
+    clock, sent = manual_clock, []
+
+    @warm("m", interval="auto", ping=sent.append, _clock=clock)
+    def complete(*, model: str = "m") -> str:
+        return model
+
+    learner = complete.warmer._state["m"].learner
+    assert learner is not None
+    seen: list[Any] = []
+    observe = learner.observe
+
+    def counting(*args: Any) -> None:
+        seen.append(args)
+        observe(*args)
+
+    learner.observe = counting  # type: ignore[method-assign]
+    complete.warmer.start()
+    for _ in range(3):
+        complete.warmer.run_due()
+        clock.now += complete.warmer.interval("m")
+    assert len(sent) == 3
+    assert len(seen) == len(sent)
