@@ -229,8 +229,10 @@ def _warm(stack: StackConfig, is_async: bool) -> Callable[[Any], Any]:
             keep_alive=warmup.keep_alive or pings.DEFAULT_OLLAMA_KEEP_ALIVE,
             asynchronous=is_async,
         )
-    interval = "auto" if warmup.interval_seconds is None else warmup.interval_seconds
-    decorator: Callable[[Any], Any] = warm(warmup.model, interval, **options)
+    if warmup.cold_start_budget is not None:
+        options["cold_start_budget"] = warmup.cold_start_budget
+    # None: the warming policy decides; "auto" or seconds: the interval override.
+    decorator: Callable[[Any], Any] = warm(warmup.model, warmup.interval_seconds, **options)
     return decorator
 
 
