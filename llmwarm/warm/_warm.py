@@ -211,7 +211,8 @@ def warm(
 def shutdown() -> None:
     """Stop every warmer of the process (no ping starts after this returns).
 
-    ``llmwarm.close()`` does this first; ``llmwarm.shutdown`` is now that ``close()``.
+    ``llmwarm.close()`` also ends every warmer, but a warmer it ended starts again on its
+    function's next call; ``llmwarm.shutdown`` is now that ``close()``.
 
     .. versionadded:: 0.1.0
     """
@@ -219,10 +220,16 @@ def shutdown() -> None:
         warmer.stop()
 
 
-async def _ashutdown() -> None:
-    # Stop every warmer, then wait for the running loop's warmer tasks to end.
+def _close_all() -> None:
+    # llmwarm.close(): end every warmer's work now; the next call starts it afresh.
     for warmer in list(_registry):
-        await warmer.aclose()
+        warmer._halt(reopen=True)
+
+
+async def _aclose_all() -> None:
+    # The same, then wait for the running loop's warmer tasks to end.
+    for warmer in list(_registry):
+        await warmer._ahalt(reopen=True)
 
 
 # ------------------------------------------------------------------------------ policy
@@ -368,6 +375,7 @@ class Warmer:
         self._adapter_async = _scheduler.is_async_callable(ping)
         self._only = models[0] if len(models) == 1 else None
         self._stopped = False
+        self._reopen = False  # ended by llmwarm.close(): the next call starts it again
         self._scheduler: _scheduler.ThreadScheduler | None = None
         self._runner: _scheduler.AsyncRunner | None = None
         self._is_async = False
@@ -380,7 +388,7 @@ class Warmer:
         self._failed = 0
         self._rng = random.Random()
         _registry.add(self)
-        _lifecycle.on_close(_lifecycle.WARMERS, "warmers", shutdown, _ashutdown)
+        _lifecycle.on_close(_lifecycle.WARMERS, "warmers", _close_all, _aclose_all)
         _lifecycle.on_close(
             _lifecycle.THREADS, "threads", _scheduler.close_threads, _scheduler.aclose_threads
         )
@@ -423,7 +431,7 @@ class Warmer:
         warmer starts on the running loop, or on its first call when there is none.
         """
         with self._lock:
-            self._stopped = False
+            self._stopped = self._reopen = False
             for st in self._state.values():
                 st.asap = st.kept = st.listed
         if self._fleet is not None:
@@ -455,8 +463,13 @@ class Warmer:
 
     def stop(self) -> None:
         """Stop warming; no ping starts after this returns. Calls do not restart it."""
+        self._halt(reopen=False)
+
+    def _halt(self, *, reopen: bool) -> None:
+        """Stop warming; with ``reopen`` (``llmwarm.close()``) the next call starts it again."""
         with self._lock:
             self._stopped = True
+            self._reopen = reopen
             for st in self._state.values():
                 st.asap = False
             scheduler, self._scheduler = self._scheduler, None
@@ -477,8 +490,11 @@ class Warmer:
 
     async def aclose(self) -> None:
         """Stop warming and wait for an async warmer's task to end."""
+        await self._ahalt(reopen=False)
+
+    async def _ahalt(self, *, reopen: bool) -> None:
         runner = self._runner
-        self.stop()
+        self._halt(reopen=reopen)
         if runner is not None and runner.loop is asyncio.get_running_loop():
             await asyncio.wait([runner.task])
 
@@ -624,6 +640,8 @@ class Warmer:
         return st.plan_due
 
     def _ensure_running(self) -> None:
+        if self._reopen:
+            self._restart()
         if self._stopped or self._clock.manual:
             return
         on_fork_child(_after_fork)
@@ -647,6 +665,16 @@ class Warmer:
                 self._scheduler = _scheduler.shared()
                 self._scheduler.add(self)
             on_exit(shutdown)
+
+    def _restart(self) -> None:
+        """Undo ``llmwarm.close()`` on the next call, as pools reopen; not :meth:`stop`."""
+        with self._lock:
+            if not self._reopen:
+                return
+            self._reopen = False
+            self._stopped = False
+        if self._fleet is not None:
+            self._fleet.reopen()
 
     def _wake(self) -> None:
         if self._scheduler is not None:
