@@ -247,3 +247,28 @@ def test_close_flushes_the_telemetry_setup_installed(close: str) -> None:
     out = done.stdout
     assert '"name": "chat gpt-4o-mini"' in out
     assert out.index('"name": "chat gpt-4o-mini"') < out.index("CLOSED")
+
+
+def test_a_call_after_close_starts_its_warmer_afresh_and_stop_still_holds() -> None:
+    # close() stopped warmers for good, unlike pools: calls after it were never kept warm.
+    @warm(MODEL, interval=60, ping=lambda model: None)
+    def idle(prompt: str, *, model: str = MODEL) -> str:
+        return prompt
+
+    idle("a")
+    assert idle.warmer.next_ping_at(MODEL) is not None
+    assert "llmwarm-warm" in llmwarm_threads()
+    llmwarm.close()
+    assert idle.warmer.next_ping_at(MODEL) is None  # no ping until the next call
+    assert llmwarm_threads() == []
+    idle("b")
+    assert idle.warmer.next_ping_at(MODEL) is not None  # warming again, on a new thread
+    assert "llmwarm-warm" in llmwarm_threads()
+    llmwarm.close()
+    assert llmwarm_threads() == []  # the second close ends the new thread too
+    idle.warmer.stop()  # the handle's stop is still "until start()"
+    idle("c")
+    assert idle.warmer.next_ping_at(MODEL) is None
+    assert llmwarm_threads() == []
+    idle.warmer.start()
+    assert idle.warmer.next_ping_at(MODEL) is not None

@@ -104,7 +104,8 @@ def _ordered() -> list[tuple[str, Callable[[], None], Callable[[], Awaitable[Non
 def close() -> None:
     """End everything llmwarm runs in this process; calls afterwards start afresh.
 
-    In order: stop every warmer (no ping starts after this), send the batches waiting for
+    In order: end every warmer (no ping starts after this; a warmer starts again on its
+    function's next call, unlike one ended by ``.warmer.stop()``), send the batches waiting for
     company, close the connection pools (a pool in use closes when its last call ends),
     flush telemetry set up by :func:`llmwarm.telemetry.setup`, and end llmwarm's idle
     threads. A part that fails is logged on the ``llmwarm`` logger and the others still

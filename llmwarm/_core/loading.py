@@ -20,7 +20,8 @@ runs the call, and while the answer is "not ready" waits as advised (``estimated
 ``Retry-After``; else a growing poll) and runs it again, within a bound: the call's own
 ``timeout`` argument when it passes a number, else :data:`DEFAULT_MAX_WAIT`. Under
 ``@routed`` with another tier to try, it does not wait: the router goes there at once.
-:func:`patient` does the same for a ``ping=`` callable.
+:func:`patient` does the same for a callable run outside a stack (``@warm``'s adapter
+pings go through the stack, so through :func:`until_ready`, once).
 """
 
 from __future__ import annotations

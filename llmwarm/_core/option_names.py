@@ -39,6 +39,7 @@ SECTIONS: Mapping[str, tuple[str, Mapping[str, str]]] = {
         {
             "model": "model",
             "interval_seconds": "interval",
+            "cold_start_budget": "cold_start_budget",
             "keep_alive": "keep_alive",
             "backend": "backend",
         },

@@ -199,17 +199,20 @@ def _cached(stack: StackConfig) -> Callable[[Any], Any]:
 
 
 def _routed(stack: StackConfig) -> Callable[[Any], Any]:
-    from llmwarm.route import DEFAULT_COOLDOWN, Tier, routed
+    from llmwarm.route import DEFAULT_COOLDOWN, DEFAULT_MAX_COOLDOWN, Tier, routed
 
     routing = stack.routing
     assert routing is not None
     tiers = [Tier(t.name, t.model, **t.overrides) for t in routing.tiers]
+    cooldown = _or(routing.cooldown_seconds, DEFAULT_COOLDOWN)
     return routed(
         tiers,
         fallback=routing.fallback,
         prefer_warm=routing.prefer_warm,
         hedge_after=routing.hedge_after_seconds,
-        cooldown=_or(routing.cooldown_seconds, DEFAULT_COOLDOWN),
+        cooldown=cooldown,
+        # A cooldown_seconds the schema accepted must not fail inside routed().
+        max_cooldown=max(cooldown, DEFAULT_MAX_COOLDOWN),
     )
 
 
@@ -226,8 +229,10 @@ def _warm(stack: StackConfig, is_async: bool) -> Callable[[Any], Any]:
             keep_alive=warmup.keep_alive or pings.DEFAULT_OLLAMA_KEEP_ALIVE,
             asynchronous=is_async,
         )
-    interval = "auto" if warmup.interval_seconds is None else warmup.interval_seconds
-    decorator: Callable[[Any], Any] = warm(warmup.model, interval, **options)
+    if warmup.cold_start_budget is not None:
+        options["cold_start_budget"] = warmup.cold_start_budget
+    # None: the warming policy decides; "auto" or seconds: the interval override.
+    decorator: Callable[[Any], Any] = warm(warmup.model, warmup.interval_seconds, **options)
     return decorator
 
 

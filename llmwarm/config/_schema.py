@@ -14,7 +14,7 @@ import types
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 from urllib.parse import urlsplit
 
 from llmwarm._core import ConfigError, UnknownOptionError, did_you_mean, section_keys
@@ -152,14 +152,18 @@ class PoolingConfig:
 
 @dataclass(frozen=True)
 class WarmupConfig:
-    """``warmup``: the ``@warm`` model, interval, Ollama keep-alive and shared backend."""
+    """``warmup``: the ``@warm`` model, interval or budget, keep-alive and shared backend."""
 
     enabled: bool = True
     model: str = ""
-    interval_seconds: float | None = 300.0
-    """Seconds between pings at most; ``None`` for ``"auto"`` (learnt by ``@warm``)."""
+    interval_seconds: float | Literal["auto"] | None = None
+    """Seconds between pings at most, ``"auto"`` (the window learnt by ``@warm``), or
+    ``None``: the warming policy decides (``@warm``'s default)."""
     keep_alive: float | None = None
     backend: str | None = None
+    cold_start_budget: float | None = None
+    """The warming policy's share of calls that may find the model cold; ``None``: ``@warm``'s
+    default (1%)."""
 
 
 @dataclass(frozen=True)
@@ -243,10 +247,16 @@ class StackConfig:
             )
         if self.warmup:
             w = self.warmup
-            extra = f", keep_alive={w.keep_alive:g}" if w.keep_alive is not None else ""
+            extra = ""  # no interval: the warming policy (@warm's default)
+            if w.interval_seconds == "auto":
+                extra += ", interval='auto'"
+            elif w.interval_seconds is not None:
+                extra += f", interval={w.interval_seconds:g}"
+            if w.cold_start_budget is not None:
+                extra += f", cold_start_budget={w.cold_start_budget:g}"
+            extra += f", keep_alive={w.keep_alive:g}" if w.keep_alive is not None else ""
             extra += f", backend={_mask_url(w.backend)}" if w.backend else ""
-            every = "'auto'" if w.interval_seconds is None else f"{w.interval_seconds:g}"
-            lines.append(f"  @warm({w.model!r}, interval={every}{extra})")
+            lines.append(f"  @warm({w.model!r}{extra})")
         if self.pooling:
             p = self.pooling
             limits = {
@@ -415,9 +425,9 @@ OLLAMA_KEEP_ALIVE = 600.0
 """The keep-alive Ollama warm-up pings ask for when ``warmup.keep_alive`` is not set (10m)."""
 
 
-def _interval(path: str, value: Any) -> float | None:
+def _interval(path: str, value: Any) -> float | Literal["auto"]:
     if isinstance(value, str) and value.strip().lower() == "auto":
-        return None
+        return "auto"
     try:
         seconds = _seconds(path, value)
     except ConfigError as exc:
@@ -439,19 +449,32 @@ def _warmup(path: str, value: Any, default_model: str | None, provider: str) -> 
     model = s.get("model", _text, default_model or "")
     if not model:
         raise ConfigError(s.at("model"), "is required when the provider has no default_model")
-    interval: float | None = 300.0
+    # No interval: the warming policy decides when to ping (@warm's default).
+    interval: float | Literal["auto"] | None = None
     if s.has("interval_seconds"):
         interval = _interval(s.at("interval_seconds"), s.value["interval_seconds"])
+    budget = s.get("cold_start_budget", _budget, None)
     default_keep_alive = OLLAMA_KEEP_ALIVE if provider == "ollama" else None
     keep_alive = s.get("keep_alive", _seconds, default_keep_alive)
-    if keep_alive is not None and interval is not None and interval >= keep_alive:
+    seconds = interval if isinstance(interval, float) else None
+    if keep_alive is not None and seconds is not None and seconds >= keep_alive:
         raise ConfigError(
             s.at("interval_seconds"),
-            f"must be < keep_alive ({keep_alive:g} s), got {interval:g}: a ping as late as "
+            f"must be < keep_alive ({keep_alive:g} s), got {seconds:g}: a ping as late as "
             "the keep-alive finds the model already unloaded",
         )
     backend = s.get("backend", _url(("redis", "rediss")), None)
-    return WarmupConfig(True, model, interval, keep_alive, backend)
+    return WarmupConfig(True, model, interval, keep_alive, backend, budget)
+
+
+def _budget(path: str, value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ConfigError(
+            path, f"must be a fraction of calls in [0, 1), e.g. 0.01, got {_kind(value)}"
+        )
+    if not (math.isfinite(value) and 0 <= value < 1):
+        raise ConfigError(path, f"must be a fraction of calls in [0, 1), e.g. 0.01, got {value!r}")
+    return float(value)
 
 
 def _cache(path: str, value: Any) -> CacheConfig | None:

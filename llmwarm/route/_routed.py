@@ -393,7 +393,7 @@ def routed(
     fallback: bool = DEFAULT_FALLBACK,
     prefer_warm: bool = DEFAULT_PREFER_WARM,
     hedge_after: float | None = DEFAULT_HEDGE_AFTER,
-    cooldown: float = DEFAULT_COOLDOWN,
+    cooldown: float | None = None,
     max_cooldown: float = DEFAULT_MAX_COOLDOWN,
     max_wait: float | None = DEFAULT_MAX_WAIT,
 ) -> RouteDecorator:
@@ -402,7 +402,8 @@ def routed(
     ``tiers``: :class:`Tier` objects, cheapest first. ``classify(arguments)`` returns a
     tier name or index for calls without an explicit ``model`` (default:
     :func:`default_classifier`). ``fallback``: a retryable failure moves to the next tier
-    and cools the failing model down for its ``Retry-After`` or ``cooldown`` seconds.
+    and cools the failing model down for its ``Retry-After`` or ``cooldown`` seconds
+    (None: :data:`DEFAULT_COOLDOWN`, or ``max_cooldown`` when that is shorter).
     ``prefer_warm``: with ``@warm`` in the stack, a call predicted cold goes to the
     nearest warm tier. ``hedge_after``: seconds after which a slow async call also starts
     on the next tier; the first success wins and the other is cancelled.
@@ -412,7 +413,8 @@ def routed(
     seconds, waits for the first tier back if it is back within that time.
 
     .. versionadded:: 0.1.0
-    .. versionchanged:: 0.2.0 ``max_cooldown``, ``max_wait``; every tier cooling fails fast.
+    .. versionchanged:: 0.2.0 ``max_cooldown``, ``max_wait``; every tier cooling fails fast;
+       ``cooldown=None`` (the default) is :data:`DEFAULT_COOLDOWN` capped at ``max_cooldown``.
     """
     checked = _check_tiers(tiers)
     if classify is not None and not callable(classify):
@@ -422,6 +424,8 @@ def routed(
             raise TypeError(f"{name} must be True or False; got {flag!r}.")
     hedge = _numbers.seconds_or_none("hedge_after", hedge_after, none="None (never hedge)")
     most = _numbers.seconds("max_cooldown", max_cooldown)
+    if cooldown is None:  # not chosen: the default must not veto a short max_cooldown
+        cooldown = min(DEFAULT_COOLDOWN, most)
     cool = _numbers.seconds(
         "cooldown", cooldown, maximum=most, hint=" Raise max_cooldown to allow more."
     )

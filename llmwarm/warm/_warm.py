@@ -59,7 +59,6 @@ __all__ = [
     "DEFAULT_AUTO_START",
     "DEFAULT_BACKOFF_CAP",
     "DEFAULT_COLD_START_BUDGET",
-    "DEFAULT_INTERVAL",
     "DEFAULT_KEEP_ALIVE",
     "FIRST_PING_SPREAD",
     "MIN_INTERVAL",
@@ -74,8 +73,6 @@ if TYPE_CHECKING:
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-DEFAULT_INTERVAL = 300.0
-"""The interval of 0.1 (now the default unload window, :data:`DEFAULT_KEEP_ALIVE`)."""
 DEFAULT_COLD_START_BUDGET = DEFAULT_BUDGET
 """The fraction of user calls the warming policy lets find the model cold (1%).
 
@@ -199,8 +196,6 @@ def warm(
             f"got {backend!r}."
         )
     clock = _clock if _clock is not None else _scheduler.SystemClock()
-    if ping is not None:  # a ping meeting a loading model waits for it: not a failure
-        ping = _patient(ping, getattr(clock, "sleep", None))
 
     def decorate(function: F) -> F:
         fleet = None
@@ -213,45 +208,11 @@ def warm(
     return cast("WarmDecorator", decorate)
 
 
-def _patient(ping: Callable[..., Any], sleep: Any) -> Callable[..., Any]:
-    """Wrap ``ping`` with :func:`llmwarm._core.loading.patient`, keeping its ``keep_alive=``.
-
-    The patient wrapper takes the model name only; a window-setting ping also takes the
-    window, bound before the wrapper is made.
-    """
-    if not getattr(ping, "sets_window", False):
-        return _loading.patient(ping, sleep)
-
-    def bound(keep_alive: float | None) -> Callable[[str], Any]:
-        raw = ping if keep_alive is None else functools.partial(ping, keep_alive=keep_alive)
-        if _scheduler.is_async_callable(ping):
-
-            async def araw(model: str) -> Any:  # a partial hides that it is async
-                return await raw(model)
-
-            return _loading.patient(araw, sleep)
-        return _loading.patient(raw, sleep)
-
-    if _scheduler.is_async_callable(ping):
-
-        async def awindowed(model: str, keep_alive: float | None = None) -> Any:
-            return await bound(keep_alive)(model)
-
-        windowed: Callable[..., Any] = awindowed
-    else:
-
-        def swindowed(model: str, keep_alive: float | None = None) -> Any:
-            return bound(keep_alive)(model)
-
-        windowed = swindowed
-    windowed.sets_window = True  # type: ignore[attr-defined]
-    return windowed
-
-
 def shutdown() -> None:
     """Stop every warmer of the process (no ping starts after this returns).
 
-    ``llmwarm.close()`` does this first; ``llmwarm.shutdown`` is now that ``close()``.
+    ``llmwarm.close()`` also ends every warmer, but a warmer it ended starts again on its
+    function's next call; ``llmwarm.shutdown`` is now that ``close()``.
 
     .. versionadded:: 0.1.0
     """
@@ -259,10 +220,16 @@ def shutdown() -> None:
         warmer.stop()
 
 
-async def _ashutdown() -> None:
-    # Stop every warmer, then wait for the running loop's warmer tasks to end.
+def _close_all() -> None:
+    # llmwarm.close(): end every warmer's work now; the next call starts it afresh.
     for warmer in list(_registry):
-        await warmer.aclose()
+        warmer._halt(reopen=True)
+
+
+async def _aclose_all() -> None:
+    # The same, then wait for the running loop's warmer tasks to end.
+    for warmer in list(_registry):
+        await warmer._ahalt(reopen=True)
 
 
 # ------------------------------------------------------------------------------ policy
@@ -408,6 +375,7 @@ class Warmer:
         self._adapter_async = _scheduler.is_async_callable(ping)
         self._only = models[0] if len(models) == 1 else None
         self._stopped = False
+        self._reopen = False  # ended by llmwarm.close(): the next call starts it again
         self._scheduler: _scheduler.ThreadScheduler | None = None
         self._runner: _scheduler.AsyncRunner | None = None
         self._is_async = False
@@ -420,7 +388,7 @@ class Warmer:
         self._failed = 0
         self._rng = random.Random()
         _registry.add(self)
-        _lifecycle.on_close(_lifecycle.WARMERS, "warmers", shutdown, _ashutdown)
+        _lifecycle.on_close(_lifecycle.WARMERS, "warmers", _close_all, _aclose_all)
         _lifecycle.on_close(
             _lifecycle.THREADS, "threads", _scheduler.close_threads, _scheduler.aclose_threads
         )
@@ -463,7 +431,7 @@ class Warmer:
         warmer starts on the running loop, or on its first call when there is none.
         """
         with self._lock:
-            self._stopped = False
+            self._stopped = self._reopen = False
             for st in self._state.values():
                 st.asap = st.kept = st.listed
         if self._fleet is not None:
@@ -495,8 +463,13 @@ class Warmer:
 
     def stop(self) -> None:
         """Stop warming; no ping starts after this returns. Calls do not restart it."""
+        self._halt(reopen=False)
+
+    def _halt(self, *, reopen: bool) -> None:
+        """Stop warming; with ``reopen`` (``llmwarm.close()``) the next call starts it again."""
         with self._lock:
             self._stopped = True
+            self._reopen = reopen
             for st in self._state.values():
                 st.asap = False
             scheduler, self._scheduler = self._scheduler, None
@@ -517,8 +490,11 @@ class Warmer:
 
     async def aclose(self) -> None:
         """Stop warming and wait for an async warmer's task to end."""
+        await self._ahalt(reopen=False)
+
+    async def _ahalt(self, *, reopen: bool) -> None:
         runner = self._runner
-        self.stop()
+        self._halt(reopen=reopen)
         if runner is not None and runner.loop is asyncio.get_running_loop():
             await asyncio.wait([runner.task])
 
@@ -664,6 +640,8 @@ class Warmer:
         return st.plan_due
 
     def _ensure_running(self) -> None:
+        if self._reopen:
+            self._restart()
         if self._stopped or self._clock.manual:
             return
         on_fork_child(_after_fork)
@@ -687,6 +665,16 @@ class Warmer:
                 self._scheduler = _scheduler.shared()
                 self._scheduler.add(self)
             on_exit(shutdown)
+
+    def _restart(self) -> None:
+        """Undo ``llmwarm.close()`` on the next call, as pools reopen; not :meth:`stop`."""
+        with self._lock:
+            if not self._reopen:
+                return
+            self._reopen = False
+            self._stopped = False
+        if self._fleet is not None:
+            self._fleet.reopen()
 
     def _wake(self) -> None:
         if self._scheduler is not None:
@@ -801,8 +789,6 @@ class Warmer:
                 st.policy.observe_ping(end - started, cold)
         if recovered:
             logger.info("llmwarm: keep-warm pings to %r work again (%d failed)", model, recovered)
-        if self._ping is not None and st.learner is not None:
-            st.learner.observe(gap, end - started)
         if fleet is not None:
             yield _scheduler.Blocking(fleet.publish, model, clock.time())
 

@@ -7,8 +7,8 @@ an ``async def`` for an async one (``@warm`` awaits it on its loop)::
     @warm("llama3.2", interval=240, ping=pings.ollama_preload("http://localhost:11434"))
     @warm("my-model", interval=240, ping=pings.vllm_wake_up("http://localhost:8000"))
 
-Every ping waits out a "model loading" answer (``@warm`` wraps it with
-:func:`llmwarm._core.loading.patient`): a cold start in progress, not a failure.
+Every ping waits out a "model loading" answer (it goes through ``@warm``'s own wait,
+:func:`llmwarm._core.loading.until_ready`): a cold start in progress, not a failure.
 
 .. versionadded:: 0.1.0
 """

@@ -337,7 +337,7 @@ def test_warmup_interval_auto_and_the_ollama_keep_alive_default() -> None:
     }
     stacks = parse_config(data, {})
     # Ollama pings ask for 10 minutes unless told otherwise; OpenAI's window is unknown.
-    assert stacks["ollama"].warmup == WarmupConfig(True, "llama3.2", None, 600.0, None)
+    assert stacks["ollama"].warmup == WarmupConfig(True, "llama3.2", "auto", 600.0, None)
     assert stacks["openai"].warmup == WarmupConfig(True, "m", 1200.0, None, None)
     data["llm"]["ollama"]["warmup"] = {"interval_seconds": "15m"}
     with pytest.raises(ConfigError) as info:
@@ -375,7 +375,7 @@ def test_check_config_prints_the_stacks_and_masks_the_key(
     openai_at = lines.index(next(x for x in lines if x.startswith("provider openai")))
     decorators = [x.split("(")[0].strip() for x in lines[openai_at + 1 : openai_at + 5]]
     assert decorators == ["@traced", "@cached", "@warm", "@pooled"]  # outermost first
-    assert "@warm('llama3.2', interval=240, keep_alive=600)" in out
+    assert "@warm('llama3.2', keep_alive=600)" in out  # no interval: the warming policy
 
 
 def test_check_config_reports_the_error_path(
@@ -411,7 +411,7 @@ def test_env_values_become_numbers_only_as_yaml_would_read_them() -> None:
 def test_warmup_interval_auto_in_any_case(spelling: str) -> None:
     data = copy.deepcopy(FULL)
     data["llm"]["openai"]["warmup"]["interval_seconds"] = spelling
-    assert parse_config(data, {"OPENAI_API_KEY": "k"})["openai"].warmup.interval_seconds is None
+    assert parse_config(data, {"OPENAI_API_KEY": "k"})["openai"].warmup.interval_seconds == "auto"
 
 
 def test_a_bad_warmup_interval_names_auto_among_the_accepted_values() -> None:

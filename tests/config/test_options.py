@@ -31,6 +31,7 @@ VALUES: dict[str, Any] = {
     "timeout_seconds": "30s",
     "model": "m-large",
     "interval_seconds": "4m",
+    "cold_start_budget": 0.05,
     "keep_alive": "10m",
     "backend": "redis://127.0.0.1:6390/0",
     "max_size": 7,
