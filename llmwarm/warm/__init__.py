@@ -1,5 +1,6 @@
 """``@warm``: keep a model warm; the policy, the warmer, learning, the fleet, ping adapters."""
 
+from llmwarm.warm._fleet import Fleet
 from llmwarm.warm._warm import (
     DEFAULT_AUTO_START,
     DEFAULT_BACKOFF_CAP,
@@ -19,6 +20,7 @@ __all__ = [
     "DEFAULT_COLD_START_BUDGET",
     "DEFAULT_KEEP_ALIVE",
     "FIRST_PING_SPREAD",
+    "Fleet",
     "MIN_INTERVAL",
     "PING_MESSAGES",
     "Warmer",
