@@ -297,16 +297,13 @@ class CachePolicy(Policy):
         self.spec: FunctionSpec | None = None
         self.hits = self.misses = self.shared = self.uncacheable = self.errors = 0
         self.bypassed = self.corrupt_rows = 0
-        self._corrupt_unreported = 0
-        self._last_corrupt_report = -_FAILURE_LOG_INTERVAL
+        self._corrupt_report = _Throttled()
         self._warned: set[str] = set()
         #: Whether the back end was passed in (and so may be shared by other functions).
         self.backend_shared = False
         self._failing = False
-        self._failures = 0
-        self._last_report = -_FAILURE_LOG_INTERVAL
-        self._key_failures = 0
-        self._last_key_report = -_FAILURE_LOG_INTERVAL
+        self._failure_report = _Throttled()
+        self._key_failure_report = _Throttled()
         _track(self)
 
     def bind(self, spec: FunctionSpec) -> None:
@@ -602,13 +599,11 @@ class CachePolicy(Policy):
     def _corrupt(self, exc: BaseException) -> Any:
         """Count a refused row (already deleted); warn at most once per interval."""
         self.corrupt_rows += 1
-        self._corrupt_unreported += 1
         _stats.count_corrupt_row()
         if self._failing or self.breaker.backoff:  # the back end answered: it works
             self._recovered()
-        now = time.monotonic()
-        if now - self._last_corrupt_report >= _FAILURE_LOG_INTERVAL:
-            self._last_corrupt_report = now
+        unreported = self._corrupt_report.add(time.monotonic())
+        if unreported:
             logger.warning(
                 "llmwarm: cache back end %s of %s held %d corrupt row(s), refused, deleted "
                 "and treated as misses (last: %s). Someone without the cache secret wrote "
@@ -616,11 +611,10 @@ class CachePolicy(Policy):
                 "one such line per %.0f s",
                 type(self.backend).__name__,
                 self.name,
-                self._corrupt_unreported,
+                unreported,
                 exc,
                 _FAILURE_LOG_INTERVAL,
             )
-            self._corrupt_unreported = 0
         return MISSING
 
     def _failed(self, action: str, exc: BaseException, *, trip: bool = True) -> Any:
@@ -633,10 +627,8 @@ class CachePolicy(Policy):
         if not trip:
             if self._failing or self.breaker.backoff:
                 self._recovered()
-            self._key_failures += 1
-            now = time.monotonic()
-            if now - self._last_key_report >= _FAILURE_LOG_INTERVAL:
-                self._last_key_report = now
+            unreported = self._key_failure_report.add(time.monotonic())
+            if unreported:
                 logger.warning(
                     "llmwarm: cache back end %s failed to %s one key of %s (%s: %s); that "
                     "call went upstream, other keys are served as usual (%d such failures "
@@ -646,16 +638,13 @@ class CachePolicy(Policy):
                     self.name,
                     type(exc).__name__,
                     exc,
-                    self._key_failures,
+                    unreported,
                 )
-                self._key_failures = 0
             return MISSING
-        self._failures += 1
         self._failing = True
         self.breaker.failure()
-        now = time.monotonic()
-        if now - self._last_report >= _FAILURE_LOG_INTERVAL:
-            self._last_report = now
+        unreported = self._failure_report.add(time.monotonic())
+        if unreported:
             logger.warning(
                 "llmwarm: cache back end %s failed to %s for %s (%s: %s); calls go upstream "
                 "and skip it for %.0f s, then one call probes it (%d failures since the "
@@ -666,15 +655,14 @@ class CachePolicy(Policy):
                 type(exc).__name__,
                 exc,
                 self.breaker.backoff,
-                self._failures,
+                unreported,
             )
-            self._failures = 0
         return MISSING
 
     def _recovered(self) -> None:
         self.breaker.success()
         self._failing = False
-        self._last_report = -_FAILURE_LOG_INTERVAL
+        self._failure_report.rearm()  # the next outage is reported at once
         logger.info(
             "llmwarm: cache back end %s of %s recovered", type(self.backend).__name__, self.name
         )
@@ -685,6 +673,28 @@ class CachePolicy(Policy):
         after_fork = getattr(self.backend, "_after_fork", None)
         if after_fork is not None:
             after_fork()
+
+
+class _Throttled:
+    """A count of like events reported at most once per interval, never a line per call."""
+
+    __slots__ = ("last", "unreported")
+
+    def __init__(self) -> None:
+        self.last = -_FAILURE_LOG_INTERVAL
+        self.unreported = 0
+
+    def add(self, now: float) -> int:
+        """Count one event; return how many to report now (0 while a report is too recent)."""
+        self.unreported += 1
+        if now - self.last < _FAILURE_LOG_INTERVAL:
+            return 0
+        self.last, count, self.unreported = now, self.unreported, 0
+        return count
+
+    def rearm(self) -> None:
+        """Let the next event be reported at once."""
+        self.last = -_FAILURE_LOG_INTERVAL
 
 
 def _own_copy(error: BaseException, traceback: Any) -> BaseException:
