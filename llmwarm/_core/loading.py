@@ -292,16 +292,23 @@ class Patience:
 class Pause(Step):
     """Wait ``seconds``: a sleep on the sync path, ``asyncio.sleep`` on the async one.
 
-    ``sleep`` replaces both (a test's fake clock).
+    ``sleep`` and ``asleep`` replace them (a fake clock; ``@routed``'s cool-down waits);
+    a ``sleep`` given alone serves both paths.
 
     .. versionadded:: 0.2.0
     """
 
-    __slots__ = ("seconds", "sleep")
+    __slots__ = ("asleep", "seconds", "sleep")
 
-    def __init__(self, seconds: float, sleep: Callable[[float], None] | None = None) -> None:
+    def __init__(
+        self,
+        seconds: float,
+        sleep: Callable[[float], None] | None = None,
+        asleep: Callable[[float], Awaitable[None]] | None = None,
+    ) -> None:
         self.seconds = seconds
         self.sleep = sleep
+        self.asleep = asleep
 
     def run_sync(self, proceed: Callable[[Call], Any]) -> Any:
         """Sleep on this thread."""
@@ -309,7 +316,9 @@ class Pause(Step):
 
     async def run_async(self, proceed: Callable[[Call], Awaitable[Any]]) -> Any:
         """Sleep on the running loop."""
-        if self.sleep is not None:
+        if self.asleep is not None:
+            await self.asleep(self.seconds)
+        elif self.sleep is not None:
             self.sleep(self.seconds)
             await asyncio.sleep(0)
         else:

@@ -20,6 +20,7 @@ from llmwarm._core import (
     CallRecord,
     Flow,
     FunctionSpec,
+    Pause,
     Policy,
     Stack,
     Warmth,
@@ -36,7 +37,7 @@ from llmwarm._core import log as _log
 from llmwarm._core import options as _numbers
 from llmwarm._core import streams as _streams
 from llmwarm.route._classify import Classifier, default_classifier
-from llmwarm.route._steps import FirstChunk, Pause, Race
+from llmwarm.route._steps import FirstChunk, Race
 
 __all__ = [
     "DEFAULT_COOLDOWN",

@@ -3,8 +3,8 @@
 ``@routed`` falls back when a stream fails *before* its first chunk; to know, it pulls the
 first chunk itself (:class:`FirstChunk`). The proxies returned yield that chunk first, then
 the rest, and forward every other attribute (``response``, ``close()``...) to the SDK's
-stream. :class:`Race` runs two calls of a hedged request on the async path; :class:`Pause`
-waits for a cooling tier.
+stream. :class:`Race` runs two calls of a hedged request on the async path (a cooling
+tier is waited for with the core's :class:`~llmwarm._core.Pause`).
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from llmwarm._core import Call, Step
 from llmwarm._core import call as _call
 from llmwarm._core import streams as _streams
 
-__all__ = ["FirstChunk", "Pause", "Race", "peek_async", "peek_sync"]
+__all__ = ["FirstChunk", "Race", "peek_async", "peek_sync"]
 
 _NOTHING: Any = object()
 
@@ -130,26 +130,6 @@ class FirstChunk(Step):
     async def run_async(self, proceed: Callable[[Call], Awaitable[Any]]) -> Any:
         """Await the first chunk."""
         return await peek_async(self.stream)
-
-
-class Pause(Step):
-    """Wait ``seconds`` (for a cooling tier): ``sleep`` on the sync path, ``asleep`` on a loop."""
-
-    def __init__(
-        self,
-        seconds: float,
-        sleep: Callable[[float], None],
-        asleep: Callable[[float], Awaitable[None]],
-    ) -> None:
-        self.seconds, self.sleep, self.asleep = seconds, sleep, asleep
-
-    def run_sync(self, proceed: Callable[[Call], Any]) -> Any:
-        """Sleep on the calling thread."""
-        self.sleep(self.seconds)
-
-    async def run_async(self, proceed: Callable[[Call], Awaitable[Any]]) -> Any:
-        """Sleep on the running loop."""
-        await self.asleep(self.seconds)
 
 
 class Race(Step):
