@@ -6,7 +6,7 @@ option checks, and what a provider's failure means.
 Nothing here imports a decorator's package; every decorator imports this.
 """
 
-from llmwarm._core.background import Blocking, Ping
+from llmwarm._core.background import Blocking, Ping, is_async_callable
 from llmwarm._core.call import Call, CallRecord, FunctionSpec, current_record
 from llmwarm._core.call_stats import (
     DEFAULT_KEEP_ALIVE,
@@ -93,7 +93,6 @@ from llmwarm._core.scheduler import (
     ScaledClock,
     SystemClock,
     ThreadScheduler,
-    is_async_callable,
     run_on_ping_loop,
     shared,
     submit,

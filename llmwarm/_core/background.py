@@ -23,7 +23,7 @@ from llmwarm._core.driver import Offload, Step
 from llmwarm._core.scheduler import run_on_ping_loop, submit
 from llmwarm._core.streams import is_stream
 
-__all__ = ["Blocking", "Ping"]
+__all__ = ["Blocking", "Ping", "is_async_callable"]
 
 #: The most chunks of a stream a ping reads before it closes it.
 _MAX_CHUNKS = 10_000
@@ -83,6 +83,13 @@ class Ping(Step):
     def _send_sync(self) -> Any:
         result = self.send()
         return _Deferred(result) if _is_async_result(result) else _drain(result)
+
+
+def is_async_callable(fn: Any) -> bool:
+    """Whether calling ``fn`` returns a coroutine (an ``async def`` or async ``__call__``)."""
+    return fn is not None and (
+        inspect.iscoroutinefunction(fn) or inspect.iscoroutinefunction(type(fn).__call__)
+    )
 
 
 class _Deferred:

@@ -29,7 +29,6 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextlib
-import inspect
 import itertools
 import os
 import threading
@@ -52,7 +51,6 @@ __all__ = [
     "SystemClock",
     "ThreadScheduler",
     "arun_claimed",
-    "is_async_callable",
     "run_claimed",
     "run_on_ping_loop",
     "shared",
@@ -548,13 +546,3 @@ def _stop_ping_loop() -> None:
     current, _ping_loop = _ping_loop, None
     if current is not None and current.pid == os.getpid():
         current.stop()
-
-
-# ------------------------------------------------------------------------------ helpers
-
-
-def is_async_callable(fn: Any) -> bool:
-    """Whether calling ``fn`` returns a coroutine (an ``async def`` or async ``__call__``)."""
-    return fn is not None and (
-        inspect.iscoroutinefunction(fn) or inspect.iscoroutinefunction(type(fn).__call__)
-    )

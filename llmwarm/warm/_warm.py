@@ -42,6 +42,7 @@ from llmwarm._core import (
     apply,
     check_keywords,
     invoke,
+    is_async_callable,
     is_stream,
     logger,
     observe_stream,
@@ -374,14 +375,14 @@ class Warmer:
         self._state = {m: model_state() for m in models}
         # An adapter that can set the provider's window is asked for the busy period at once.
         self._sets_window = bool(getattr(ping, "sets_window", False))
-        self._adapter_async = _scheduler.is_async_callable(ping)
+        self._adapter_async = is_async_callable(ping)
         self._only = models[0] if len(models) == 1 else None
         self._stopped = False
         self._reopen = False  # ended by llmwarm.close(): the next call starts it again
         self._scheduler: _scheduler.ThreadScheduler | None = None
         self._runner: _scheduler.AsyncRunner | None = None
         self._is_async = False
-        self._ping_async = _scheduler.is_async_callable(ping)
+        self._ping_async = is_async_callable(ping)
         self._spec: FunctionSpec | None = None
         self._stack: Any = None
         self._instance: Callable[[], Any] | None = None
