@@ -51,6 +51,7 @@ __all__ = [
     "Stack",
     "Step",
     "Warmth",
+    "Work",
     "apply",
     "current_record",
     "invoke",
@@ -291,8 +292,8 @@ def run_steps_sync(work: Work[R]) -> R:
 async def run_steps_async(work: Work[R]) -> R:
     """Drive ``work``, a generator of :class:`Step` only, on the running loop.
 
-    Each step is awaited as in a call's flow (``run_async``). Cancelled, the generator is
-    thrown the cancellation at the step it waits on, and closed however this ends.
+    Each step is awaited as in a call's flow (``run_async``). A cancellation is thrown into
+    the generator at the step it waits on; the generator is closed however this ends.
 
     .. versionadded:: 0.2.0
     """
