@@ -1,10 +1,12 @@
 """The engine under every decorator (private to llmwarm).
 
-The call context, the one sync/async driver, streams, the scheduler, lifecycle hooks,
-the logger, the exception tree, option checks, and what a provider's failure means.
+The call context, the one sync/async driver (for calls and background work alike), streams,
+the scheduler (when background work runs), lifecycle hooks, the logger, the exception tree,
+option checks, and what a provider's failure means.
 Nothing here imports a decorator's package; every decorator imports this.
 """
 
+from llmwarm._core.background import Blocking, Ping, is_async_callable
 from llmwarm._core.call import Call, CallRecord, FunctionSpec, current_record
 from llmwarm._core.call_stats import (
     DEFAULT_KEEP_ALIVE,
@@ -24,9 +26,12 @@ from llmwarm._core.driver import (
     Stack,
     Step,
     Warmth,
+    Work,
     apply,
     invoke,
     on_call_end,
+    run_steps_async,
+    run_steps_sync,
 )
 from llmwarm._core.errors import (
     AllTiersCooling,
@@ -83,17 +88,11 @@ from llmwarm._core.scheduler import (
     MAX_WAIT,
     MAX_WORKERS,
     AsyncRunner,
-    Blocking,
     Clock,
     Job,
-    Op,
-    Ping,
     ScaledClock,
     SystemClock,
     ThreadScheduler,
-    drive_async,
-    drive_sync,
-    is_async_callable,
     run_on_ping_loop,
     shared,
     submit,
@@ -129,7 +128,6 @@ __all__ = [
     "MAX_WORKERS",
     "NotReady",
     "Offload",
-    "Op",
     "POOLS",
     "Patience",
     "Pause",
@@ -148,6 +146,7 @@ __all__ = [
     "UnknownOptionError",
     "WARMERS",
     "Warmth",
+    "Work",
     "aclose",
     "advised_wait",
     "apply",
@@ -161,8 +160,6 @@ __all__ = [
     "current_record",
     "describe",
     "did_you_mean",
-    "drive_async",
-    "drive_sync",
     "invoke",
     "is_async_callable",
     "is_retryable",
@@ -183,6 +180,8 @@ __all__ = [
     "reset_stats",
     "retry_after",
     "run_on_ping_loop",
+    "run_steps_async",
+    "run_steps_sync",
     "safely",
     "seconds",
     "seconds_or_none",

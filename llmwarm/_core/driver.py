@@ -10,6 +10,10 @@ yield several calls (fallback, retries), none (a cache hit), or a :class:`Step` 
 or does blocking I/O. Two short drivers, :func:`_drive_sync` and :func:`_drive_async`, run
 a pipeline of flows; this is httpx's ``auth_flow`` pattern, so no policy is written twice.
 
+Background work (a warmer's pings, its fleet's Redis calls) is written the same way: a
+generator of steps only, run by :func:`run_steps_sync` or :func:`run_steps_async` through
+the very same drivers. :mod:`llmwarm._core.scheduler` only decides *when* it runs.
+
 Decorating a function that llmwarm already wraps does not add a layer: the new policy joins
 the existing pipeline in a new :class:`Stack` (outermost first), so a stack of five
 decorators costs one ``wrapt`` layer. The function each policy was given is unchanged.
@@ -47,17 +51,23 @@ __all__ = [
     "Stack",
     "Step",
     "Warmth",
+    "Work",
     "apply",
     "current_record",
     "invoke",
     "on_call_end",
+    "run_steps_async",
+    "run_steps_sync",
 ]
 
 
 F = TypeVar("F", bound=Callable[..., Any])
+R = TypeVar("R")
 
 #: What a flow yields: a :class:`Call` to run through the rest of the stack, or a :class:`Step`.
 Flow = Generator["Call | Step", Any, Any]
+#: A unit of background work: a generator of steps only, returning ``R``.
+Work = Generator["Step", Any, R]
 
 
 # -------------------------------------------------------------------------------- steps
@@ -238,6 +248,61 @@ async def _drive_async(pipeline: tuple[Policy, ...], index: int, call: Call) -> 
                 step = flow.send(value)
     except StopIteration as stop:
         return stop.value
+
+
+# ------------------------------------------------------------------- background work
+
+
+class _Work(Policy):
+    """A pipeline of one: its flow is a piece of background work, which yields steps only.
+
+    Background work is driven by the calls' own drivers (one loop for both, and none of
+    its cost on a call's path): a steps-only generator is a flow with no call to run.
+    """
+
+    def __init__(self, work: Work[Any]) -> None:
+        self.work = work
+
+    def flow(self, call: Call) -> Flow:
+        """Return the work itself (there is no call: ``call`` is never read)."""
+        return self.work
+
+
+#: What the background drivers hand to `_drive_*`: no call exists, and none is read (a
+#: `_Work` policy never skips, and its flow ignores the call).
+_NO_CALL = cast(Call, None)
+
+
+def run_steps_sync(work: Work[R]) -> R:
+    """Drive ``work``, a generator of :class:`Step` only, on this thread; return its value.
+
+    Each step is run as in a call's flow (``run_sync``): its value is sent back into the
+    generator, its exception thrown in. The generator is closed however this ends.
+
+    .. versionadded:: 0.2.0
+    """
+    try:
+        return cast(R, _drive_sync((_Work(work),), 0, _NO_CALL))
+    except _CarriedStopIteration as exc:  # a step's own StopIteration, unwrapped
+        raise exc.original from None
+    finally:
+        work.close()
+
+
+async def run_steps_async(work: Work[R]) -> R:
+    """Drive ``work``, a generator of :class:`Step` only, on the running loop.
+
+    Each step is awaited as in a call's flow (``run_async``). A cancellation is thrown into
+    the generator at the step it waits on; the generator is closed however this ends.
+
+    .. versionadded:: 0.2.0
+    """
+    try:
+        return cast(R, await _drive_async((_Work(work),), 0, _NO_CALL))
+    except _CarriedStopIteration as exc:
+        raise exc.original from None
+    finally:
+        work.close()
 
 
 # -------------------------------------------------------------------------------- stacks

@@ -36,11 +36,11 @@ from dataclasses import dataclass
 from types import SimpleNamespace
 from typing import Any
 
+from llmwarm._core.background import is_async_callable
 from llmwarm._core.call import Call, CallRecord
 from llmwarm._core.driver import Flow, Step
 from llmwarm._core.failures import retry_after, status_of
 from llmwarm._core.log import logger
-from llmwarm._core.scheduler import is_async_callable
 
 __all__ = [
     "DEFAULT_MAX_WAIT",

@@ -1,4 +1,10 @@
-"""Where keep-warm work runs: one shared thread for sync warmers, one task per async warmer.
+"""*When* keep-warm work runs: one shared thread for sync warmers, one task per async warmer.
+
+This module decides when background work runs and on which thread or loop; *how* it runs
+is the calls' own engine: a piece of work is a generator of steps
+(:class:`~llmwarm._core.driver.Step`), driven by :func:`~llmwarm._core.driver.run_steps_sync`
+or :func:`~llmwarm._core.driver.run_steps_async` (its steps are in
+:mod:`llmwarm._core.background`).
 
 A *job* (a :class:`~llmwarm.warm.Warmer`) tells the runner how long until its next piece of
 work (:meth:`Job.delay`) and does that work when asked. Activity only ever moves a job's due
@@ -11,10 +17,11 @@ it ends when the last warmer leaves, and a forked child makes its own lazily). I
 *dispatches*: each due piece of work runs on a worker (:func:`submit`, at most
 ``MAX_WORKERS`` daemon threads llmwarm owns), so one hung ping holds back no other model.
 Each async warmer runs one task on the event loop of its function; each due piece of work is
-a child task of it, and they all end with the loop. Blocking calls made for an async warmer
-(a sync ping, Redis) run on the same workers, never in the loop's default executor (whose
-shutdown ``asyncio.run`` waits for). An async ping of a sync warmer runs on one event loop
-llmwarm owns (:func:`run_on_ping_loop`), so clients bound to a loop keep working.
+a child task of it, and they all end with the loop (a cancelled piece of work is closed).
+Blocking calls made for an async warmer (a sync ping, Redis) run on the same workers, never
+in the loop's default executor (whose shutdown ``asyncio.run`` waits for). An async ping of
+a sync warmer runs on one event loop llmwarm owns (:func:`run_on_ping_loop`), so clients
+bound to a loop keep working; a stream a ping returns is read to its end and closed.
 """
 
 from __future__ import annotations
@@ -22,34 +29,29 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextlib
-import inspect
 import itertools
 import os
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Coroutine, Generator
+from collections.abc import Callable, Coroutine
 from typing import Any, Protocol
 
 from llmwarm._core import loops as _loops
+from llmwarm._core.driver import Work, run_steps_async, run_steps_sync
 from llmwarm._core.log import logger
-from llmwarm._core.streams import is_stream
 
 __all__ = [
     "MAX_WAIT",
     "MAX_WORKERS",
     "AsyncRunner",
-    "Blocking",
     "Clock",
     "Job",
-    "Op",
-    "Ping",
     "ScaledClock",
     "SystemClock",
     "ThreadScheduler",
-    "drive_async",
-    "drive_sync",
-    "is_async_callable",
+    "arun_claimed",
+    "run_claimed",
     "run_on_ping_loop",
     "shared",
     "submit",
@@ -128,7 +130,8 @@ class Job(Protocol):
 
     ``_claim()`` returns the keys of the work due now and marks them in flight (they are not
     due again until ``_release(key)``, which the runner calls however the work ended);
-    ``_work(key)`` is that work, a generator of :class:`Op` (see :func:`drive_sync`).
+    ``_work(key)`` is that work, a generator of steps (see
+    :func:`~llmwarm._core.driver.run_steps_sync`).
     """
 
     def delay(self) -> float | None:
@@ -137,7 +140,7 @@ class Job(Protocol):
 
     def _claim(self) -> list[str]: ...
 
-    def _work(self, key: str) -> Generator[Op, Any, None]: ...
+    def _work(self, key: str) -> Work[None]: ...
 
     def _release(self, key: str) -> None: ...
 
@@ -145,7 +148,7 @@ class Job(Protocol):
 def run_claimed(job: Job, key: str) -> None:
     """Drive one claimed piece of ``job``'s work on this thread, then release it."""
     try:
-        drive_sync(job._work(key))
+        run_steps_sync(job._work(key))
     finally:
         job._release(key)
 
@@ -153,7 +156,7 @@ def run_claimed(job: Job, key: str) -> None:
 async def arun_claimed(job: Job, key: str) -> None:
     """Drive one claimed piece of ``job``'s work on the running loop, then release it."""
     try:
-        await drive_async(job._work(key))
+        await run_steps_async(job._work(key))
     finally:
         job._release(key)
 
@@ -543,162 +546,3 @@ def _stop_ping_loop() -> None:
     current, _ping_loop = _ping_loop, None
     if current is not None and current.pid == os.getpid():
         current.stop()
-
-
-# --------------------------------------------------- work written once, run sync or async
-# A warmer's work is a generator that yields operations; `drive_sync` runs them on the
-# scheduler thread, `drive_async` on the loop (as llmwarm._core drives policy flows).
-
-
-def is_async_callable(fn: Any) -> bool:
-    """Whether calling ``fn`` returns a coroutine (an ``async def`` or async ``__call__``)."""
-    return fn is not None and (
-        inspect.iscoroutinefunction(fn) or inspect.iscoroutinefunction(type(fn).__call__)
-    )
-
-
-class Op:
-    """One operation a warmer's work waits on."""
-
-    def run_sync(self) -> Any:
-        """Do it on the calling thread."""
-        raise NotImplementedError
-
-    async def run_async(self) -> Any:
-        """Do it on the running loop."""
-        raise NotImplementedError
-
-
-class Blocking(Op):
-    """Blocking I/O (Redis): inline on a worker, on a worker thread (:func:`submit`) on a loop."""
-
-    def __init__(self, fn: Callable[..., Any], *args: Any) -> None:
-        self.fn, self.args = fn, args
-
-    def run_sync(self) -> Any:
-        """Call the function here."""
-        return self.fn(*self.args)
-
-    async def run_async(self) -> Any:
-        """Call the function on a worker thread; cancelling abandons the wait."""
-        return await asyncio.wrap_future(submit(self.fn, *self.args))
-
-
-class Ping(Op):
-    """One ping (``send()``); a stream it returns is read to its end and closed.
-
-    ``is_async`` says ``send()`` returns an awaitable. On a loop (an async warmer) an async
-    ``send`` is called and awaited there; any other runs on a worker thread (it may block),
-    and an awaitable or async stream it returns all the same (a lambda returning a
-    coroutine) is awaited back on the loop. On a worker (a sync warmer) a sync ``send`` runs
-    inline; an async one, or what it returns, runs on llmwarm's ping loop.
-    """
-
-    def __init__(self, send: Callable[[], Any], is_async: bool) -> None:
-        self.send, self.is_async = send, is_async
-
-    def run_sync(self) -> Any:
-        """Send the ping from this (worker) thread."""
-        if self.is_async:
-            return run_on_ping_loop(_call_and_settle(self.send))
-        result = self.send()
-        if _is_async_result(result):
-            return run_on_ping_loop(_settle(result))
-        return _drain(result)
-
-    async def run_async(self) -> Any:
-        """Send the ping from the running loop."""
-        if self.is_async:
-            return await _settle(self.send())
-        result = await asyncio.wrap_future(submit(self._send_sync))
-        if isinstance(result, _Deferred):
-            return await _settle(result.value)
-        return result
-
-    def _send_sync(self) -> Any:
-        result = self.send()
-        return _Deferred(result) if _is_async_result(result) else _drain(result)
-
-
-class _Deferred:
-    """An awaitable a sync-looking ping returned, to be awaited back on the loop."""
-
-    def __init__(self, value: Any) -> None:
-        self.value = value
-
-
-def _is_async_result(result: Any) -> bool:
-    return inspect.isawaitable(result) or hasattr(type(result), "__anext__")
-
-
-async def _call_and_settle(send: Callable[[], Any]) -> Any:
-    return await _settle(send())
-
-
-_MAX_CHUNKS = 10_000
-
-
-def _drain(result: Any) -> Any:
-    if is_stream(result):
-        try:
-            for _ in itertools.islice(result, _MAX_CHUNKS):
-                pass
-        finally:
-            close = getattr(result, "close", None)
-            if close is not None:
-                close()
-    return result
-
-
-async def _settle(result: Any) -> Any:
-    if inspect.isawaitable(result):
-        result = await result
-    if not hasattr(type(result), "__anext__"):
-        return _drain(result)
-    try:
-        count = 0
-        async for _ in result:
-            count += 1
-            if count >= _MAX_CHUNKS:
-                break
-    finally:
-        closer = getattr(result, "aclose", None) or getattr(result, "close", None)
-        if closer is not None:
-            closed = closer()
-            if inspect.isawaitable(closed):
-                await closed
-    return result
-
-
-def drive_sync(work: Generator[Op, Any, None]) -> None:
-    """Run a warmer's work on this thread (it is closed however this ends)."""
-    try:
-        op = next(work)
-        while True:
-            try:
-                value = op.run_sync()
-            except Exception as exc:
-                op = work.throw(exc)
-            else:
-                op = work.send(value)
-    except StopIteration:
-        pass
-    finally:
-        work.close()
-
-
-async def drive_async(work: Generator[Op, Any, None]) -> None:
-    """Run a warmer's work on the running loop (closed however this ends: cancelled too)."""
-    try:
-        op = next(work)
-        while True:
-            try:
-                value = await op.run_async()
-            except Exception as exc:
-                op = work.throw(exc)
-            else:
-                op = work.send(value)
-    except StopIteration:
-        pass
-    finally:
-        work.close()

@@ -10,7 +10,10 @@ on any replica counts for all) and send one ping per model per interval in total
   again, and the holder gives it back when its ping fails (a compare-and-delete script), so
   the retry (of any replica) does not wait out the lease.
 
-Redis is only used from the warmer's own thread or task, never on a call's path. When Redis
+Redis is only used from the warmer's own thread or task, never on a call's path: the
+warmer's work yields the steps of :func:`publishing`, :func:`reading`, :func:`leasing` and
+:func:`releasing`, which the core's driver runs inline on a worker thread, or on llmwarm's
+workers for an async warmer (never blocking its event loop). When Redis
 is unreachable every operation falls back to local behaviour (a warning is logged once),
 and the first operation that succeeds again logs the recovery. Each operation waits at most
 ``timeout`` seconds (:data:`DEFAULT_TIMEOUT`); after a failure Redis is left alone for
@@ -33,10 +36,20 @@ import uuid
 import weakref
 from typing import Any
 
-from llmwarm._core import logger, on_fork_child
+from llmwarm._core import Blocking, Work, logger, on_fork_child
 from llmwarm._core import options as _numbers
 
-__all__ = ["DEFAULT_NAMESPACE", "DEFAULT_TIMEOUT", "RETRY_AFTER_FAILURE", "Fleet", "is_backend"]
+__all__ = [
+    "DEFAULT_NAMESPACE",
+    "DEFAULT_TIMEOUT",
+    "RETRY_AFTER_FAILURE",
+    "Fleet",
+    "is_backend",
+    "leasing",
+    "publishing",
+    "reading",
+    "releasing",
+]
 
 DEFAULT_NAMESPACE = "default"
 DEFAULT_TIMEOUT = 0.25
@@ -227,6 +240,33 @@ class Fleet:
                 client.close()
             except Exception:
                 logger.debug("llmwarm: closing the fleet's Redis client failed", exc_info=True)
+
+
+# ------------------------------------------- the same operations, as steps of a warmer's work
+# Each blocks on Redis (up to the fleet's timeout): the driver runs it where blocking is
+# harmless, whichever kind of warmer yields it.
+
+
+def publishing(fleet: Fleet, model: str, wall: float) -> Work[None]:
+    """Yield the steps of :meth:`Fleet.publish` (``yield from`` them in a warmer's work)."""
+    yield Blocking(fleet.publish, model, wall)
+
+
+def reading(fleet: Fleet, model: str) -> Work[float | None]:
+    """Yield the steps of :meth:`Fleet.last`; return the last activity on ``model``."""
+    last: float | None = yield Blocking(fleet.last, model)
+    return last
+
+
+def leasing(fleet: Fleet, model: str, seconds: float) -> Work[bool]:
+    """Yield the steps of :meth:`Fleet.acquire`; return whether this replica may ping."""
+    taken: bool = yield Blocking(fleet.acquire, model, seconds)
+    return taken
+
+
+def releasing(fleet: Fleet, model: str) -> Work[None]:
+    """Yield the steps of :meth:`Fleet.release`."""
+    yield Blocking(fleet.release, model)
 
 
 def _new_identity() -> str:

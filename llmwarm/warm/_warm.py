@@ -25,7 +25,7 @@ import math
 import random
 import threading
 import weakref
-from collections.abc import Callable, Generator, Sequence
+from collections.abc import Callable, Sequence
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar, cast
 
@@ -35,11 +35,14 @@ from llmwarm._core import (
     ConfigError,
     Flow,
     FunctionSpec,
+    Ping,
     Policy,
     Stack,
+    Work,
     apply,
     check_keywords,
     invoke,
+    is_async_callable,
     is_stream,
     logger,
     observe_stream,
@@ -50,7 +53,7 @@ from llmwarm._core import lifecycle as _lifecycle
 from llmwarm._core import loading as _loading
 from llmwarm._core import options as _numbers
 from llmwarm._core import scheduler as _scheduler
-from llmwarm.warm._fleet import Fleet, is_backend
+from llmwarm.warm._fleet import Fleet, is_backend, leasing, publishing, reading, releasing
 from llmwarm.warm._learn import SAFETY, Learner
 from llmwarm.warm._policy import DEFAULT_BUDGET, WarmingPolicy
 from llmwarm.warm._policy import DEFAULT_KEEP_ALIVE as _POLICY_KEEP_ALIVE
@@ -372,14 +375,14 @@ class Warmer:
         self._state = {m: model_state() for m in models}
         # An adapter that can set the provider's window is asked for the busy period at once.
         self._sets_window = bool(getattr(ping, "sets_window", False))
-        self._adapter_async = _scheduler.is_async_callable(ping)
+        self._adapter_async = is_async_callable(ping)
         self._only = models[0] if len(models) == 1 else None
         self._stopped = False
         self._reopen = False  # ended by llmwarm.close(): the next call starts it again
         self._scheduler: _scheduler.ThreadScheduler | None = None
         self._runner: _scheduler.AsyncRunner | None = None
         self._is_async = False
-        self._ping_async = _scheduler.is_async_callable(ping)
+        self._ping_async = is_async_callable(ping)
         self._spec: FunctionSpec | None = None
         self._stack: Any = None
         self._instance: Callable[[], Any] | None = None
@@ -716,8 +719,11 @@ class Warmer:
         if first:  # the model's first due time: from none to one is earlier
             self._wake()
 
-    def _work(self, model: str) -> Generator[_scheduler.Op, Any, None]:
-        """Do one model's due work: publish activity, consult the fleet, ping, back off."""
+    def _work(self, model: str) -> Work[None]:
+        """Do one model's due work: publish activity, consult the fleet, ping, back off.
+
+        Written once as steps; the scheduler runs it when due, through the core's driver.
+        """
         st, fleet, clock = self._state[model], self._fleet, self._clock
         now = clock.monotonic()
         with self._lock:
@@ -728,13 +734,13 @@ class Warmer:
             st.dirty = False
             wall = clock.time() - (now - (st.last or now))
         if fleet is not None and publish:
-            yield _scheduler.Blocking(fleet.publish, model, wall)
+            yield from publishing(fleet, model, wall)
         if due is None or due > now + _EPSILON or self._stopped:
             return
         interval = self._interval_of(st)
         leased = False
         if fleet is not None and st.listed:
-            shared = yield _scheduler.Blocking(fleet.last, model)
+            shared = yield from reading(fleet, model)
             now = clock.monotonic()
             with self._lock:
                 if shared is not None:
@@ -747,7 +753,7 @@ class Warmer:
             if busy:
                 return
             lease = interval / getattr(clock, "speed", 1.0)  # Redis expires it in real time
-            if not (yield _scheduler.Blocking(fleet.acquire, model, lease)):
+            if not (yield from leasing(fleet, model, lease)):
                 with self._lock:  # another replica holds the lease: it pings
                     st.asap, st.last = False, now
                     if st.failures:  # ours failed: look again later, still backing off
@@ -765,18 +771,18 @@ class Warmer:
         started = clock.monotonic()
         try:
             send = functools.partial(self._call_ping, model, window)
-            yield _scheduler.Ping(send, self._ping_async)
+            yield Ping(send, self._ping_async)
         except _NoInstance:  # no instance to ping a method through: look again later
             with self._lock:
                 self._sent -= 1
                 st.last = clock.monotonic()
             if fleet is not None and leased:
-                yield _scheduler.Blocking(fleet.release, model)
+                yield from releasing(fleet, model)
             return
         except Exception as exc:
             self._failure(st, model, exc, interval)
             if fleet is not None and leased:  # let this (or any) replica retry on backoff
-                yield _scheduler.Blocking(fleet.release, model)
+                yield from releasing(fleet, model)
             return
         end = clock.monotonic()
         with self._lock:
@@ -790,7 +796,7 @@ class Warmer:
         if recovered:
             logger.info("llmwarm: keep-warm pings to %r work again (%d failed)", model, recovered)
         if fleet is not None:
-            yield _scheduler.Blocking(fleet.publish, model, clock.time())
+            yield from publishing(fleet, model, clock.time())
 
     def _failure(self, st: _Model, model: str, exc: Exception, interval: float) -> None:
         now = self._clock.monotonic()
@@ -861,7 +867,7 @@ class Warmer:
             if window is None
             else functools.partial(ping, model, keep_alive=window)
         )
-        op = _scheduler.Ping(send, self._adapter_async)
+        op = Ping(send, self._adapter_async)
         stack, spec = self._stack, self._spec
         if stack is None or spec is None:
             return op.run_sync()
