@@ -17,6 +17,7 @@ from llmwarm._core.call_stats import (
     reset_stats,
     stats,
 )
+from llmwarm._core.clients import base_url_of
 from llmwarm._core.driver import (
     Flow,
     Offload,
@@ -152,6 +153,7 @@ __all__ = [
     "advised_wait",
     "apply",
     "attach_attempts",
+    "base_url_of",
     "check_keywords",
     "classify",
     "close",
