@@ -2,8 +2,11 @@
 
 from llmwarm._core.errors import BatchSizeError
 from llmwarm.batch._batched import DEFAULT_MAX_SIZE, DEFAULT_MAX_WAIT, Batcher, BatchStats, batched
+from llmwarm.batch._handles import BatchDecorator, BatchedFunction
 
 __all__ = [
+    "BatchDecorator",
+    "BatchedFunction",
     "BatchSizeError",
     "BatchStats",
     "Batcher",

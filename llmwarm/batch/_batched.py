@@ -47,7 +47,9 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:
-    from llmwarm._handles import BatchDecorator, BatchedFunction, Decorated, StackedFunction
+    from llmwarm._core.handles import Decorated
+    from llmwarm._handles import StackedFunction
+    from llmwarm.batch._handles import BatchDecorator, BatchedFunction
 
 P = ParamSpec("P")
 R = TypeVar("R")

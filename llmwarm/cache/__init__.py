@@ -11,10 +11,13 @@ from llmwarm.cache._cached import (
     CacheStats,
     cached,
 )
+from llmwarm.cache._handles import CacheDecorator, CachedFunction
 from llmwarm.cache.allowlist import register_type
 from llmwarm.cache.backends import Backend, MemoryBackend, RedisBackend, SQLiteBackend
 
 __all__ = [
+    "CacheDecorator",
+    "CachedFunction",
     "BREAKER_BACKOFF",
     "BREAKER_MAX_BACKOFF",
     "Backend",

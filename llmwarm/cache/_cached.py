@@ -80,7 +80,9 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:
-    from llmwarm._handles import CacheDecorator, CachedFunction, Decorated, StackedFunction
+    from llmwarm._core.handles import Decorated
+    from llmwarm._handles import StackedFunction
+    from llmwarm.cache._handles import CacheDecorator, CachedFunction
 
 F = TypeVar("F", bound=Callable[..., Any])
 P = ParamSpec("P")

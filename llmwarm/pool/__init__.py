@@ -1,5 +1,6 @@
 """``@pooled``: long-lived HTTP pools and SDK clients injected into calls."""
 
+from llmwarm.pool._handles import PoolDecorator, PooledFunction
 from llmwarm.pool._pooled import (
     DEFAULT_LIMITS,
     DEFAULT_TIMEOUT,
@@ -14,6 +15,8 @@ from llmwarm.pool._pooled import (
 )
 
 __all__ = [
+    "PoolDecorator",
+    "PooledFunction",
     "DEFAULT_LIMITS",
     "DEFAULT_TIMEOUT",
     "FromEnv",

@@ -63,7 +63,7 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:
-    from llmwarm._handles import PoolDecorator
+    from llmwarm.pool._handles import PoolDecorator
 
 F = TypeVar("F", bound=Callable[..., Any])
 

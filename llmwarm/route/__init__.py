@@ -1,6 +1,7 @@
 """``@routed``: pick a model tier per request; fallback, cool-downs, hedging."""
 
 from llmwarm.route._classify import default_classifier
+from llmwarm.route._handles import RouteDecorator, RoutedFunction
 from llmwarm.route._routed import (
     DEFAULT_COOLDOWN,
     DEFAULT_FALLBACK,
@@ -14,6 +15,8 @@ from llmwarm.route._routed import (
 )
 
 __all__ = [
+    "RouteDecorator",
+    "RoutedFunction",
     "DEFAULT_COOLDOWN",
     "DEFAULT_FALLBACK",
     "DEFAULT_HEDGE_AFTER",

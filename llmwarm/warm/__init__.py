@@ -1,6 +1,7 @@
 """``@warm``: keep a model warm; the policy, the warmer, learning, the fleet, ping adapters."""
 
 from llmwarm.warm._fleet import Fleet
+from llmwarm.warm._handles import WarmDecorator, WarmedFunction
 from llmwarm.warm._warm import (
     DEFAULT_AUTO_START,
     DEFAULT_BACKOFF_CAP,
@@ -15,6 +16,8 @@ from llmwarm.warm._warm import (
 )
 
 __all__ = [
+    "WarmDecorator",
+    "WarmedFunction",
     "DEFAULT_AUTO_START",
     "DEFAULT_BACKOFF_CAP",
     "DEFAULT_COLD_START_BUDGET",

@@ -69,7 +69,7 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:
-    from llmwarm._handles import WarmDecorator
+    from llmwarm.warm._handles import WarmDecorator
 
 F = TypeVar("F", bound=Callable[..., Any])
 
