@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import math
 import random
 import threading
 import weakref
@@ -127,15 +126,9 @@ def _models(model: object) -> tuple[str, ...]:
 
 
 def _budget(value: object) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise ConfigError(
-            "cold_start_budget", f"must be a fraction of calls in [0, 1), e.g. 0.01, got {value!r}"
-        )
-    if not (math.isfinite(value) and 0 <= value < 1):
-        raise ConfigError(
-            "cold_start_budget", f"must be a fraction of calls in [0, 1), e.g. 0.01, got {value!r}"
-        )
-    return float(value)
+    return _numbers.fraction(
+        "cold_start_budget", value, what="a fraction of calls", example=", e.g. 0.01"
+    )
 
 
 @check_keywords
