@@ -99,6 +99,7 @@ from llmwarm._core.scheduler import (
     shared,
     submit,
 )
+from llmwarm._core.snapshot import Stats
 from llmwarm._core.streams import StreamObserver, is_stream, observe_stream
 
 __all__ = [
@@ -139,6 +140,7 @@ __all__ = [
     "SECTIONS",
     "ScaledClock",
     "Stack",
+    "Stats",
     "Step",
     "StreamAbandoned",
     "StreamObserver",

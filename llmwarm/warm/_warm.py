@@ -36,6 +36,7 @@ from llmwarm._core import (
     FunctionSpec,
     Policy,
     Stack,
+    Stats,
     apply,
     check_keywords,
     invoke,
@@ -397,6 +398,14 @@ class Warmer:
     def ping_failures(self) -> int:
         """Pings that failed so far."""
         return self._failed
+
+    @property
+    def stats(self) -> Stats:
+        """A snapshot: a :class:`~llmwarm.Stats` with ``warmup_pings`` and ``..._failures``.
+
+        .. versionadded:: 0.2.0
+        """
+        return Stats(scope="warm", warmup_pings=self._sent, warmup_ping_failures=self._failed)
 
     def interval(self, model: str) -> float:
         """Return the idle seconds allowed before pinging ``model`` (learned when "auto")."""
