@@ -6,9 +6,9 @@ from llmwarm.batch._handles import BatchDecorator, BatchedFunction
 
 __all__ = [
     "BatchDecorator",
-    "BatchedFunction",
     "BatchSizeError",
     "BatchStats",
+    "BatchedFunction",
     "Batcher",
     "DEFAULT_MAX_SIZE",
     "DEFAULT_MAX_WAIT",

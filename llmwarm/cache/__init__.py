@@ -16,15 +16,15 @@ from llmwarm.cache.allowlist import register_type
 from llmwarm.cache.backends import Backend, MemoryBackend, RedisBackend, SQLiteBackend
 
 __all__ = [
-    "CacheDecorator",
-    "CachedFunction",
     "BREAKER_BACKOFF",
     "BREAKER_MAX_BACKOFF",
     "Backend",
     "Breaker",
+    "CacheDecorator",
     "CacheHandle",
     "CacheRowError",
     "CacheStats",
+    "CachedFunction",
     "CorruptCacheRow",
     "DEFAULT_MAXSIZE",
     "DEFAULT_TTL",

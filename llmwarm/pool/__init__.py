@@ -15,14 +15,14 @@ from llmwarm.pool._pooled import (
 )
 
 __all__ = [
-    "PoolDecorator",
-    "PooledFunction",
     "DEFAULT_LIMITS",
     "DEFAULT_TIMEOUT",
     "FromEnv",
     "Pool",
+    "PoolDecorator",
     "PoolHandle",
     "Pooled",
+    "PooledFunction",
     "aclose",
     "close",
     "from_env",

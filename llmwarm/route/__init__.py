@@ -15,14 +15,14 @@ from llmwarm.route._routed import (
 )
 
 __all__ = [
-    "RouteDecorator",
-    "RoutedFunction",
     "DEFAULT_COOLDOWN",
     "DEFAULT_FALLBACK",
     "DEFAULT_HEDGE_AFTER",
     "DEFAULT_MAX_COOLDOWN",
     "DEFAULT_MAX_WAIT",
     "DEFAULT_PREFER_WARM",
+    "RouteDecorator",
+    "RoutedFunction",
     "Router",
     "Tier",
     "default_classifier",

@@ -1,5 +1,6 @@
 """``@warm``: keep a model warm; the policy, the warmer, learning, the fleet, ping adapters."""
 
+from llmwarm._core import shutdown  # the same function as llmwarm.shutdown (llmwarm.close)
 from llmwarm.warm._fleet import Fleet
 from llmwarm.warm._handles import WarmDecorator, WarmedFunction
 from llmwarm.warm._warm import (
@@ -11,13 +12,10 @@ from llmwarm.warm._warm import (
     MIN_INTERVAL,
     PING_MESSAGES,
     Warmer,
-    shutdown,
     warm,
 )
 
 __all__ = [
-    "WarmDecorator",
-    "WarmedFunction",
     "DEFAULT_AUTO_START",
     "DEFAULT_BACKOFF_CAP",
     "DEFAULT_COLD_START_BUDGET",
@@ -26,6 +24,8 @@ __all__ = [
     "Fleet",
     "MIN_INTERVAL",
     "PING_MESSAGES",
+    "WarmDecorator",
+    "WarmedFunction",
     "Warmer",
     "shutdown",
     "warm",

@@ -64,7 +64,6 @@ __all__ = [
     "MIN_INTERVAL",
     "PING_MESSAGES",
     "Warmer",
-    "shutdown",
     "warm",
 ]
 
@@ -202,14 +201,8 @@ def warm(
     return cast("WarmDecorator", decorate)
 
 
-def shutdown() -> None:
-    """Stop every warmer of the process (no ping starts after this returns).
-
-    ``llmwarm.close()`` also ends every warmer, but a warmer it ended starts again on its
-    function's next call; ``llmwarm.shutdown`` is now that ``close()``.
-
-    .. versionadded:: 0.1.0
-    """
+def _stop_all() -> None:
+    # At interpreter exit and in tests: stop every warmer for good (as each `stop()`).
     for warmer in list(_registry):
         warmer.stop()
 
@@ -657,7 +650,7 @@ class Warmer:
                 with self._lock:
                     if self._runner is runner and not self._stopped:
                         self._runner = _scheduler.AsyncRunner(self, loop)
-                        on_exit(shutdown)
+                        on_exit(_stop_all)
             return
         scheduler = self._scheduler
         if scheduler is None or scheduler.thread is None or scheduler is not _scheduler.shared():
@@ -666,7 +659,7 @@ class Warmer:
                     return
                 self._scheduler = _scheduler.shared()
                 self._scheduler.add(self)
-            on_exit(shutdown)
+            on_exit(_stop_all)
 
     def _restart(self) -> None:
         """Undo ``llmwarm.close()`` on the next call, as pools reopen; not :meth:`stop`."""
@@ -899,5 +892,5 @@ def _after_fork() -> None:
 
 def _reset() -> None:
     """Stop every warmer and forget the shared scheduler (tests)."""
-    shutdown()
+    _stop_all()
     _scheduler._reset()
