@@ -71,7 +71,7 @@ async def measure(server: Any, calls: int, lone: int) -> dict[str, Any]:
     stats = embed.batcher.stats  # type: ignore[attr-defined]
     results["batcher_stats_after_burst_and_lone_calls"] = {
         "batches": stats.batches,
-        "max_batch_size": stats.max_batch_size,
+        "max_batch_size": stats.batch_max_size,
     }
     return results
 

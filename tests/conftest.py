@@ -7,9 +7,13 @@ import shutil
 import socket
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING, Any
 
 import pytest
+
+if TYPE_CHECKING:
+    from oteltools import Otel
 
 
 class RedisServer:
@@ -130,3 +134,32 @@ class ManualClock:
 def manual_clock() -> ManualClock:
     """A :class:`ManualClock` for ``@warm(_clock=...)`` in any folder's tests."""
     return ManualClock()
+
+
+# -- OpenTelemetry: in-memory SDK providers (the SDK is imported only by tests that ask)
+
+
+@pytest.fixture
+def otel() -> Iterator[Otel]:
+    """An :class:`oteltools.Otel` recorder for one test, shut down at its end."""
+    from oteltools import Otel  # the SDK is imported by the tests that use it only
+
+    recorder = Otel()
+    yield recorder
+    recorder.shutdown()
+
+
+@pytest.fixture
+def make_otel() -> Iterator[Callable[..., Otel]]:
+    """Build more recorders (``make_otel(sampler=...)``); all are shut down at the end."""
+    from oteltools import Otel
+
+    made: list[Otel] = []
+
+    def make(**tracer_options: Any) -> Otel:
+        made.append(Otel(**tracer_options))
+        return made[-1]
+
+    yield make
+    for recorder in made:
+        recorder.shutdown()

@@ -146,7 +146,7 @@ def test_each_handle_closes_alike(tmp_path: Any) -> None:
     ask.cache.close()
     assert backend._connection is None
     assert ask("a") == "A"  # reopened on use: a hit
-    assert ask.cache.stats.hits == 1
+    assert ask.cache.stats.cache_hits == 1
 
     client = fetch.pool.http_client()
     fetch.pool.close()

@@ -19,6 +19,7 @@ from llmwarm._core.call_stats import (
     reset_stats,
     stats,
 )
+from llmwarm._core.clients import base_url_of
 from llmwarm._core.driver import (
     Flow,
     Offload,
@@ -97,6 +98,7 @@ from llmwarm._core.scheduler import (
     shared,
     submit,
 )
+from llmwarm._core.snapshot import Stats
 from llmwarm._core.streams import StreamObserver, is_stream, observe_stream
 
 __all__ = [
@@ -136,6 +138,7 @@ __all__ = [
     "SECTIONS",
     "ScaledClock",
     "Stack",
+    "Stats",
     "Step",
     "StreamAbandoned",
     "StreamObserver",
@@ -151,6 +154,7 @@ __all__ = [
     "advised_wait",
     "apply",
     "attach_attempts",
+    "base_url_of",
     "check_keywords",
     "classify",
     "close",

@@ -20,9 +20,9 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
-from typing import Any
 
 from llmwarm._core.driver import Call, CallRecord, on_call_end
+from llmwarm._core.snapshot import Stats
 
 __all__ = [
     "DEFAULT_KEEP_ALIVE",
@@ -146,16 +146,19 @@ def _mean(values: list[float]) -> float | None:
     return sum(values) / len(values) if values else None
 
 
-def stats(window: float = DEFAULT_WINDOW) -> dict[str, Any]:
+def stats(window: float = DEFAULT_WINDOW) -> Stats:
     """Summarise the calls that ended in the last ``window`` seconds in this process.
 
     Cache hits and failed calls count as requests; warm-up pings do not (they are counted
     in ``warmup_pings``). Latencies are seconds; a figure with no call to measure is
-    ``None``. ``avg_cold_latency``/``avg_warm_latency`` cover calls that reached the model
-    (no cache hits). ``cold_start_rate`` is cold starts over all requests. ``corrupt_rows``
-    counts cache rows refused (bad signature, format or type; see ``CacheStats``).
+    ``None``. ``operation_duration_cold_avg``/``_warm_avg`` cover calls that reached the
+    model (no cache hits). ``coldstart_rate`` is cold starts over all requests.
+    ``cache_corrupt_rows`` counts cache rows refused (bad signature, format or type).
 
     .. versionadded:: 0.1.0
+    .. versionchanged:: 0.2.0 returns a :class:`~llmwarm.Stats` (fields named after the
+       OpenTelemetry metrics); the keys of the dict it returned still read it
+       (``stats()["total_requests"]``).
     """
     if not window > 0:
         raise ValueError(f"window must be a positive number of seconds; got {window!r}")
@@ -170,22 +173,23 @@ def stats(window: float = DEFAULT_WINDOW) -> dict[str, Any]:
     warm = [s[1] for s in samples if s[2] is False and not s[3]]
     total = len(samples)
     cold_starts = sum(1 for s in samples if s[2] is True)
-    return {
-        "window": float(window),
-        "total_requests": total,
-        "cold_starts": cold_starts,
-        "cold_start_rate": cold_starts / total if total else 0.0,
-        "avg_latency": _mean(durations),
-        "avg_cold_latency": _mean(cold),
-        "avg_warm_latency": _mean(warm),
-        "p50_latency": _percentile(durations, 50),
-        "p95_latency": _percentile(durations, 95),
-        "p99_latency": _percentile(durations, 99),
-        "cache_hits": sum(1 for s in samples if s[3]),
-        "errors": sum(1 for s in samples if s[4]),
-        "warmup_pings": pings,
-        "corrupt_rows": corrupt,
-    }
+    return Stats(
+        scope="process",
+        window=float(window),
+        requests=total,
+        request_errors=sum(1 for s in samples if s[4]),
+        operation_duration_avg=_mean(durations),
+        operation_duration_cold_avg=_mean(cold),
+        operation_duration_warm_avg=_mean(warm),
+        operation_duration_p50=_percentile(durations, 50),
+        operation_duration_p95=_percentile(durations, 95),
+        operation_duration_p99=_percentile(durations, 99),
+        coldstarts=cold_starts,
+        coldstart_rate=cold_starts / total if total else 0.0,
+        warmup_pings=pings,
+        cache_hits=sum(1 for s in samples if s[3]),
+        cache_corrupt_rows=corrupt,
+    )
 
 
 def reset_stats() -> None:

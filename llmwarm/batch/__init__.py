@@ -2,10 +2,13 @@
 
 from llmwarm._core.errors import BatchSizeError
 from llmwarm.batch._batched import DEFAULT_MAX_SIZE, DEFAULT_MAX_WAIT, Batcher, BatchStats, batched
+from llmwarm.batch._handles import BatchDecorator, BatchedFunction
 
 __all__ = [
+    "BatchDecorator",
     "BatchSizeError",
     "BatchStats",
+    "BatchedFunction",
     "Batcher",
     "DEFAULT_MAX_SIZE",
     "DEFAULT_MAX_WAIT",

@@ -29,6 +29,7 @@ from llmwarm._core import (
     Flow,
     FunctionSpec,
     Policy,
+    Stats,
     Step,
     check_keywords,
 )
@@ -47,7 +48,9 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:
-    from llmwarm._handles import BatchDecorator, BatchedFunction, Decorated, StackedFunction
+    from llmwarm._core.handles import Decorated
+    from llmwarm._handles import StackedFunction
+    from llmwarm.batch._handles import BatchDecorator, BatchedFunction
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -62,21 +65,21 @@ DEFAULT_MAX_WAIT = 0.01
 _SHARED_FACTS = ("model", "cold_start", "idle_s", "connection_reused")
 
 
-@dataclasses.dataclass
-class BatchStats:
-    """What a batcher has done so far (``decorated.batcher.stats``).
+BatchStats = Stats
+"""Deprecated name of :class:`~llmwarm.Stats`, what ``fn.batcher.stats`` returns since 0.2.
 
-    .. versionadded:: 0.1.0
-    """
+.. deprecated:: 0.2.0 read :class:`llmwarm.Stats` (``batches``, ``batch_items``, ...).
+"""
+
+
+@dataclasses.dataclass
+class _Counts:
+    """What a batcher has done so far (read through :attr:`Batcher.stats`)."""
 
     batches: int = 0
-    """Upstream calls sent."""
     items: int = 0
-    """Items sent in those calls."""
     max_batch_size: int = 0
-    """The largest batch sent."""
     failed_batches: int = 0
-    """Batches whose call raised or returned a result of the wrong length."""
 
 
 class _Pending:
@@ -149,7 +152,7 @@ class _LoopBatches:
         _call._current.set(record)  # this task's own context: the batch call's record
         call = batch.call.with_arguments(**{name: items})
         call.record = record
-        stats = batcher.stats
+        stats = batcher._counts
         stats.batches += 1
         stats.items += len(items)
         stats.max_batch_size = max(stats.max_batch_size, len(items))
@@ -249,12 +252,28 @@ class Batcher(Policy):
     def __init__(self, max_size: int, max_wait: float) -> None:
         self.max_size = max_size
         self.max_wait = max_wait
-        self.stats = BatchStats()
+        self._counts = _Counts()
         self._loops: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _LoopBatches] = (
             weakref.WeakKeyDictionary()
         )
         _registry.add(self)
         _lifecycle.on_close(_lifecycle.BATCHERS, "batchers", _drain, _adrain)
+
+    @property
+    def stats(self) -> Stats:
+        """A snapshot of the counters: a :class:`~llmwarm.Stats` whose ``batch*`` are filled.
+
+        .. versionchanged:: 0.2.0 a :class:`~llmwarm.Stats` (``batches``, ``batch_items``,
+           ``batch_max_size``, ``batch_failures``), the shape of ``llmwarm.stats()``.
+        """
+        counts = self._counts
+        return Stats(
+            scope="batch",
+            batches=counts.batches,
+            batch_items=counts.items,
+            batch_max_size=counts.max_batch_size,
+            batch_failures=counts.failed_batches,
+        )
 
     @property
     def batcher(self) -> Batcher:

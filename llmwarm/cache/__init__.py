@@ -11,6 +11,7 @@ from llmwarm.cache._cached import (
     CacheStats,
     cached,
 )
+from llmwarm.cache._handles import CacheDecorator, CachedFunction
 from llmwarm.cache.allowlist import register_type
 from llmwarm.cache.backends import Backend, MemoryBackend, RedisBackend, SQLiteBackend
 
@@ -19,9 +20,11 @@ __all__ = [
     "BREAKER_MAX_BACKOFF",
     "Backend",
     "Breaker",
+    "CacheDecorator",
     "CacheHandle",
     "CacheRowError",
     "CacheStats",
+    "CachedFunction",
     "CorruptCacheRow",
     "DEFAULT_MAXSIZE",
     "DEFAULT_TTL",

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import copy
-import dataclasses
 import datetime
 import hmac
 import inspect
@@ -27,6 +26,7 @@ from llmwarm._core import (
     Offload,
     Policy,
     Stack,
+    Stats,
     apply,
     check_keywords,
     is_stream,
@@ -80,7 +80,9 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:
-    from llmwarm._handles import CacheDecorator, CachedFunction, Decorated, StackedFunction
+    from llmwarm._core.handles import Decorated
+    from llmwarm._handles import StackedFunction
+    from llmwarm.cache._handles import CacheDecorator, CachedFunction
 
 F = TypeVar("F", bound=Callable[..., Any])
 P = ParamSpec("P")
@@ -99,30 +101,11 @@ BREAKER_MAX_BACKOFF = 60.0
 _TAKEOVERS = 3  # a waiter retries at most this often after leaders were cancelled
 
 
-@dataclasses.dataclass(frozen=True)
-class CacheStats:
-    """Counters of one cached function (a snapshot).
+CacheStats = Stats
+"""Deprecated name of :class:`~llmwarm.Stats`, what ``fn.cache.stats`` returns since 0.2.
 
-    .. versionadded:: 0.1.0
-    """
-
-    hits: int
-    """Calls answered from the cache."""
-    misses: int
-    """Cacheable calls not in the cache (each led or joined a single flight)."""
-    shared: int
-    """Misses answered by another caller's upstream call (single-flight waiters)."""
-    uncacheable: int
-    """Calls or results that could not be cached (arguments, ``cacheable``, encoding)."""
-    errors: int
-    """Back-end failures (the call went upstream)."""
-    bypassed: int = 0
-    """Back-end reads and writes skipped while its circuit breaker was open."""
-    corrupt_rows: int = 0
-    """Stored rows refused (bad signature, format or type), deleted and treated as misses.
-
-    .. versionadded:: 0.2.0
-    """
+.. deprecated:: 0.2.0 read :class:`llmwarm.Stats` (``cache_hits``, ``cache_misses``, ...).
+"""
 
 
 def _default_cacheable(arguments: Mapping[str, Any]) -> bool:
@@ -212,17 +195,35 @@ class CacheHandle:
         return self._policy.breaker
 
     @property
-    def stats(self) -> CacheStats:
-        """A snapshot of the counters."""
+    def stats(self) -> Stats:
+        """A snapshot of the counters: a :class:`~llmwarm.Stats` whose ``cache_*`` are filled.
+
+        .. versionchanged:: 0.2.0 a :class:`~llmwarm.Stats` (``cache_hits``, ...), the shape of
+           ``llmwarm.stats()``; the former names (``.hits``) still read it, deprecated.
+        """
         p = self._policy
-        return CacheStats(
-            p.hits, p.misses, p.shared, p.uncacheable, p.errors, p.bypassed, p.corrupt_rows
+        return Stats(
+            scope="cache",
+            cache_hits=p.hits,
+            cache_misses=p.misses,
+            cache_shared=p.shared,
+            cache_uncacheable=p.uncacheable,
+            cache_errors=p.errors,
+            cache_bypassed=p.bypassed,
+            cache_corrupt_rows=p.corrupt_rows,
         )
 
     def info(self) -> dict[str, Any]:
         """Return the counters with the back end's name and the time to live."""
+        p = self._policy
         return {
-            **dataclasses.asdict(self.stats),
+            "hits": p.hits,
+            "misses": p.misses,
+            "shared": p.shared,
+            "uncacheable": p.uncacheable,
+            "errors": p.errors,
+            "bypassed": p.bypassed,
+            "corrupt_rows": p.corrupt_rows,
             "backend": type(self._policy.backend).__name__,
             "ttl": self._policy.ttl,
             "function": self._policy.name,

@@ -7,17 +7,16 @@ the first bad value (``llm.openai.cache.ttl_seconds must be > 0, got -1``).
 
 from __future__ import annotations
 
-import math
 import os
 import re
 import types
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import timedelta
 from typing import Any, Literal, TypeVar
 from urllib.parse import urlsplit
 
 from llmwarm._core import ConfigError, UnknownOptionError, did_you_mean, section_keys
+from llmwarm._core.options import fraction, parse_duration
 from llmwarm.warm import MIN_INTERVAL
 
 __all__ = [
@@ -101,39 +100,8 @@ def substitute(value: Any, environ: Mapping[str, str], path: str = "") -> Any:
 
 # ------------------------------------------------------------------------- durations
 
-_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
-_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d)")
-
-
-def parse_duration(value: object) -> float:
-    """Return seconds from a number, a ``timedelta`` or a string: ``"300s"``, ``"5m"``, ``"1h30m"``.
-
-    The one duration parser of the configuration. Raises :class:`ValueError` for anything
-    else (booleans, empty strings, unknown units, NaN and infinities).
-
-    .. versionadded:: 0.1.0
-    .. versionchanged:: 0.2.0 a ``timedelta`` too.
-    """
-    if isinstance(value, bool):
-        raise ValueError(f"{value!r} is not a duration")
-    if isinstance(value, timedelta):
-        seconds = value.total_seconds()
-    elif isinstance(value, (int, float)):
-        seconds = float(value)
-    elif isinstance(value, str):
-        text = value.strip().replace(" ", "")
-        try:
-            seconds = float(text)
-        except ValueError:
-            if not text or _PART.sub("", text):
-                raise ValueError(f"{value!r} is not a duration") from None
-            seconds = sum(float(n) * _UNITS[u] for n, u in _PART.findall(text))
-    else:
-        raise ValueError(f"{value!r} is not a duration")
-    if math.isnan(seconds) or math.isinf(seconds):
-        raise ValueError(f"{value!r} is not a duration")
-    return seconds
-
+# parse_duration is the core's (one duration reader for YAML, decorators and the simulator);
+# it stays importable from here.
 
 # ---------------------------------------------------------------------- description
 
@@ -468,13 +436,7 @@ def _warmup(path: str, value: Any, default_model: str | None, provider: str) -> 
 
 
 def _budget(path: str, value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise ConfigError(
-            path, f"must be a fraction of calls in [0, 1), e.g. 0.01, got {_kind(value)}"
-        )
-    if not (math.isfinite(value) and 0 <= value < 1):
-        raise ConfigError(path, f"must be a fraction of calls in [0, 1), e.g. 0.01, got {value!r}")
-    return float(value)
+    return fraction(path, value, what="a fraction of calls", example=", e.g. 0.01")
 
 
 def _cache(path: str, value: Any) -> CacheConfig | None:

@@ -1,5 +1,6 @@
 """``@pooled``: long-lived HTTP pools and SDK clients injected into calls."""
 
+from llmwarm.pool._handles import PoolDecorator, PooledFunction
 from llmwarm.pool._pooled import (
     DEFAULT_LIMITS,
     DEFAULT_TIMEOUT,
@@ -18,8 +19,10 @@ __all__ = [
     "DEFAULT_TIMEOUT",
     "FromEnv",
     "Pool",
+    "PoolDecorator",
     "PoolHandle",
     "Pooled",
+    "PooledFunction",
     "aclose",
     "close",
     "from_env",

@@ -30,7 +30,17 @@ from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import httpx
 
-from llmwarm._core import Call, ConfigError, Flow, FunctionSpec, Policy, Stack, apply, logger
+from llmwarm._core import (
+    Call,
+    ConfigError,
+    Flow,
+    FunctionSpec,
+    Policy,
+    Stack,
+    apply,
+    base_url_of,
+    logger,
+)
 from llmwarm._core import lifecycle as _lifecycle
 from llmwarm._core import loops as _loops
 from llmwarm._core import options as _numbers
@@ -38,7 +48,6 @@ from llmwarm._core.streams import _NOT_STREAMS, is_stream, observe_stream
 from llmwarm.pool._reclaim import reclaim
 from llmwarm.pool._stale import install as install_stale_retry
 from llmwarm.pool._transports import adapter_for
-from llmwarm.trace._responses import _base_url
 
 __all__ = [
     "DEFAULT_LIMITS",
@@ -54,7 +63,7 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:
-    from llmwarm._handles import PoolDecorator
+    from llmwarm.pool._handles import PoolDecorator
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -652,7 +661,7 @@ class PoolHandle:
         return self._policy._client(self._policy.is_async)[1]
 
     def _target(self, url: str | None, client: Any) -> str:
-        target = url or _base_url(client) or ""  # ollama's: its inner httpx client's
+        target = url or base_url_of(client) or ""  # ollama's: its inner httpx client's
         if not str(target):
             raise ValueError(
                 "pool.prewarm() needs a url: the pooled client has no base_url to warm."

@@ -1,6 +1,7 @@
 """``@routed``: pick a model tier per request; fallback, cool-downs, hedging."""
 
 from llmwarm.route._classify import default_classifier
+from llmwarm.route._handles import RouteDecorator, RoutedFunction
 from llmwarm.route._routed import (
     DEFAULT_COOLDOWN,
     DEFAULT_FALLBACK,
@@ -20,6 +21,8 @@ __all__ = [
     "DEFAULT_MAX_COOLDOWN",
     "DEFAULT_MAX_WAIT",
     "DEFAULT_PREFER_WARM",
+    "RouteDecorator",
+    "RoutedFunction",
     "Router",
     "Tier",
     "default_classifier",

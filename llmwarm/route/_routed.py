@@ -53,7 +53,7 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:
-    from llmwarm._handles import RouteDecorator
+    from llmwarm.route._handles import RouteDecorator
 
 F = TypeVar("F", bound=Callable[..., Any])
 

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import re
 import types
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
+
+from llmwarm._core import options as _options
 
 __all__ = [
     "DEFAULT_COLD_START",
@@ -239,36 +240,18 @@ class SimConfig:
         return tuple(f.name for f in dataclasses.fields(cls) if f.init)
 
 
-_UNITS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "μs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0}
-_UNITS["h"] = 3600.0
-_PART = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|μs|ms|s|m|h)")
-
-
 def parse_duration(value: object) -> float:
     """Parse an Ollama ``keep_alive``: seconds, or a Go duration string such as ``"1h30m"``.
 
     Returns seconds; a negative value means "forever" and is returned as ``math.inf``.
-    Raises ``ValueError`` for anything else.
+    Raises ``ValueError`` for anything else, worded as Go's ``time`` package words it
+    (``invalid duration '10x'``), since the server answers with that message. The reading
+    itself is llmwarm's one duration parser (it also takes a ``timedelta`` and days).
     """
-    if isinstance(value, bool):
-        raise ValueError(f"invalid duration {value!r}")
-    if isinstance(value, (int, float)):
-        seconds = float(value)
-    elif isinstance(value, str):
-        text = value.strip()
-        try:
-            seconds = float(text)
-        except ValueError:
-            sign = -1.0 if text.startswith("-") else 1.0
-            body = text.lstrip("+-")
-            if not body or _PART.sub("", body):
-                raise ValueError(f"invalid duration {value!r}") from None
-            seconds = sign * sum(float(n) * _UNITS[u] for n, u in _PART.findall(body))
-    else:
-        raise ValueError(f"invalid duration {value!r}")
-    if math.isnan(seconds):
-        raise ValueError(f"invalid duration {value!r}")
-    return math.inf if seconds < 0 else seconds
+    try:
+        return _options.parse_duration(value, negative_is_forever=True)
+    except ValueError:
+        raise ValueError(f"invalid duration {value!r}") from None
 
 
 def make_config(options: Mapping[str, Any]) -> SimConfig:

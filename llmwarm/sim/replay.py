@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from llmwarm._core import ConfigError
+from llmwarm._core import options as _options
 
 __all__ = ["EPOCH", "PingRecord", "ReplayResult", "RequestRecord", "replay"]
 
@@ -157,11 +158,7 @@ def _arrivals(arrivals: Iterable[float]) -> list[float]:
 
 
 def _positive(name: str, value: object) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise ConfigError(name, f"must be a number of seconds > 0, got {value!r}")
-    if not (math.isfinite(value) and value > 0):
-        raise ConfigError(name, f"must be a number of seconds > 0, got {value!r}")
-    return float(value)
+    return _options.seconds(name, value)
 
 
 class LoopClock:
@@ -427,9 +424,7 @@ def _window_of(body: bytes) -> float | None:
     value = data.get("keep_alive") if isinstance(data, dict) else None
     if value is None:
         return None
-    from llmwarm.sim._config import parse_duration
-
     try:
-        return float(parse_duration(value))
+        return _options.parse_duration(value, negative_is_forever=True)
     except (TypeError, ValueError):
         return None

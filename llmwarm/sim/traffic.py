@@ -27,6 +27,7 @@ import random
 from collections.abc import Callable
 
 from llmwarm._core import ConfigError
+from llmwarm._core import options as _options
 
 __all__ = ["DAY", "SHAPES", "WEEK", "diurnal", "periodic", "poisson", "sessions"]
 
@@ -36,9 +37,7 @@ WEEK = 7 * DAY
 
 
 def _positive(name: str, value: float) -> float:
-    if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
-        raise ConfigError(name, f"must be a positive finite number of seconds, got {value!r}")
-    return float(value)
+    return _options.seconds(name, value)
 
 
 def _horizon(days: float) -> float:
@@ -138,9 +137,10 @@ def periodic(
         )
     end = _horizon(days)
     rng = random.Random(seed)
-    first = rng.uniform(min(jitter, every / 2), every) if offset is None else float(offset)
-    if not (math.isfinite(first) and first >= 0):
-        raise ConfigError("offset", f"must be a non-negative number of seconds, got {offset!r}")
+    if offset is None:
+        first = rng.uniform(min(jitter, every / 2), every)
+    else:
+        first = _options.seconds("offset", offset, minimum=0.0, inclusive=True)
     times: list[float] = []
     nominal = first
     while nominal - jitter < end:

@@ -14,6 +14,8 @@ from typing import Any
 
 import orjson
 
+from llmwarm._core import base_url_of
+
 __all__ = ["Endpoint", "ResponseFacts", "endpoint_of", "messages_json", "provider_of_result"]
 
 _HOST_PROVIDERS = (
@@ -53,21 +55,13 @@ def _get(obj: Any, name: str) -> Any:
     return getattr(obj, name, None)
 
 
-def _base_url(client: Any) -> Any:
-    url = getattr(client, "base_url", None)  # openai clients, httpx clients
-    if url is None:
-        inner = getattr(client, "_client", None)  # ollama.Client wraps an httpx client
-        url = getattr(inner, "base_url", None)
-    return url
-
-
 def _infer(client: Any) -> Endpoint:
     kind = type(client)
     module = kind.__module__ or ""
     names = {k.__name__ for k in kind.__mro__}
     address: str | None = None
     port: int | None = None
-    url = _base_url(client)
+    url = base_url_of(client)
     if url is not None:
         address = getattr(url, "host", None) or None
         port = getattr(url, "port", None)

@@ -1,6 +1,8 @@
 """``@warm``: keep a model warm; the policy, the warmer, learning, the fleet, ping adapters."""
 
+from llmwarm._core import shutdown  # the same function as llmwarm.shutdown (llmwarm.close)
 from llmwarm.warm._fleet import Fleet
+from llmwarm.warm._handles import WarmDecorator, WarmedFunction
 from llmwarm.warm._warm import (
     DEFAULT_AUTO_START,
     DEFAULT_BACKOFF_CAP,
@@ -10,7 +12,6 @@ from llmwarm.warm._warm import (
     MIN_INTERVAL,
     PING_MESSAGES,
     Warmer,
-    shutdown,
     warm,
 )
 
@@ -23,6 +24,8 @@ __all__ = [
     "Fleet",
     "MIN_INTERVAL",
     "PING_MESSAGES",
+    "WarmDecorator",
+    "WarmedFunction",
     "Warmer",
     "shutdown",
     "warm",

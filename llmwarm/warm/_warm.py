@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import math
 import random
 import threading
 import weakref
@@ -38,6 +37,7 @@ from llmwarm._core import (
     Ping,
     Policy,
     Stack,
+    Stats,
     Work,
     apply,
     check_keywords,
@@ -67,12 +67,11 @@ __all__ = [
     "MIN_INTERVAL",
     "PING_MESSAGES",
     "Warmer",
-    "shutdown",
     "warm",
 ]
 
 if TYPE_CHECKING:
-    from llmwarm._handles import WarmDecorator
+    from llmwarm.warm._handles import WarmDecorator
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -130,15 +129,9 @@ def _models(model: object) -> tuple[str, ...]:
 
 
 def _budget(value: object) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise ConfigError(
-            "cold_start_budget", f"must be a fraction of calls in [0, 1), e.g. 0.01, got {value!r}"
-        )
-    if not (math.isfinite(value) and 0 <= value < 1):
-        raise ConfigError(
-            "cold_start_budget", f"must be a fraction of calls in [0, 1), e.g. 0.01, got {value!r}"
-        )
-    return float(value)
+    return _numbers.fraction(
+        "cold_start_budget", value, what="a fraction of calls", example=", e.g. 0.01"
+    )
 
 
 @check_keywords
@@ -211,14 +204,8 @@ def warm(
     return cast("WarmDecorator", decorate)
 
 
-def shutdown() -> None:
-    """Stop every warmer of the process (no ping starts after this returns).
-
-    ``llmwarm.close()`` also ends every warmer, but a warmer it ended starts again on its
-    function's next call; ``llmwarm.shutdown`` is now that ``close()``.
-
-    .. versionadded:: 0.1.0
-    """
+def _stop_all() -> None:
+    # At interpreter exit and in tests: stop every warmer for good (as each `stop()`).
     for warmer in list(_registry):
         warmer.stop()
 
@@ -407,6 +394,14 @@ class Warmer:
     def ping_failures(self) -> int:
         """Pings that failed so far."""
         return self._failed
+
+    @property
+    def stats(self) -> Stats:
+        """A snapshot: a :class:`~llmwarm.Stats` with ``warmup_pings`` and ``..._failures``.
+
+        .. versionadded:: 0.2.0
+        """
+        return Stats(scope="warm", warmup_pings=self._sent, warmup_ping_failures=self._failed)
 
     def interval(self, model: str) -> float:
         """Return the idle seconds allowed before pinging ``model`` (learned when "auto")."""
@@ -658,7 +653,7 @@ class Warmer:
                 with self._lock:
                     if self._runner is runner and not self._stopped:
                         self._runner = _scheduler.AsyncRunner(self, loop)
-                        on_exit(shutdown)
+                        on_exit(_stop_all)
             return
         scheduler = self._scheduler
         if scheduler is None or scheduler.thread is None or scheduler is not _scheduler.shared():
@@ -667,7 +662,7 @@ class Warmer:
                     return
                 self._scheduler = _scheduler.shared()
                 self._scheduler.add(self)
-            on_exit(shutdown)
+            on_exit(_stop_all)
 
     def _restart(self) -> None:
         """Undo ``llmwarm.close()`` on the next call, as pools reopen; not :meth:`stop`."""
@@ -903,5 +898,5 @@ def _after_fork() -> None:
 
 def _reset() -> None:
     """Stop every warmer and forget the shared scheduler (tests)."""
-    shutdown()
+    _stop_all()
     _scheduler._reset()

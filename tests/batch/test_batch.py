@@ -53,8 +53,8 @@ async def test_a_thousand_concurrent_embeddings_make_ten_upstream_calls(
     texts = [f"document number {i}" for i in range(1000)]
     vectors = await asyncio.gather(*(embed(text) for text in texts))
     assert embed.batcher.stats.batches == 10
-    assert embed.batcher.stats.items == 1000
-    assert embed.batcher.stats.max_batch_size == 100
+    assert embed.batcher.stats.batch_items == 1000
+    assert embed.batcher.stats.batch_max_size == 100
     assert sim_server.stats()["models"]["text-embedding-3-small"]["requests"] == 10
     assert len({tuple(v) for v in vectors}) == 1000  # every caller got its own vector
     for i in (0, 1, 499, 998, 999):  # ... and it is the vector of its own text
@@ -108,7 +108,7 @@ async def test_a_failing_batch_fails_each_caller() -> None:
 
     results = await asyncio.gather(*(broken(i) for i in range(3)), return_exceptions=True)
     assert all(isinstance(r, ConnectionError) for r in results)
-    assert broken.batcher.stats.failed_batches == 1
+    assert broken.batcher.stats.batch_failures == 1
 
 
 @pytest.mark.parametrize("result", [[1], [1, 2, 3, 4], None])

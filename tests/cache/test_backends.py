@@ -57,7 +57,7 @@ WORKER = textwrap.dedent(
         "type": type(result).__name__,
         "content": result.choices[0].message.content,
         "upstream": len(upstream),
-        "hits": complete.cache.stats.hits,
+        "hits": complete.cache.stats.cache_hits,
     }))
     """
 )
@@ -123,17 +123,17 @@ def test_redis_outage_goes_upstream_and_recovers(
         assert complete("a") == "A"  # Redis is down: upstream, not an error
         assert complete("a") == "A"
     assert calls == ["a", "a", "a"]
-    assert complete.cache.stats.errors == 1  # then the breaker skips Redis
-    assert complete.cache.stats.bypassed >= 2
+    assert complete.cache.stats.cache_errors == 1  # then the breaker skips Redis
+    assert complete.cache.stats.cache_bypassed >= 2
     failures = [r for r in caplog.records if "failed to" in r.getMessage()]
     assert len(failures) == 1  # logged once, not once per call
     redis_server.start()  # same port, empty
     deadline = time.monotonic() + 20
-    while complete.cache.stats.hits < 2 and time.monotonic() < deadline:
+    while complete.cache.stats.cache_hits < 2 and time.monotonic() < deadline:
         clock.advance(61)  # past any backoff: the next call probes Redis
         complete("a")
         time.sleep(0.05)
-    assert complete.cache.stats.hits >= 2  # stored again, and served again
+    assert complete.cache.stats.cache_hits >= 2  # stored again, and served again
 
 
 async def test_async_redis_outage_goes_upstream_and_recovers(
@@ -154,11 +154,11 @@ async def test_async_redis_outage_goes_upstream_and_recovers(
     assert calls == ["a", "a"]
     redis_server.start()
     deadline = time.monotonic() + 20
-    while complete.cache.stats.hits < 2 and time.monotonic() < deadline:
+    while complete.cache.stats.cache_hits < 2 and time.monotonic() < deadline:
         clock.advance(61)
         await complete("a")
         await asyncio.sleep(0.01)
-    assert complete.cache.stats.hits >= 2
+    assert complete.cache.stats.cache_hits >= 2
 
 
 def test_redis_clear_is_per_function_and_namespace(redis_server: Any) -> None:
@@ -208,7 +208,7 @@ def test_a_corrupt_sqlite_row_is_a_miss_and_is_logged(tmp_path: Path) -> None:
     assert complete("a") == "a"
     assert calls == ["a", "a"]
     stats = complete.cache.stats
-    assert (stats.corrupt_rows, stats.errors) == (1, 0)  # the back end itself works
+    assert (stats.cache_corrupt_rows, stats.cache_errors) == (1, 0)  # the back end itself works
     assert complete("a") == "a"  # rewritten, then served
     assert calls == ["a", "a"]
 
@@ -221,8 +221,8 @@ def test_a_failing_disk_goes_upstream(tmp_path: Path) -> None:
     (tmp_path / "missing-dir-is-a-file").write_text("not a directory")
     assert complete("a") == "a"
     assert complete("a") == "a"
-    assert complete.cache.stats.errors == 1  # then the breaker skips the disk
-    assert complete.cache.stats.bypassed >= 2
+    assert complete.cache.stats.cache_errors == 1  # then the breaker skips the disk
+    assert complete.cache.stats.cache_bypassed >= 2
 
 
 @register_type
@@ -315,5 +315,5 @@ def test_an_unstorable_result_is_returned_and_counted(
     with caplog.at_level(logging.WARNING, logger="llmwarm"):
         first, second = complete("a"), complete("a")
     assert first is not second
-    assert complete.cache.stats.uncacheable == 2
+    assert complete.cache.stats.cache_uncacheable == 2
     assert len([r for r in caplog.records if "cannot be cached" in r.getMessage()]) == 1

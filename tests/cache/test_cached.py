@@ -11,9 +11,9 @@ from typing import Any
 
 import pytest
 
-from llmwarm import cached
+from llmwarm import Stats, cached
 from llmwarm._core import CallRecord, current_record, invoke
-from llmwarm.cache import CacheStats, MemoryBackend
+from llmwarm.cache import MemoryBackend
 
 
 def test_a_hit_returns_the_stored_value_without_calling_upstream() -> None:
@@ -29,7 +29,7 @@ def test_a_hit_returns_the_stored_value_without_calling_upstream() -> None:
     second = complete(prompt="hi", model="m")
     assert first == second == {"answer": "HI"}
     assert calls == ["hi"]
-    assert complete.cache.stats == CacheStats(hits=1, misses=1, shared=0, uncacheable=0, errors=0)
+    assert complete.cache.stats == Stats(scope="cache", cache_hits=1, cache_misses=1)
 
     @cached()
     def spy(prompt: str) -> str:
@@ -54,7 +54,7 @@ async def test_an_async_hit_returns_a_value_never_a_coroutine() -> None:
     assert await complete("hi") == {"answer": "HI"}  # awaiting twice works: a value is cached
     assert await complete(prompt="hi") == {"answer": "HI"}
     assert calls == ["hi"]
-    assert complete.cache.stats.hits == 2
+    assert complete.cache.stats.cache_hits == 2
 
 
 def test_exceptions_are_never_cached() -> None:
@@ -161,7 +161,7 @@ async def test_async_scope_isolates_entries() -> None:
     assert await complete("hi") == "a:hi"
     tenant["id"] = "b"
     assert await complete("hi") == "b:hi"
-    assert complete.cache.stats.misses == 2
+    assert complete.cache.stats.cache_misses == 2
 
 
 def test_warmup_pings_neither_read_nor_fill_the_cache() -> None:
@@ -176,7 +176,7 @@ def test_warmup_pings_neither_read_nor_fill_the_cache() -> None:
     complete("hi")  # not filled by the ping: a miss
     invoke(complete, "hi", _record=CallRecord("complete", warmup=True))  # not served from cache
     assert calls == ["hi", "hi", "hi"]
-    assert complete.cache.stats == CacheStats(hits=0, misses=1, shared=0, uncacheable=0, errors=0)
+    assert complete.cache.stats == Stats(scope="cache", cache_misses=1)
 
 
 async def test_async_warmup_pings_neither_read_nor_fill_the_cache() -> None:
@@ -212,8 +212,8 @@ def test_n_greater_than_one_and_cacheable_refusals_go_upstream() -> None:
 
     assert sampled("a", temperature=1.0) != sampled("a", temperature=1.0)
     assert sampled("a") == sampled("a")
-    assert sampled.cache.stats.uncacheable == 2
-    assert complete.cache.stats.uncacheable == 2
+    assert sampled.cache.stats.cache_uncacheable == 2
+    assert complete.cache.stats.cache_uncacheable == 2
 
 
 def test_unserializable_arguments_go_upstream_and_warn_once(
@@ -230,7 +230,7 @@ def test_unserializable_arguments_go_upstream_and_warn_once(
         thing = object()
         assert complete(thing) == 1
         assert complete(thing) == 2
-    assert complete.cache.stats.uncacheable == 2
+    assert complete.cache.stats.cache_uncacheable == 2
     assert len([r for r in caplog.records if "cannot be cached" in r.getMessage()]) == 1
 
 

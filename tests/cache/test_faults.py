@@ -65,8 +65,8 @@ def test_redis_wrongtype_on_one_key_is_a_miss_for_that_key_only(
     assert "WRONGTYPE" in lines[0]
     stats = complete.cache.stats
     assert complete.cache.breaker.backoff == 0
-    assert stats.bypassed == 0
-    assert stats.hits >= 3  # "other" three times (and "poisoned" once SET replaced the list)
+    assert stats.cache_bypassed == 0
+    assert stats.cache_hits >= 3  # "other" three times (and "poisoned" once SET replaced the list)
     assert upstream.count("other") == 1
 
 
@@ -97,8 +97,8 @@ def test_a_value_too_large_for_sqlite_is_a_miss_for_that_key_only(tmp_path: Path
         assert complete("small") == "small"
     assert upstream == ["small", "big", "big", "big"]
     assert complete.cache.breaker.backoff == 0
-    assert complete.cache.stats.bypassed == 0
-    assert complete.cache.stats.errors == 3
+    assert complete.cache.stats.cache_bypassed == 0
+    assert complete.cache.stats.cache_errors == 3
     backend.close()
 
 
@@ -142,8 +142,8 @@ def test_a_hung_redis_adds_at_most_its_short_timeout(redis_server: Any, clock: F
         os.kill(pid, signal.SIGCONT)
     assert first < 1.0  # 0.1 s timeout, no retries (was 1 s, plus redis-py's retries)
     assert rest < 1.0
-    assert complete.cache.stats.errors == 1
-    assert complete.cache.stats.bypassed >= 20
+    assert complete.cache.stats.cache_errors == 1
+    assert complete.cache.stats.cache_bypassed >= 20
     assert len(upstream) == 22
 
 
@@ -264,7 +264,7 @@ def test_no_expiry_works_on_every_backend(
 
     assert complete("a") == complete("a") == "a"
     assert upstream == ["a"]
-    assert complete.cache.stats.errors == 0
+    assert complete.cache.stats.cache_errors == 0
     assert complete.cache.breaker.backoff == 0
     if ttl in (math.inf, None):
         assert complete.cache.info()["ttl"] is None
@@ -352,5 +352,5 @@ def test_a_custom_backend_reports_a_per_key_fault_without_opening_the_breaker() 
         assert complete("bad") == "answer bad"
         assert complete("good") == "answer good"
     assert complete.cache.breaker.backoff == 0
-    assert complete.cache.stats.errors == 3
+    assert complete.cache.stats.cache_errors == 3
     assert upstream == ["bad", "good", "bad", "bad", "bad"]

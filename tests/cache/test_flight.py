@@ -30,7 +30,7 @@ async def test_100_concurrent_async_identical_calls_make_one_upstream_call() -> 
     assert calls == ["hi"]
     assert all(r == {"answer": "hi"} for r in results)
     stats = complete.cache.stats
-    assert (stats.misses, stats.shared) == (100, 99)
+    assert (stats.cache_misses, stats.cache_shared) == (100, 99)
     assert len(complete.llmwarm_policies[0].flights) == 0
 
 

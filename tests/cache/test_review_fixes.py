@@ -39,8 +39,8 @@ async def test_a_sync_def_returning_a_coroutine_is_never_cached(
         assert await complete("hi") == "HI"  # was: cannot reuse already awaited coroutine
         assert await complete("hi") == "HI"
     assert calls == ["hi", "hi", "hi"]
-    assert complete.cache.stats.uncacheable == 3
-    assert complete.cache.stats.hits == 0
+    assert complete.cache.stats.cache_uncacheable == 3
+    assert complete.cache.stats.cache_hits == 0
     warnings = [r.getMessage() for r in caplog.records if "awaitable" in r.getMessage()]
     assert len(warnings) == 1  # once per function
     assert "make the function `async def`" in warnings[0]
@@ -64,7 +64,7 @@ async def test_an_async_call_object_is_returned_untouched() -> None:
     for _ in range(3):
         assert await complete("x") == "x"
     assert client.calls == 3
-    assert complete.cache.stats.uncacheable == 3
+    assert complete.cache.stats.cache_uncacheable == 3
 
 
 # ------------------------------------------------------- 2. instances of methods
@@ -95,7 +95,7 @@ def test_instances_with_different_credentials_do_not_share_entries() -> None:
     assert tenant_a.ask("hi") == "sk-tenant-a:hi"
     assert tenant_b.ask("hi") == "sk-tenant-b:hi"  # was: tenant A's answer
     assert Assistant("sk-tenant-a").ask("hi") == "sk-tenant-a:hi"
-    assert Assistant.ask.cache.stats.hits == 1  # same credentials, another instance: shared
+    assert Assistant.ask.cache.stats.cache_hits == 1  # same credentials, another instance: shared
     key = Assistant.ask.cache_key(tenant_a, "hi")
     assert "sk-tenant" not in key
     assert key != Assistant.ask.cache_key(tenant_b, "hi")
@@ -105,7 +105,7 @@ async def test_async_instances_with_different_api_keys_do_not_share_entries() ->
     assert await AsyncAssistant("sk-a").ask("hi") == "sk-a:hi"
     assert await AsyncAssistant("sk-b").ask("hi") == "sk-b:hi"
     assert await AsyncAssistant("sk-a").ask("hi") == "sk-a:hi"
-    assert AsyncAssistant.ask.cache.stats.hits == 1
+    assert AsyncAssistant.ask.cache.stats.cache_hits == 1
 
 
 def test_a_method_without_key_or_scope_warns_once_at_decoration(
@@ -178,8 +178,8 @@ def test_a_failing_backend_is_skipped_then_probed_then_recovers(
         for _ in range(10):
             assert complete("a") == "a"
         assert (backend.gets, backend.sets) == (1, 0)  # was: (10, 10), a timeout each
-        assert complete.cache.stats.errors == 1
-        assert complete.cache.stats.bypassed == 19
+        assert complete.cache.stats.cache_errors == 1
+        assert complete.cache.stats.cache_bypassed == 19
         clock.advance(5)  # the backoff is over: one call probes, and fails
         assert complete("a") == "a"
         assert (backend.gets, backend.sets) == (2, 0)
@@ -191,7 +191,7 @@ def test_a_failing_backend_is_skipped_then_probed_then_recovers(
         assert complete("a") == "a"  # the probe succeeds: the breaker closes, the set goes
         assert (backend.gets, backend.sets) == (3, 1)
         assert complete("a") == "a"
-        assert complete.cache.stats.hits == 1
+        assert complete.cache.stats.cache_hits == 1
     recovered = [r for r in caplog.records if "recovered" in r.getMessage()]
     assert len(recovered) == 1
 
@@ -216,7 +216,7 @@ async def test_async_a_failing_backend_is_skipped_then_recovers(clock: FakeClock
     clock.advance(60)
     assert await complete("a") == "a"
     assert await complete("a") == "a"
-    assert complete.cache.stats.hits == 1
+    assert complete.cache.stats.cache_hits == 1
     assert complete.cache.breaker.backoff == 0.0
 
 

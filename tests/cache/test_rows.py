@@ -172,7 +172,7 @@ def test_a_hostile_row_is_never_served_and_is_deleted_and_counted(
     assert upstream == ["warm the table", "hi"]
     assert "pygments.__main__" not in set(sys.modules) - modules_before
     stats = complete.cache.stats
-    assert (stats.corrupt_rows, stats.errors, stats.bypassed) == (1, 0, 0)
+    assert (stats.cache_corrupt_rows, stats.cache_errors, stats.cache_bypassed) == (1, 0, 0)
     assert llmwarm.stats()["corrupt_rows"] == 1
     assert complete.cache.breaker.backoff == 0  # the back end itself is fine
     # The hostile row was deleted, and the genuine answer stored and signed in its place.
@@ -192,7 +192,7 @@ def test_a_genuine_row_moved_to_another_key_is_refused(store: Store) -> None:
     store.write(complete.cache_key("Is this safe?"), genuine)  # the answer to another prompt
 
     assert complete("Is this safe?").choices[0].message.content == "genuine: Is this safe?"
-    assert complete.cache.stats.corrupt_rows == 1
+    assert complete.cache.stats.cache_corrupt_rows == 1
 
 
 def test_rows_written_under_another_secret_are_not_served(store: Store) -> None:
@@ -208,7 +208,7 @@ def test_rows_written_under_another_secret_are_not_served(store: Store) -> None:
     assert forged is not None
     store.write(one.cache_key("hi"), forged)
     assert one("hi").choices[0].message.content == "genuine: hi"
-    assert one.cache.stats.corrupt_rows == 1
+    assert one.cache.stats.cache_corrupt_rows == 1
 
 
 def test_corrupt_rows_are_logged_at_warning_once_per_interval(
@@ -226,7 +226,7 @@ def test_corrupt_rows_are_logged_at_warning_once_per_interval(
     lines = [r for r in caplog.records if "corrupt row" in r.getMessage()]
     assert len(lines) == 1  # 20 refused rows, one line
     assert lines[0].levelno == logging.WARNING
-    assert complete.cache.stats.corrupt_rows == 20
+    assert complete.cache.stats.cache_corrupt_rows == 20
     assert llmwarm.stats()["corrupt_rows"] == 20
 
 
@@ -340,7 +340,7 @@ NO_SECRET = textwrap.dedent(
     def three(prompt):
         return prompt
 
-    print(one("a"), one("a"), two("b"), three("c"), one.cache.stats.hits)
+    print(one("a"), one("a"), two("b"), three("c"), one.cache.stats.cache_hits)
     """
 )
 

@@ -29,11 +29,11 @@ def test_openai_stream_is_recorded_then_replayed(sim_server: Any) -> None:
     live = complete(MESSAGES, client=client, stream=True)
     with live:
         originals = list(live)
-    assert complete.cache.stats.misses == 1
+    assert complete.cache.stats.cache_misses == 1
     replayed = complete(MESSAGES, client=client, stream=True)
     with replayed:
         copies = list(replayed)
-    assert complete.cache.stats.hits == 1
+    assert complete.cache.stats.cache_hits == 1
     assert len(originals) > 1
     assert all(type(c) is ChatCompletionChunk for c in copies)
     assert [c.model_dump() for c in copies] == [c.model_dump() for c in originals]
@@ -54,7 +54,7 @@ async def test_async_openai_stream_is_recorded_then_replayed(sim_server: Any) ->
     replayed = await complete(MESSAGES, client=client, stream=True)
     async with replayed:
         copies = [chunk async for chunk in replayed]
-    assert complete.cache.stats.hits == 1
+    assert complete.cache.stats.cache_hits == 1
     assert len(originals) > 1
     assert all(type(c) is ChatCompletionChunk for c in copies)
     assert [c.model_dump() for c in copies] == [c.model_dump() for c in originals]

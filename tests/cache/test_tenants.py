@@ -122,7 +122,7 @@ def test_clients_differing_in_one_channel_never_share_and_identical_ones_do(
         assert other != first  # zero cross-tenant hits
         assert len(upstream) == 2
         assert complete("hi", client=make(b)) == other
-    assert complete.cache.stats.uncacheable == 0
+    assert complete.cache.stats.cache_uncacheable == 0
 
 
 @pytest.mark.parametrize("channel", sorted(CHANNELS))
@@ -196,7 +196,7 @@ def test_an_unknown_tenant_is_not_cached_and_warns_once_naming_scope(
         for _ in range(3):
             complete("hi", client=client)
     assert len(upstream) == 3  # never served from the cache
-    assert complete.cache.stats.uncacheable == 3
+    assert complete.cache.stats.cache_uncacheable == 3
     lines = [r.getMessage() for r in caplog.records if "cannot tell which tenant" in r.getMessage()]
     assert len(lines) == 1
     assert "scope=" in lines[0]
@@ -325,7 +325,7 @@ def test_wrapped_clients_never_share_across_tenants_and_identical_wrappers_hit(
     other = complete("hi", client=make(b))
     assert (other == first) == (a == b)  # zero cross-tenant hits
     assert len(upstream) == (1 if a == b else 2)
-    assert complete.cache.stats.uncacheable == 0
+    assert complete.cache.stats.cache_uncacheable == 0
 
 
 def test_methods_read_clients_their_instance_holds_under_any_name() -> None:
@@ -366,7 +366,7 @@ def test_clients_nested_past_the_depth_limit_are_an_unknown_tenant(
         for key in ("a", "b", "a"):
             complete("hi", client=Chain(6, key))
     assert len(upstream) == 3
-    assert complete.cache.stats.uncacheable == 3
+    assert complete.cache.stats.cache_uncacheable == 3
     lines = [r.getMessage() for r in caplog.records if "cannot tell which tenant" in r.getMessage()]
     assert len(lines) == 1
     assert "scope=" in lines[0]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from providertools import Otel, SharedClock
+from providertools import SharedClock
 
 from llmwarm._core import call_stats as _stats
 from llmwarm._core import failures as _failures
@@ -16,11 +16,6 @@ from llmwarm.warm._warm import _reset
 @pytest.fixture
 def clock() -> SharedClock:
     return SharedClock()
-
-
-@pytest.fixture
-def otel() -> Otel:
-    return Otel()
 
 
 @pytest.fixture(autouse=True)

@@ -14,7 +14,8 @@ import httpx
 import ollama
 import openai
 import pytest
-from providertools import Otel, SharedClock
+from oteltools import Otel
+from providertools import SharedClock
 
 from llmwarm import Tier, pings, routed, traced, warm
 from llmwarm._core import NotReady, recognise

@@ -20,7 +20,7 @@ from llmwarm._core import call_stats as stats
 from llmwarm._core import driver as _core
 from llmwarm.sim import SimServer
 
-Otel = Any  # the recorder built by the `otel` fixture (tests/trace/conftest.py)
+Otel = Any  # the recorder built by the `otel` fixture (tests/conftest.py, tests/oteltools.py)
 
 pytestmark = pytest.mark.sim(cold_start=1, ttft=0.5, token_time=0.01)
 

@@ -47,6 +47,8 @@ def test_every_handle_typed_in_the_usage_file_exists_at_run_time() -> None:
     assert seen["stack_batch_size"] == 100
     assert seen["reply"] == "hi"
     assert seen["reply_misses"] == 1
+    assert seen["warm_stats"] == llmwarm.Stats(scope="warm")  # one shape, no ping yet
+    assert seen["process_stats"]["total_requests"] == seen["process_stats"].requests > 0
     assert seen["areply_models"] == ("m-small",)
     assert seen["areply"] == "hi"
     assert seen["configured_ttl"] == 60.0

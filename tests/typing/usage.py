@@ -16,9 +16,7 @@ from typing import TYPE_CHECKING, Any
 import httpx
 
 import llmwarm
-from llmwarm import Tier, batched, cached, pooled, routed, traced, warm
-from llmwarm.batch import BatchStats
-from llmwarm.cache import CacheStats
+from llmwarm import Stats, Tier, batched, cached, pooled, routed, traced, warm
 
 if TYPE_CHECKING:
     from typing_extensions import assert_type
@@ -135,23 +133,27 @@ def typed_handles() -> None:
     """Never called: it holds what mypy must infer and refuse."""
     if TYPE_CHECKING:
         assert_type(ask("q"), str)
-        assert_type(ask.cache.stats, CacheStats)
+        assert_type(ask.cache.stats, Stats)
         assert_type(ask.cache_key("q"), str)
         assert_type(ping_me.warmer, Warmer)
+        assert_type(ping_me.warmer.stats, Stats)
+        assert_type(llmwarm.stats(), Stats)
+        assert_type(llmwarm.stats().requests, int)
+        assert_type(llmwarm.stats().operation_duration_p95, float | None)
         assert_type(route_me.router, Router)
         assert_type(fetch.pool, PoolHandle)
-        assert_type(embed.batcher.stats, BatchStats)
+        assert_type(embed.batcher.stats, Stats)
         assert_type(plain(1), int)
-        assert_type(complete.cache.stats, CacheStats)
+        assert_type(complete.cache.stats, Stats)
         assert_type(complete.warmer, Warmer)
         assert_type(complete.router, Router)
         assert_type(complete.pool, PoolHandle)
-        assert_type(embed_pooled.batcher.stats, BatchStats)
+        assert_type(embed_pooled.batcher.stats, Stats)
         assert_type(Bot().reply("q"), str)
-        assert_type(Bot.reply.cache.stats, CacheStats)
+        assert_type(Bot.reply.cache.stats, Stats)
         assert_type(Bot().areply.warmer, Warmer)
         assert_type(configured([]), str)
-        assert_type(configured.cache.stats, CacheStats)
+        assert_type(configured.cache.stats, Stats)
 
         ask(1)  # type: ignore[arg-type]
         ask("q", modle="x")  # type: ignore[call-arg]
@@ -159,6 +161,7 @@ def typed_handles() -> None:
         _ = route_me.cache  # type: ignore[attr-defined]
         _ = embed(["a list"])  # type: ignore[arg-type]
         Bot().reply()  # type: ignore[call-arg]
+        _ = ask.cache.stats.hits  # type: ignore[attr-defined]  # the pre-0.2 name: run time only
 
 
 async def touch_every_handle() -> dict[str, Any]:
@@ -172,22 +175,24 @@ async def touch_every_handle() -> dict[str, Any]:
     seen["aask"] = await aask("q")
     seen["interval"] = ping_me.warmer.interval("m-small")
     seen["is_warm"] = ping_me.warmer.is_warm("m-small")
+    seen["warm_stats"] = ping_me.warmer.stats
+    seen["process_stats"] = llmwarm.stats()
     seen["route_me"] = await route_me("p", model="m-large")
     seen["cooling"] = route_me.router.cooling()
     seen["fetch_client"] = fetch.pool.http_client()
     seen["afetch_client"] = afetch.pool.client()
     seen["embed"] = await embed("abc")
     seen["upper"] = await upper("abc")
-    seen["embedded_items"] = embed.batcher.stats.items
+    seen["embedded_items"] = embed.batcher.stats.batch_items
     seen["plain"] = plain(2) + await aplain(3)
-    seen["stack_hits"] = complete.cache.stats.hits
+    seen["stack_hits"] = complete.cache.stats.cache_hits
     seen["stack_models"] = complete.warmer.models
     seen["stack_tiers"] = complete.router.tiers
     seen["stack_client"] = complete.pool.http_client()
     seen["stack_batch_size"] = embed_pooled.batcher.max_size
     bot = Bot()
     seen["reply"] = bot.reply("hi")
-    seen["reply_misses"] = bot.reply.cache.stats.misses
+    seen["reply_misses"] = bot.reply.cache.stats.cache_misses
     seen["bound_policies"] = bot.reply.llmwarm_policies
     seen["policies"] = Bot.reply.llmwarm_policies
     Bot.reply.cache.invalidate(bot, "hi")

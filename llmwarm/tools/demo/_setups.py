@@ -254,7 +254,7 @@ class LLMWarm(Setup):
     def cache_hits(self) -> int:
         """Requests the cache answered: hits, and misses that shared a single flight."""
         stats = self.complete.cache.stats  # type: ignore[attr-defined]
-        return int(stats.hits + stats.shared)
+        return int(stats.cache_hits + stats.cache_shared)
 
 
 def make_setup(name: str, connect: Connect, config: DemoConfig, event_hooks: EventHooks) -> Setup:
