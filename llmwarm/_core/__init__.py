@@ -5,7 +5,16 @@ the logger, the exception tree, option checks, and what a provider's failure mea
 Nothing here imports a decorator's package; every decorator imports this.
 """
 
-from llmwarm._core.call import Call, CallRecord, FunctionSpec, current_record
+from llmwarm._core.call import (
+    Call,
+    CallContext,
+    CallRecord,
+    FunctionSpec,
+    SlotKey,
+    current_record,
+    enter_record,
+    leave_record,
+)
 from llmwarm._core.call_stats import (
     DEFAULT_KEEP_ALIVE,
     DEFAULT_MAX_MODELS,
@@ -22,11 +31,13 @@ from llmwarm._core.driver import (
     Offload,
     Policy,
     Stack,
+    StackState,
     Step,
     Warmth,
     apply,
     invoke,
     on_call_end,
+    stack_state,
 )
 from llmwarm._core.errors import (
     AllTiersCooling,
@@ -109,6 +120,7 @@ __all__ = [
     "CLOSE_TIMEOUT",
     "CacheRowError",
     "Call",
+    "CallContext",
     "CallRecord",
     "Clock",
     "ConfigError",
@@ -137,7 +149,9 @@ __all__ = [
     "Policy",
     "SECTIONS",
     "ScaledClock",
+    "SlotKey",
     "Stack",
+    "StackState",
     "Step",
     "StreamAbandoned",
     "StreamObserver",
@@ -163,11 +177,13 @@ __all__ = [
     "did_you_mean",
     "drive_async",
     "drive_sync",
+    "enter_record",
     "invoke",
     "is_async_callable",
     "is_retryable",
     "is_stream",
     "kind_of",
+    "leave_record",
     "logger",
     "mark_fallback",
     "observe_stream",
@@ -189,6 +205,7 @@ __all__ = [
     "section_keys",
     "shared",
     "shutdown",
+    "stack_state",
     "stats",
     "status_of",
     "submit",

@@ -26,7 +26,7 @@ import warnings
 import weakref
 from collections.abc import AsyncGenerator, Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from typing import TYPE_CHECKING, Any, TypeVar, cast
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar, cast
 
 import httpx
 
@@ -429,6 +429,7 @@ class Pooled(Policy):
     """
 
     handles = ("pool",)
+    writes: ClassVar[frozenset[str]] = frozenset({"connection_reused"})
 
     def __init__(
         self,
@@ -447,6 +448,7 @@ class Pooled(Policy):
         self.http_options = dict(http_options)
         self.client_kwargs = dict(client_kwargs)
         self.inject = "http_client" if factory is None else "client"
+        self.injects = (self.inject,)
         self.is_async = False
         self.pool = PoolHandle(self)
         #: Keywords the stack adds to the SDK client (``max_retries=0`` under ``@routed``);

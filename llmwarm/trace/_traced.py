@@ -20,7 +20,7 @@ import os
 import sys
 import time
 from collections.abc import Callable
-from typing import Any, TypeVar, overload
+from typing import Any, ClassVar, TypeVar, overload
 
 from opentelemetry import context as otel_context
 from opentelemetry import metrics
@@ -373,6 +373,15 @@ class TracedPolicy(Policy):
 
     .. versionadded:: 0.1.0
     """
+
+    reads: ClassVar[frozenset[str]] = frozenset(
+        {
+            "model", "warmup", "cold_start", "cold_start_kind", "idle_s", "cache_hit", "tier",
+            "route_reason", "connection_reused",
+        }
+    )  # fmt: skip
+    # Its own prediction (stats' `predict`) when no `@warm` said whether the call was cold.
+    writes: ClassVar[frozenset[str]] = frozenset({"cold_start", "idle_s"})
 
     def __init__(
         self,
