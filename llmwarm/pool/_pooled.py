@@ -34,7 +34,7 @@ from llmwarm._core import Call, ConfigError, Flow, FunctionSpec, Policy, Stack, 
 from llmwarm._core import lifecycle as _lifecycle
 from llmwarm._core import loops as _loops
 from llmwarm._core import options as _numbers
-from llmwarm._core.streams import _NOT_STREAMS, is_stream, observe_stream
+from llmwarm._core.streams import NOT_STREAMS, is_stream, observe_stream
 from llmwarm.pool._reclaim import reclaim
 from llmwarm.pool._stale import install as install_stale_retry
 from llmwarm.pool._transports import adapter_for
@@ -604,7 +604,7 @@ class Pooled(Policy):
             if pool.is_async and isinstance(exc, asyncio.CancelledError):
                 reclaim(pool.http_client)  # httpcore may keep a slot for the cancelled call
             raise
-        if type(result) in _NOT_STREAMS or not is_stream(result):
+        if type(result) in NOT_STREAMS or not is_stream(result):
             pool.release()
             return result
         return observe_stream(result, _Lease(pool))
