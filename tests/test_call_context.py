@@ -326,7 +326,7 @@ async def test_an_async_stack_with_hedging_and_batching_writes_only_what_it_decl
         invoke(embed, "a", _record=WatchedRecord("embed")),
         invoke(embed, "bb", _record=WatchedRecord("embed")),
     )
-    assert results == [1, 2]
+    assert list(results) == [1, 2]
     record = WatchedRecord("complete")
     assert await invoke(complete, "p", _record=record) == "l"
     assert record.connection_reused is not None  # merged back from the winning leg
