@@ -17,6 +17,8 @@ from types import FrameType, SimpleNamespace
 from typing import Any, ClassVar
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from opentelemetry.sdk.trace import TracerProvider
 
 import llmwarm
@@ -26,6 +28,7 @@ from llmwarm._core import (
     CallContext,
     CallRecord,
     Flow,
+    FunctionSpec,
     Policy,
     SlotKey,
     apply,
@@ -149,6 +152,30 @@ def test_positional_names_and_get_bind_like_the_call() -> None:
     for name in ("items", "extra", "rest", "model", "seed", "absent"):
         assert call.get(name, "?") == call.arguments.get(name, "?"), name
     assert (method.get("model"), method.get("items")) == ("m", [1])
+
+
+@given(
+    args=st.lists(st.integers(), max_size=4),
+    keywords=st.dictionaries(st.sampled_from(["c", "d", "extra", "rest"]), st.integers()),
+    known=st.booleans(),
+)
+def test_get_agrees_with_the_bound_arguments(
+    args: list[int], keywords: dict[str, int], known: bool
+) -> None:
+    def f(a: int, b: int = 2, /, c: int = 3, *rest: int, d: int = 4, **kw: int) -> None:
+        return None
+
+    try:
+        inspect.signature(f).bind(*args, **keywords)
+    except TypeError:
+        return  # the real call would raise its own TypeError
+    spec = FunctionSpec(f)
+    call = Call(spec, f, None, tuple(args), dict(keywords), CallRecord("f"))
+    bound = dict(Call(spec, f, None, tuple(args), dict(keywords), CallRecord("f")).arguments)
+    if known:
+        _ = call.arguments  # answered from the bound arguments once they exist
+    for name in ("a", "b", "c", "d", "rest", "extra", "kw", "absent"):
+        assert call.get(name, "?") == bound.get(name, "?"), name
 
 
 class _Injects(Policy):
