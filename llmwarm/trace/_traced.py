@@ -78,9 +78,7 @@ class _Telemetry:
     """The tracer and instruments of one (tracer provider, meter provider) pair."""
 
     def __init__(self, tracer_provider: Any, meter_provider: Any) -> None:
-        self.tracing = not isinstance(
-            tracer_provider, (otel_trace.ProxyTracerProvider, otel_trace.NoOpTracerProvider)
-        )
+        self.tracing = _traces(tracer_provider)
         self.metering = _meters(meter_provider)
         self.tracer = tracer_provider.get_tracer(sc.SCOPE_NAME, __version__, sc.SCHEMA_URL)
         meter = meter_provider.get_meter(sc.SCOPE_NAME, __version__, sc.SCHEMA_URL)
@@ -138,15 +136,19 @@ def _telemetry(tracer_provider: Any, meter_provider: Any) -> _Telemetry | None:
     return bundle
 
 
-#: Seconds a "no global provider" answer is trusted before the public getters are asked
+#: Seconds the API's answer "no global provider" is trusted before its getters are asked
 #: again. ``get_tracer_provider()`` and ``get_meter_provider()`` look for
 #: ``OTEL_PYTHON_*_PROVIDER`` in ``os.environ`` on every call until a provider is set (about
 #: as much as all of ``@traced``'s own cost without an SDK), and the public API has no way to
 #: learn that one was set but to ask. ``telemetry.setup()`` ends the wait at once.
 RECHECK_PROVIDERS = 0.1
 
-# perf_counter() time until which no global provider is assumed (see RECHECK_PROVIDERS).
-_quiet_until = float("-inf")
+_NEVER = float("-inf")
+# The getters' last answers: (tracer provider, meter provider, whether neither records),
+# trusted until the perf_counter() time `_quiet_until`. A real provider is set once and
+# never replaced (the API refuses a second), so two real ones are trusted for good.
+_globals: tuple[Any, Any, bool] = (None, None, True)
+_quiet_until = _NEVER
 
 
 def forget_providers() -> None:
@@ -156,31 +158,31 @@ def forget_providers() -> None:
     within :data:`RECHECK_PROVIDERS` seconds.
     """
     global _quiet_until
-    _quiet_until = float("-inf")
+    _quiet_until = _NEVER
 
 
-def _global_providers(now: float) -> tuple[Any, Any] | None:
-    """Return the API's global (tracer provider, meter provider), or None if neither records.
+def _global_providers(now: float) -> tuple[Any, Any, bool]:
+    """Return the API's global (tracer provider, meter provider, whether neither records).
 
-    ``now`` is the call's ``perf_counter()`` start: a "none" answer is trusted until
-    ``now + RECHECK_PROVIDERS``.
+    ``now`` is the call's ``perf_counter()`` start: the answer is asked of the public
+    getters at most once per :data:`RECHECK_PROVIDERS` while a provider is missing.
     """
-    global _quiet_until
+    global _globals, _quiet_until
     if now < _quiet_until:
-        return None
+        return _globals
     tp = otel_trace.get_tracer_provider()
     mp = metrics.get_meter_provider()
-    if _records(tp, mp):
-        return tp, mp
-    _quiet_until = now + RECHECK_PROVIDERS
-    return None
+    traces, meters = _traces(tp), _meters(mp)
+    _globals = (tp, mp, not (traces or meters))
+    _quiet_until = float("inf") if traces and meters else now + RECHECK_PROVIDERS
+    return _globals
 
 
-def _records(tracer_provider: Any, meter_provider: Any) -> bool:
-    """Whether a span or a measurement made with these providers can be observed."""
+def _traces(tracer_provider: Any) -> bool:
+    """Whether a span made with this provider can be observed."""
     return not isinstance(
         tracer_provider, (otel_trace.ProxyTracerProvider, otel_trace.NoOpTracerProvider)
-    ) or _meters(meter_provider)
+    )
 
 
 def _meters(meter_provider: Any) -> bool:
@@ -414,6 +416,7 @@ class TracedPolicy(Policy):
         # the last time the API's public getters were asked (what _resolve does, inline).
         if (
             call.record.started < _quiet_until
+            and _globals[2]
             and self.tracer_provider is None
             and self.meter_provider is None
         ):
@@ -424,15 +427,11 @@ class TracedPolicy(Policy):
         tp = self.tracer_provider
         mp = self.meter_provider
         if tp is None or mp is None:
-            if tp is None and mp is None:
-                found = _global_providers(now)
-                if found is None:
-                    return None
-                tp, mp = found
-            elif tp is None:
-                tp = otel_trace.get_tracer_provider()
-            else:
-                mp = metrics.get_meter_provider()
+            global_tp, global_mp, silent = _global_providers(now)
+            if silent and tp is None and mp is None:
+                return None
+            tp = global_tp if tp is None else tp
+            mp = global_mp if mp is None else mp
         last = self._last
         if last[0] is tp and last[1] is mp:
             return last[2]

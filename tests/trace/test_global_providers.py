@@ -8,6 +8,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+from opentelemetry import metrics
+from opentelemetry import trace as otel_trace
+
 import llmwarm.trace._traced as traced_module
 
 CHILD = """
@@ -46,7 +49,10 @@ def test_a_provider_set_with_the_otel_api_after_calls_is_seen_after_the_recheck(
 def test_forget_providers_makes_the_next_call_ask_the_api_again() -> None:
     traced_module._quiet_until = float("inf")  # as if "no provider" had just been answered
     traced_module.forget_providers()
-    assert traced_module._global_providers(0.0) is None  # asked: the API has none here
+    tracer_provider, meter_provider, silent = traced_module._global_providers(0.0)
+    assert silent  # asked: the API has no provider in this process
+    assert tracer_provider is otel_trace.get_tracer_provider()
+    assert meter_provider is metrics.get_meter_provider()
     assert traced_module._quiet_until == traced_module.RECHECK_PROVIDERS  # trusted a while
     traced_module.forget_providers()
 
