@@ -44,7 +44,7 @@ class SlotKey(Generic[T]):
     :meth:`CallRecord.set`; the record grows no field for it. Keys compare by identity,
     so two policies never collide even with the same ``name`` (which is for ``repr`` only).
 
-    .. versionadded:: 0.3.0
+    .. versionadded:: 0.2.0
     """
 
     __slots__ = ("default", "name")
@@ -66,7 +66,7 @@ class CallRecord:
     extension slot (:meth:`get`/:meth:`set` with a :class:`SlotKey`), not in a field.
 
     .. versionadded:: 0.1.0
-    .. versionchanged:: 0.3.0
+    .. versionchanged:: 0.2.0
        Attributes are declared (``__slots__``); the free-form ``extra`` dict gave way to
        typed extension slots.
     """
@@ -154,7 +154,7 @@ class CallRecord:
     def get(self, key: SlotKey[T]) -> T:
         """Return this call's value for a policy's own ``key`` (the key's default if unset).
 
-        .. versionadded:: 0.3.0
+        .. versionadded:: 0.2.0
         """
         ext = self._ext
         if ext is None:
@@ -164,7 +164,7 @@ class CallRecord:
     def set(self, key: SlotKey[T], value: T) -> None:
         """Set this call's value for a policy's own ``key``.
 
-        .. versionadded:: 0.3.0
+        .. versionadded:: 0.2.0
         """
         ext = self._ext
         if ext is None:
@@ -179,7 +179,7 @@ class CallRecord:
         A hedge leg or a batch call runs with its own record, so its facts are its own;
         :meth:`merge` brings the ones that count back.
 
-        .. versionadded:: 0.3.0
+        .. versionadded:: 0.2.0
         """
         return type(self)(self.function, warmup=self.warmup)
 
@@ -190,7 +190,7 @@ class CallRecord:
         so a fact this record already holds is never erased; ``function`` and ``started``
         stay this call's own. ``other``'s extension slots come along with all facts.
 
-        .. versionadded:: 0.3.0
+        .. versionadded:: 0.2.0
         """
         names = _MERGED if facts is None else facts
         for name in names:
@@ -231,13 +231,13 @@ enter_record: Callable[[CallRecord | None], contextvars.Token[CallRecord | None]
 A step that runs a call in a task of its own (a hedge leg, a batch) enters that call's
 record there; the task's context ends with it, so it need not leave.
 
-.. versionadded:: 0.3.0
+.. versionadded:: 0.2.0
 """
 
 leave_record: Callable[[contextvars.Token[CallRecord | None]], None] = _current.reset
 """Restore the record that was current before the :func:`enter_record` that gave ``token``.
 
-.. versionadded:: 0.3.0
+.. versionadded:: 0.2.0
 """
 
 
@@ -394,7 +394,7 @@ class Call:
         For a method or classmethod, without ``self``/``cls`` (passed apart, as
         :attr:`instance`). ``@batched`` takes its items from the first.
 
-        .. versionadded:: 0.3.0
+        .. versionadded:: 0.2.0
         """
         return self._binder.positional
 

@@ -495,7 +495,7 @@ def stack_state(target: Any) -> StackState | None:
 
     ``target`` is a decorated function, or a method of one bound to an instance.
 
-    .. versionadded:: 0.3.0
+    .. versionadded:: 0.2.0
     """
     if isinstance(target, Stack):
         state: StackState = target._self_llmwarm

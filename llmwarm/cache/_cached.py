@@ -274,7 +274,7 @@ caller's identical call in flight (single-flight) rather than making its own.
 
 Read it with ``record.get(SHARED_RESULT)``.
 
-.. versionadded:: 0.3.0
+.. versionadded:: 0.2.0
 """
 
 
