@@ -246,9 +246,10 @@ _MERGE = CallRecord.merge.__code__
 
 
 class WatchedRecord(CallRecord):
-    """A record that notes which policy wrote each fact (test only: frames are walked)."""
+    """A record that notes which policy read or wrote each fact (test only: walks frames)."""
 
     writes: ClassVar[list[tuple[str, str]]] = []
+    reads: ClassVar[list[tuple[str, str]]] = []
     __slots__ = ("ready",)
 
     def __init__(self, function: str, *, warmup: bool = False) -> None:
@@ -263,9 +264,16 @@ class WatchedRecord(CallRecord):
                 WatchedRecord.writes.append((writer, name))
         object.__setattr__(self, name, value)
 
+    def __getattribute__(self, name: str) -> Any:
+        if name in CallRecord.FACTS and object.__getattribute__(self, "ready"):
+            reader = _writer(sys._getframe(1))
+            if reader is not None:
+                WatchedRecord.reads.append((reader, name))
+        return object.__getattribute__(self, name)
+
 
 def _writer(frame: FrameType | None) -> str | None:
-    """The policy class whose code (or whose callee) writes; "core" if none; None if merged."""
+    """The policy class whose code (or whose callee) runs; "core" if none; None if merging."""
     while frame is not None:
         if frame.f_code is _MERGE:
             return None  # facts brought back from a branch: their writer declared them
@@ -279,21 +287,28 @@ def _writer(frame: FrameType | None) -> str | None:
 @pytest.fixture
 def watched() -> Iterator[list[tuple[str, str]]]:
     WatchedRecord.writes = []
+    WatchedRecord.reads = []
     yield WatchedRecord.writes
     llmwarm.shutdown()
 
 
-def _declared(fn: Any) -> dict[str, frozenset[str]]:
+def _declared(fn: Any) -> dict[str, Policy]:
     state = stack_state(fn)
     assert state is not None
-    return {type(p).__qualname__: p.writes for p in state.pipeline}
+    return {type(p).__qualname__: p for p in state.pipeline}
 
 
-def _check(writes: list[tuple[str, str]], declared: dict[str, frozenset[str]]) -> None:
+def _check(writes: list[tuple[str, str]], declared: dict[str, Policy]) -> None:
+    """Each policy wrote only facts it declares, and read only those it reads or writes."""
     assert writes, "the stack wrote nothing: the check would be vacuous"
     for writer, fact in writes:
-        allowed = CORE_WRITES if writer == "core" else declared[writer]
+        allowed = CORE_WRITES if writer == "core" else declared[writer].writes
         assert fact in allowed, f"{writer} writes {fact!r} without declaring it"
+    assert WatchedRecord.reads, "the stack read nothing: the check would be vacuous"
+    for reader, fact in WatchedRecord.reads:
+        if reader != "core":  # the entry and the call-end hooks read every fact
+            policy = declared[reader]
+            assert fact in policy.reads | policy.writes, f"{reader} reads {fact!r} undeclared"
 
 
 class Loading(Exception):

@@ -144,7 +144,7 @@ class Router(Policy):
     """
 
     handles: ClassVar[tuple[str, ...]] = ("router",)
-    reads: ClassVar[frozenset[str]] = frozenset({"warmup"})
+    reads: ClassVar[frozenset[str]] = frozenset({"warmup", "model"})
     writes: ClassVar[frozenset[str]] = frozenset(
         {"tier", "model", "route_reason", "fallback_ready"}
     )

@@ -371,8 +371,8 @@ class TracedPolicy(Policy):
 
     reads: ClassVar[frozenset[str]] = frozenset(
         {
-            "model", "warmup", "cold_start", "cold_start_kind", "idle_s", "cache_hit", "tier",
-            "route_reason", "connection_reused",
+            "started", "model", "warmup", "cold_start", "cold_start_kind", "idle_s", "cache_hit",
+            "tier", "route_reason", "connection_reused",
         }
     )  # fmt: skip
     # Its own prediction (stats' `predict`) when no `@warm` said whether the call was cold.
