@@ -7,7 +7,16 @@ Nothing here imports a decorator's package; every decorator imports this.
 """
 
 from llmwarm._core.background import Blocking, Ping, is_async_callable
-from llmwarm._core.call import Call, CallRecord, FunctionSpec, current_record
+from llmwarm._core.call import (
+    Call,
+    CallContext,
+    CallRecord,
+    FunctionSpec,
+    SlotKey,
+    current_record,
+    enter_record,
+    leave_record,
+)
 from llmwarm._core.call_stats import (
     DEFAULT_KEEP_ALIVE,
     DEFAULT_MAX_MODELS,
@@ -25,6 +34,7 @@ from llmwarm._core.driver import (
     Offload,
     Policy,
     Stack,
+    StackState,
     Step,
     Warmth,
     Work,
@@ -33,6 +43,7 @@ from llmwarm._core.driver import (
     on_call_end,
     run_steps_async,
     run_steps_sync,
+    stack_state,
 )
 from llmwarm._core.errors import (
     AllTiersCooling,
@@ -110,6 +121,7 @@ __all__ = [
     "CLOSE_TIMEOUT",
     "CacheRowError",
     "Call",
+    "CallContext",
     "CallRecord",
     "Clock",
     "ConfigError",
@@ -137,8 +149,10 @@ __all__ = [
     "Policy",
     "SECTIONS",
     "ScaledClock",
+    "SlotKey",
     "Stack",
     "Stats",
+    "StackState",
     "Step",
     "StreamAbandoned",
     "StreamObserver",
@@ -164,11 +178,13 @@ __all__ = [
     "current_record",
     "describe",
     "did_you_mean",
+    "enter_record",
     "invoke",
     "is_async_callable",
     "is_retryable",
     "is_stream",
     "kind_of",
+    "leave_record",
     "logger",
     "mark_fallback",
     "observe_stream",
@@ -192,6 +208,7 @@ __all__ = [
     "section_keys",
     "shared",
     "shutdown",
+    "stack_state",
     "stats",
     "status_of",
     "submit",

@@ -59,15 +59,7 @@ def _model_of(record: CallRecord, call: Call) -> str | None:
     """Return the call's model: routed (``record.model``), else its ``model`` argument."""
     model = record.model
     if model is None:
-        model = call.kwargs.get("model")
-        if model is None:
-            # Cheaper than binding every argument: only ``model`` is needed here.
-            binder = call._binder
-            position = binder.index.get("model")
-            if position is not None and position < len(call.args):
-                model = call.args[position]
-            else:
-                model = binder.defaults.get("model")
+        model = call.get("model")  # binds no other argument: this runs on every call
     return model if isinstance(model, str) else None
 
 

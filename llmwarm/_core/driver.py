@@ -49,6 +49,7 @@ __all__ = [
     "Offload",
     "Policy",
     "Stack",
+    "StackState",
     "Step",
     "Warmth",
     "Work",
@@ -58,6 +59,7 @@ __all__ = [
     "on_call_end",
     "run_steps_async",
     "run_steps_sync",
+    "stack_state",
 ]
 
 
@@ -135,6 +137,15 @@ class Policy:
     #: Seconds this policy waits on one call before acting on its slowness (``@routed``'s
     #: ``hedge_after``), or None; timeouts further in should be no shorter.
     patience: float | None = None
+    #: Keyword arguments this policy adds to the calls it passes on (``@pooled``'s client):
+    #: ``@cached`` warns when such a policy sits outside it (its keys cannot see them).
+    injects: tuple[str, ...] = ()
+    #: The :class:`CallRecord` facts this policy reads, and those it writes (attribute
+    #: names, checked against :attr:`CallRecord.FACTS` by the tests). Policies share facts
+    #: only through the record; a policy's private per-call state goes in a
+    #: :class:`~llmwarm._core.call.SlotKey` slot instead, and is declared nowhere.
+    reads: ClassVar[frozenset[str]] = frozenset()
+    writes: ClassVar[frozenset[str]] = frozenset()
 
     def skips(self, call: Call) -> bool:
         """Return True to let ``call`` bypass this policy (asked only when ``may_skip``)."""
@@ -542,6 +553,22 @@ def apply(target: F, policy: Policy) -> F:
     for member in pipeline:
         member.attach(stack)
     return cast(F, stack)
+
+
+def stack_state(target: Any) -> StackState | None:
+    """Return the state of the llmwarm stack ``target`` is (its spec and pipeline), or None.
+
+    ``target`` is a decorated function, or a method of one bound to an instance.
+
+    .. versionadded:: 0.2.0
+    """
+    if isinstance(target, Stack):
+        state: StackState = target._self_llmwarm
+        return state
+    if isinstance(target, _BoundStack):
+        parent: StackState = target._self_parent._self_llmwarm
+        return parent
+    return None
 
 
 def invoke(stack: Any, *args: Any, _record: CallRecord, **kwargs: Any) -> Any:

@@ -70,8 +70,6 @@ _LOADING = re.compile(r"currently loading|is loading|model.{0,40}\bloading\b", r
 _NOT_READY = re.compile(
     r"not[ _-]?ready|scal(?:ing|ed)(?: up)? (?:from|to) zero|warming up", re.IGNORECASE
 )
-_KIND_KEY = "cold_start.kind"
-_FALLBACK_KEY = "route.fallback_ready"
 
 
 @dataclass(frozen=True)
@@ -230,9 +228,8 @@ def kind_of(record: CallRecord) -> str | None:
 
     .. versionadded:: 0.2.0
     """
-    extra = record.__dict__.get("_extra")
-    kind = extra.get(_KIND_KEY) if extra else None
-    if isinstance(kind, str):
+    kind = record.cold_start_kind
+    if kind is not None:
         return kind
     return "blocking" if record.cold_start and not record.cache_hit else None
 
@@ -242,13 +239,7 @@ def mark_fallback(record: CallRecord, ready: bool) -> None:
 
     .. versionadded:: 0.2.0
     """
-    if ready or record.__dict__.get("_extra"):
-        record.extra[_FALLBACK_KEY] = ready
-
-
-def _fallback_ready(record: CallRecord) -> bool:
-    extra = record.__dict__.get("_extra")
-    return bool(extra and extra.get(_FALLBACK_KEY))
+    record.fallback_ready = ready
 
 
 # ---------------------------------------------------------------------------- the wait
@@ -346,14 +337,14 @@ def until_ready(call: Call, *, sleep: Callable[[float], None] | None = None) -> 
         try:
             return (yield call)
         except Exception as exc:
-            if _fallback_ready(record):
+            if record.fallback_ready:
                 raise
             if patience is None:
                 patience = Patience(_bound(call))
             delay = patience.delay_after(exc)
             if patience.kind is not None:  # it met a cold start, waited out or not
                 record.cold_start = True
-                record.extra[_KIND_KEY] = patience.kind
+                record.cold_start_kind = patience.kind
             if delay is None:
                 raise
         yield Pause(delay, sleep)

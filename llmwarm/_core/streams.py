@@ -17,7 +17,7 @@ import wrapt
 from llmwarm._core.errors import StreamAbandoned
 from llmwarm._core.log import safely
 
-__all__ = ["StreamAbandoned", "StreamObserver", "is_stream", "observe_stream"]
+__all__ = ["NOT_STREAMS", "StreamAbandoned", "StreamObserver", "is_stream", "observe_stream"]
 
 
 def is_stream(value: Any) -> bool:
@@ -38,6 +38,8 @@ def is_stream(value: Any) -> bool:
 
 
 _NOT_STREAMS = frozenset({dict, list, tuple, str, bytes, int, float, bool, type(None)})
+NOT_STREAMS = _NOT_STREAMS
+"""Types whose values are never streams (a policy's fast check before :func:`is_stream`)."""
 #: The answer per type (a type's dunder methods are fixed once it is in use).
 _stream_types: dict[type, bool] = dict.fromkeys(_NOT_STREAMS, False)
 _MAX_TYPES = 4096

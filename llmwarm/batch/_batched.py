@@ -32,8 +32,8 @@ from llmwarm._core import (
     Stats,
     Step,
     check_keywords,
+    enter_record,
 )
-from llmwarm._core import call as _call
 from llmwarm._core import driver as _core
 from llmwarm._core import lifecycle as _lifecycle
 from llmwarm._core import options as _numbers
@@ -148,8 +148,8 @@ class _LoopBatches:
         batcher = self.batcher
         name, _ = batcher.item_of(batch.call)
         items = [item for item, _, _ in entries]
-        record = CallRecord(batch.call.spec.qualname)
-        _call._current.set(record)  # this task's own context: the batch call's record
+        record = batch.call.record.branch()  # the batch call's own record, not a caller's
+        enter_record(record)  # this task's own context: the batch call's record
         call = batch.call.with_arguments(**{name: items})
         call.record = record
         stats = batcher._counts
@@ -176,10 +176,7 @@ class _LoopBatches:
                     future.set_exception(_own_copy(exc) if len(entries) > 1 else exc)
             return
         for (_, future, caller), result in zip(entries, results, strict=True):
-            for fact in _SHARED_FACTS:
-                value = getattr(record, fact)
-                if value is not None:
-                    setattr(caller, fact, value)
+            caller.merge(record, _SHARED_FACTS)
             if not future.done():
                 future.set_result(result)
 
@@ -248,6 +245,8 @@ class Batcher(Policy):
     """
 
     handles: ClassVar[tuple[str, ...]] = ("batcher",)
+    # The batch call's facts reach each caller by `CallRecord.merge`, not as its own writes.
+    reads: ClassVar[frozenset[str]] = frozenset({"warmup"})
 
     def __init__(self, max_size: int, max_wait: float) -> None:
         self.max_size = max_size
@@ -322,7 +321,7 @@ class Batcher(Policy):
 
     def item_of(self, call: Call) -> tuple[str, Any]:
         """Return the name of the item parameter and the caller's item."""
-        name = call._binder.positional[0]
+        name = call.positional_names[0]
         return name, call.arguments[name]
 
     def flow(self, call: Call) -> Flow:

@@ -25,6 +25,7 @@ from llmwarm._core import (
     FunctionSpec,
     Offload,
     Policy,
+    SlotKey,
     Stack,
     Stats,
     apply,
@@ -74,6 +75,7 @@ __all__ = [
     "CorruptCacheRow",
     "MemoryBackend",
     "RedisBackend",
+    "SHARED_RESULT",
     "SQLiteBackend",
     "cached",
     "register_type",
@@ -267,10 +269,22 @@ class CacheHandle:
         await asyncio.to_thread(self.invalidate, *args, **kwargs)
 
 
+SHARED_RESULT: SlotKey[bool] = SlotKey("cache.shared", False)
+"""``@cached``'s slot in a call's record: True when the call got the result of another
+caller's identical call in flight (single-flight) rather than making its own.
+
+Read it with ``record.get(SHARED_RESULT)``.
+
+.. versionadded:: 0.2.0
+"""
+
+
 class CachePolicy(Policy):
     """The policy behind :func:`cached` (one per decorated function)."""
 
     handles: ClassVar[tuple[str, ...]] = ("cache", "cache_key")
+    reads: ClassVar[frozenset[str]] = frozenset({"warmup"})
+    writes: ClassVar[frozenset[str]] = frozenset({"cache_hit"})
 
     def __init__(
         self,
@@ -348,7 +362,7 @@ class CachePolicy(Policy):
         for policy in stack.llmwarm_policies:
             if policy is self:
                 return
-            if type(policy).__name__ == "Pooled" or getattr(policy, "injects", None):
+            if policy.injects:
                 self._warned.add("order")
                 logger.warning(
                     "llmwarm: %s is outside @cached on %s: the arguments it injects are "
@@ -465,7 +479,7 @@ class CachePolicy(Policy):
             outcome = cast(Outcome, joined)
             if outcome.kind == "value":
                 self.shared += 1
-                record.extra["cache.shared"] = True
+                record.set(SHARED_RESULT, True)
                 return outcome.value
             if outcome.kind == "error":
                 error, traceback = outcome.value

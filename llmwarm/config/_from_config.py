@@ -27,7 +27,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
-from llmwarm._core import Call, Flow, FunctionSpec, Policy
+from llmwarm._core import Call, Flow, FunctionSpec, Policy, stack_state
 from llmwarm._core import driver as _core
 from llmwarm.config._schema import PROVIDERS, ConfigError, StackConfig, parse_config
 
@@ -143,10 +143,8 @@ def from_config(
 
 
 def _is_async(target: Any) -> bool:
-    if isinstance(target, _core.Stack):
-        spec: FunctionSpec = target._self_llmwarm.spec
-        return spec.is_async
-    return FunctionSpec(target).is_async
+    state = stack_state(target)
+    return (state.spec if state is not None else FunctionSpec(target)).is_async
 
 
 def build(stack: StackConfig, target: F) -> F:

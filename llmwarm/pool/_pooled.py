@@ -26,7 +26,7 @@ import warnings
 import weakref
 from collections.abc import AsyncGenerator, Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from typing import TYPE_CHECKING, Any, TypeVar, cast
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar, cast
 
 import httpx
 
@@ -44,7 +44,7 @@ from llmwarm._core import (
 from llmwarm._core import lifecycle as _lifecycle
 from llmwarm._core import loops as _loops
 from llmwarm._core import options as _numbers
-from llmwarm._core.streams import _NOT_STREAMS, is_stream, observe_stream
+from llmwarm._core.streams import NOT_STREAMS, is_stream, observe_stream
 from llmwarm.pool._reclaim import reclaim
 from llmwarm.pool._stale import install as install_stale_retry
 from llmwarm.pool._transports import adapter_for
@@ -438,6 +438,7 @@ class Pooled(Policy):
     """
 
     handles = ("pool",)
+    writes: ClassVar[frozenset[str]] = frozenset({"connection_reused"})
 
     def __init__(
         self,
@@ -456,6 +457,7 @@ class Pooled(Policy):
         self.http_options = dict(http_options)
         self.client_kwargs = dict(client_kwargs)
         self.inject = "http_client" if factory is None else "client"
+        self.injects = (self.inject,)
         self.is_async = False
         self.pool = PoolHandle(self)
         #: Keywords the stack adds to the SDK client (``max_retries=0`` under ``@routed``);
@@ -611,7 +613,7 @@ class Pooled(Policy):
             if pool.is_async and isinstance(exc, asyncio.CancelledError):
                 reclaim(pool.http_client)  # httpcore may keep a slot for the cancelled call
             raise
-        if type(result) in _NOT_STREAMS or not is_stream(result):
+        if type(result) in NOT_STREAMS or not is_stream(result):
             pool.release()
             return result
         return observe_stream(result, _Lease(pool))

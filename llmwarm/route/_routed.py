@@ -144,6 +144,10 @@ class Router(Policy):
     """
 
     handles: ClassVar[tuple[str, ...]] = ("router",)
+    reads: ClassVar[frozenset[str]] = frozenset({"warmup", "model"})
+    writes: ClassVar[frozenset[str]] = frozenset(
+        {"tier", "model", "route_reason", "fallback_ready"}
+    )
 
     def __init__(
         self,
@@ -312,7 +316,7 @@ class Router(Policy):
             else:
                 assert self.hedge_after is not None
                 legs = (index, second)
-                records = (CallRecord(record.function), CallRecord(record.function))
+                records = (record.branch(), record.branch())
                 calls = (
                     self._call_for(call, index, records[0]),
                     self._call_for(call, second, records[1]),
@@ -321,7 +325,7 @@ class Router(Policy):
                 failures.extend((legs[i], error) for i, error in errors)
                 if won is not None:
                     self._cool(failures)  # the losing leg failed first: its model cools too
-                    _merge(record, records[won])
+                    record.merge(records[won])  # the facts inner policies wrote on it
                     self._note(record, legs[won], "hedge" if won == 1 else reason)
                     return value
                 if len(errors) > 1:
@@ -375,15 +379,6 @@ class Router(Policy):
 
 def _or(value: float | None, default: float) -> float:
     return default if value is None else value
-
-
-def _merge(record: CallRecord, leg: CallRecord) -> None:
-    """Copy the winning leg's facts (written by inner policies) into the call's record."""
-    for name, value in vars(leg).items():
-        if name == "_extra":
-            record.extra.update(value)
-        elif name not in ("function", "started"):
-            setattr(record, name, value)
 
 
 @check_keywords

@@ -17,8 +17,7 @@ from typing import Any
 
 import wrapt
 
-from llmwarm._core import Call, Step
-from llmwarm._core import call as _call
+from llmwarm._core import Call, Step, enter_record
 from llmwarm._core import streams as _streams
 
 __all__ = ["FirstChunk", "Race", "peek_async", "peek_sync"]
@@ -149,7 +148,7 @@ class Race(Step):
 
     async def run_async(self, proceed: Callable[[Call], Awaitable[Any]]) -> Any:
         async def leg(call: Call) -> Any:
-            _call._current.set(call.record)  # this task's own context: each leg its record
+            enter_record(call.record)  # this task's own context: each leg its record
             result = await proceed(call)
             return await peek_async(result) if _streams.is_stream(result) else result
 

@@ -16,11 +16,9 @@ route, warm-up, connection) are read from the call record when the call ends.
 
 from __future__ import annotations
 
-import os
-import sys
 import time
 from collections.abc import Callable
-from typing import Any, TypeVar, overload
+from typing import Any, ClassVar, TypeVar, overload
 
 from opentelemetry import context as otel_context
 from opentelemetry import metrics
@@ -80,10 +78,8 @@ class _Telemetry:
     """The tracer and instruments of one (tracer provider, meter provider) pair."""
 
     def __init__(self, tracer_provider: Any, meter_provider: Any) -> None:
-        self.tracing = not isinstance(
-            tracer_provider, (otel_trace.ProxyTracerProvider, otel_trace.NoOpTracerProvider)
-        )
-        self.metering = type(meter_provider).__name__ not in _NOOP_METER_PROVIDERS
+        self.tracing = _traces(tracer_provider)
+        self.metering = _meters(meter_provider)
         self.tracer = tracer_provider.get_tracer(sc.SCOPE_NAME, __version__, sc.SCHEMA_URL)
         meter = meter_provider.get_meter(sc.SCOPE_NAME, __version__, sc.SCHEMA_URL)
         self.latest = sc.latest_experimental()
@@ -140,62 +136,61 @@ def _telemetry(tracer_provider: Any, meter_provider: Any) -> _Telemetry | None:
     return bundle
 
 
-_trace_module: Any = sys.modules[otel_trace.__name__]
-_metrics_module: Any = sys.modules.get("opentelemetry.metrics._internal")
-_providers_from_env: bool | None = None
-# Whether this OTel API keeps its global providers where the fast path reads them.
-_FAST_PATH = (
-    hasattr(_trace_module, "_TRACER_PROVIDER")
-    and hasattr(_trace_module, "_PROXY_TRACER_PROVIDER")
-    and _metrics_module is not None
-    and hasattr(_metrics_module, "_METER_PROVIDER")
-    and hasattr(_metrics_module, "_PROXY_METER_PROVIDER")
-)
+#: Seconds the API's answer "no global provider" is trusted before its getters are asked
+#: again. ``get_tracer_provider()`` and ``get_meter_provider()`` look for
+#: ``OTEL_PYTHON_*_PROVIDER`` in ``os.environ`` on every call until a provider is set (about
+#: as much as all of ``@traced``'s own cost without an SDK), and the public API has no way to
+#: learn that one was set but to ask. ``telemetry.setup()`` ends the wait at once.
+RECHECK_PROVIDERS = 0.1
+
+_NEVER = float("-inf")
+# The getters' last answers: (tracer provider, meter provider, whether neither records),
+# trusted until the perf_counter() time `_quiet_until`. A real provider is set once and
+# never replaced (the API refuses a second), so two real ones are trusted for good.
+_globals: tuple[Any, Any, bool] = (None, None, True)
+_quiet_until = _NEVER
 
 
-def _no_global_providers() -> bool:
-    """Whether no global tracer or meter provider is set (a fast path for the no-SDK case).
+def forget_providers() -> None:
+    """Ask the OpenTelemetry API for its global providers on the next traced call.
 
-    The public getters read ``os.environ`` on every call until a provider is set (it may
-    name one in ``OTEL_PYTHON_*_PROVIDER``); this reads the API's module globals instead,
-    and the environment once. Any doubt answers ``False`` (the public getters decide).
+    ``telemetry.setup()`` calls it after setting them; a provider set otherwise is seen
+    within :data:`RECHECK_PROVIDERS` seconds.
     """
-    global _providers_from_env
-    if _providers_from_env is None:
-        _providers_from_env = any(
-            name in os.environ
-            for name in ("OTEL_PYTHON_TRACER_PROVIDER", "OTEL_PYTHON_METER_PROVIDER")
-        )
-    return (
-        _FAST_PATH
-        and not _providers_from_env
-        and _trace_module._TRACER_PROVIDER is None
-        and _metrics_module._METER_PROVIDER is None
+    global _quiet_until
+    _quiet_until = _NEVER
+
+
+def _global_providers(now: float) -> tuple[Any, Any, bool]:
+    """Return the API's global (tracer provider, meter provider, whether neither records).
+
+    ``now`` is the call's ``perf_counter()`` start: the answer is asked of the public
+    getters at most once per :data:`RECHECK_PROVIDERS` while a provider is missing.
+    """
+    global _globals, _quiet_until
+    if now < _quiet_until:
+        return _globals
+    tp = otel_trace.get_tracer_provider()
+    mp = metrics.get_meter_provider()
+    traces, meters = _traces(tp), _meters(mp)
+    _globals = (tp, mp, not (traces or meters))
+    _quiet_until = float("inf") if traces and meters else now + RECHECK_PROVIDERS
+    return _globals
+
+
+def _traces(tracer_provider: Any) -> bool:
+    """Whether a span made with this provider can be observed."""
+    return not isinstance(
+        tracer_provider, (otel_trace.ProxyTracerProvider, otel_trace.NoOpTracerProvider)
     )
 
 
-def _global_provider(module: Any, name: str, getter: Callable[[], Any]) -> Any:
-    """Return the API's global provider ``module.<name>`` (or its proxy), as ``getter()`` does.
-
-    Asked on every traced call; the public getters (``get_tracer_provider``,
-    ``get_meter_provider``) look for ``OTEL_PYTHON_*_PROVIDER`` in ``os.environ`` each time
-    until a provider is set (measured at a tenth of ``@traced``'s own cost). The
-    environment is read once, by :func:`_no_global_providers`.
-    """
-    if _providers_from_env is None:
-        _no_global_providers()
-    if _FAST_PATH and _providers_from_env is False:
-        provider = getattr(module, f"_{name}")
-        return provider if provider is not None else getattr(module, f"_PROXY_{name}")
-    return getter()
-
-
-def _global_tracer_provider() -> Any:
-    return _global_provider(_trace_module, "TRACER_PROVIDER", otel_trace.get_tracer_provider)
-
-
-def _global_meter_provider() -> Any:
-    return _global_provider(_metrics_module, "METER_PROVIDER", metrics.get_meter_provider)
+def _meters(meter_provider: Any) -> bool:
+    # The API's stand-in before a provider is set is not public (the proxy class is private
+    # in opentelemetry.metrics): recognised by its name, which never reaches into it.
+    return not isinstance(meter_provider, metrics.NoOpMeterProvider) and (
+        type(meter_provider).__name__ not in _NOOP_METER_PROVIDERS
+    )
 
 
 def _error_type(error: BaseException) -> str:
@@ -374,6 +369,15 @@ class TracedPolicy(Policy):
     .. versionadded:: 0.1.0
     """
 
+    reads: ClassVar[frozenset[str]] = frozenset(
+        {
+            "started", "model", "warmup", "cold_start", "cold_start_kind", "idle_s", "cache_hit",
+            "tier", "route_reason", "connection_reused",
+        }
+    )  # fmt: skip
+    # Its own prediction (stats' `predict`) when no `@warm` said whether the call was cold.
+    writes: ClassVar[frozenset[str]] = frozenset({"cold_start", "idle_s"})
+
     def __init__(
         self,
         *,
@@ -408,28 +412,26 @@ class TracedPolicy(Policy):
 
     def skips(self, call: Call) -> bool:
         """Let the call through untouched when nothing could observe a span or a metric."""
-        # Asked on every call of every traced stack: the no-SDK answer comes first, read
-        # inline from the API's globals (what _no_global_providers() does, one call less).
+        # Asked on every call of every traced stack: the no-SDK answer comes first, from
+        # the last time the API's public getters were asked (what _resolve does, inline).
         if (
-            _FAST_PATH
+            call.record.started < _quiet_until
+            and _globals[2]
             and self.tracer_provider is None
             and self.meter_provider is None
-            and _trace_module._TRACER_PROVIDER is None
-            and _metrics_module._METER_PROVIDER is None
-            and _providers_from_env is False
         ):
             return True
-        return self._resolve() is None
+        return self._resolve(call.record.started) is None
 
-    def _resolve(self) -> _Telemetry | None:
+    def _resolve(self, now: float) -> _Telemetry | None:
         tp = self.tracer_provider
         mp = self.meter_provider
-        if tp is None and mp is None and _no_global_providers():
-            return None
-        if tp is None:
-            tp = _global_tracer_provider()
-        if mp is None:
-            mp = _global_meter_provider()
+        if tp is None or mp is None:
+            global_tp, global_mp, silent = _global_providers(now)
+            if silent and tp is None and mp is None:
+                return None
+            tp = global_tp if tp is None else tp
+            mp = global_mp if mp is None else mp
         last = self._last
         if last[0] is tp and last[1] is mp:
             return last[2]
@@ -443,7 +445,7 @@ class TracedPolicy(Policy):
         Tracing never breaks the call it traces: if opening the span fails the call goes
         on untraced, and a failure to read the result or end the span is logged.
         """
-        tel = self._resolve()
+        tel = self._resolve(call.record.started)
         if tel is None:
             return (yield call)
         try:

@@ -230,6 +230,9 @@ def setup(service_name: str | None = None, *, exporter: str | None = None) -> Te
         reader = PeriodicExportingMetricReader(metric_exporter)
         meter_provider = MeterProvider(resource=resource, metric_readers=[reader])
         metrics.set_meter_provider(meter_provider)
+    from llmwarm.trace._traced import forget_providers
+
+    forget_providers()  # traced calls see the new providers from the next one on
     handle = Telemetry(tracer_provider, meter_provider, gate)
     _set_up.append(handle)
     _lifecycle.on_close(_lifecycle.TELEMETRY, "telemetry", _flush, _aflush)

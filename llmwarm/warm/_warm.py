@@ -48,6 +48,7 @@ from llmwarm._core import (
     observe_stream,
     on_exit,
     on_fork_child,
+    stack_state,
 )
 from llmwarm._core import lifecycle as _lifecycle
 from llmwarm._core import loading as _loading
@@ -229,6 +230,11 @@ class _WarmPolicy(Policy):
     """Reads each call's model, predicts cold starts and records activity."""
 
     handles: ClassVar[tuple[str, ...]] = ("warmer",)
+    # `fallback_ready` and `cold_start_kind`: through `_loading.until_ready`.
+    reads: ClassVar[frozenset[str]] = frozenset({"warmup", "cache_hit", "fallback_ready"})
+    writes: ClassVar[frozenset[str]] = frozenset(
+        {"model", "idle_s", "cold_start", "cold_start_kind"}
+    )
 
     def __init__(self, warmer: Warmer) -> None:
         self.warmer = warmer
@@ -845,7 +851,8 @@ class Warmer:
             bound = target.__get__(None, instance)
         else:
             bound = target.__get__(instance, type(instance))
-        state = stack._self_llmwarm
+        state = stack_state(stack)
+        assert state is not None  # `_stack` is only ever set to a stack (by attach)
         run = state.run_async if self._spec.is_async else state.run_sync
         return run(bound, instance, (), kwargs, record)
 
@@ -867,7 +874,8 @@ class Warmer:
         if stack is None or spec is None:
             return op.run_sync()
         record = CallRecord(spec.qualname, warmup=True)
-        state = stack._self_llmwarm
+        state = stack_state(stack)
+        assert state is not None  # `_stack` is only ever set to a stack (by attach)
         if spec.is_async:
 
             async def atarget(*_args: Any, **_kwargs: Any) -> Any:

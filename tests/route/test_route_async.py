@@ -243,20 +243,22 @@ async def test_hedge_with_both_legs_failing_falls_back_to_the_next() -> None:
 
 
 async def test_hedge_legs_keep_their_own_records() -> None:
-    from llmwarm._core import current_record
+    from llmwarm._core import SlotKey, current_record
+
+    leg = SlotKey("test.leg", "")
 
     @routed(TIERS, hedge_after=0.01)
     async def complete(messages: list[Any], *, model: str = "", **kw: Any) -> str:
         record = current_record()
         assert record is not None
-        record.extra["leg"] = model
+        record.set(leg, model)
         record.cold_start = model == "s"
         await asyncio.sleep(1.0 if model == "s" else 0)
         return model
 
     complete, capture = captured(complete)
     assert await complete(SHORT) == "m"
-    assert capture.last.extra["leg"] == "m"
+    assert capture.last.get(leg) == "m"
     assert capture.last.cold_start is False
 
 

@@ -14,8 +14,8 @@ from llmwarm.trace import _traced as trace
 def _fresh_state() -> Iterator[None]:
     stats._reset()
     trace._bundles.clear()
-    trace._providers_from_env = None
+    trace.forget_providers()
     yield
     stats._reset()
     trace._bundles.clear()
-    trace._providers_from_env = None
+    trace.forget_providers()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import json
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -593,7 +594,7 @@ def test_without_an_sdk_traced_starts_no_span_and_returns_the_result_unchanged()
 
     assert chat() is result
     policy = chat.llmwarm_policies[0]
-    assert policy._resolve() is None  # nothing can observe: no span, no measurement
+    assert policy._resolve(time.perf_counter()) is None  # no span, no measurement
     assert stats.stats()["total_requests"] == 1  # stats need no telemetry back end
 
 
