@@ -22,7 +22,7 @@ import pytest
 import llmwarm
 from llmwarm import batched, cached, pooled, warm
 from llmwarm._core import ScaledClock
-from llmwarm._core import lifecycle as _lifecycle
+from llmwarm._core.runtime import POOLS, TELEMETRY, WARMERS, Runtime
 from llmwarm.sim import SimServer
 
 MODEL = "gpt-4o-mini"
@@ -204,21 +204,21 @@ def test_shutdown_is_close_kept_for_compatibility() -> None:
 
 
 def test_a_part_that_fails_to_close_is_logged_and_the_rest_still_close(
-    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
-    monkeypatch.setattr(_lifecycle, "_close_hooks", {})
+    rt = Runtime()  # the process's runtime has live parts; a fresh one holds only these
     closed: list[str] = []
 
-    def broken() -> None:
+    def broken(_: object) -> None:
         raise RuntimeError("exporter down")
 
-    _lifecycle.on_close(_lifecycle.POOLS, "pools", lambda: closed.append("pools"))
-    _lifecycle.on_close(_lifecycle.WARMERS, "warmers", broken)
-    _lifecycle.on_close(_lifecycle.TELEMETRY, "telemetry", lambda: closed.append("telemetry"))
-    _lifecycle.on_close(_lifecycle.POOLS, "pools", lambda: closed.append("again"))  # kept once
+    rt.part("pools", object, stage=POOLS, close=lambda _: closed.append("pools"))
+    rt.part("warmers", object, stage=WARMERS, close=broken)
+    rt.part("telemetry", object, stage=TELEMETRY, close=lambda _: closed.append("telemetry"))
+    rt.part("pools", object, stage=POOLS, close=lambda _: closed.append("again"))  # kept once
     with caplog.at_level(logging.ERROR, logger="llmwarm"):
-        llmwarm.close()
-        asyncio.run(llmwarm.aclose())
+        rt.close()
+        asyncio.run(rt.aclose())
     assert closed == ["pools", "telemetry", "pools", "telemetry"]
     assert caplog.text.count("closing warmers failed") == 2
 
