@@ -25,13 +25,15 @@ __all__ = ["Clock", "FakeClock", "ScaledClock", "SystemClock", "TimerHandle"]
 class Clock(Protocol):
     """Time as llmwarm sees it; tests install a fake one (see :mod:`llmwarm.testing`)."""
 
-    manual: bool
-    """True for a test clock: no thread or task is started, the test moves time itself.
+    @property
+    def manual(self) -> bool:
+        """True for a test clock: no thread or task is started, the test moves time itself.
 
-    A clock may also have a ``speed`` (clock seconds per real second, 1 when absent): a
-    test clock that runs faster than real time, with the real thread or task driving it;
-    and ``sleep``/``asleep`` (real waits scaled to it when absent).
-    """
+        A clock may also have a ``speed`` (clock seconds per real second, 1 when absent):
+        a test clock that runs faster than real time, with the real thread or task driving it;
+        and ``sleep``/``asleep`` (real waits scaled to it when absent).
+        """
+        ...
 
     def monotonic(self) -> float:
         """Return seconds on a monotonic scale (scheduling)."""

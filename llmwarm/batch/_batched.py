@@ -34,8 +34,8 @@ from llmwarm._core import (
 )
 from llmwarm._core import call as _call
 from llmwarm._core import driver as _core
-from llmwarm._core import lifecycle as _lifecycle
 from llmwarm._core import options as _numbers
+from llmwarm._core import runtime as _runtime
 
 __all__ = [
     "DEFAULT_MAX_SIZE",
@@ -253,8 +253,7 @@ class Batcher(Policy):
         self._loops: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _LoopBatches] = (
             weakref.WeakKeyDictionary()
         )
-        _registry.add(self)
-        _lifecycle.on_close(_lifecycle.BATCHERS, "batchers", _drain, _adrain)
+        _batchers().add(self)
 
     @property
     def batcher(self) -> Batcher:
@@ -313,17 +312,37 @@ class Batcher(Policy):
         return (yield _Enqueue(self, call))
 
 
-_registry: weakref.WeakSet[Batcher] = weakref.WeakSet()
+def _batchers() -> weakref.WeakSet[Batcher]:
+    """Every batcher of the process: the runtime's ``"batchers"`` part."""
+    return _runtime.runtime.part(
+        "batchers",
+        weakref.WeakSet,
+        stage=_runtime.BATCHERS,
+        close=_drain,
+        aclose=_adrain,
+        after_fork=_keep,
+        reset=_reset_batchers,
+    )
 
 
-def _drain() -> None:
-    for batcher in list(_registry):
+def _drain(batchers: weakref.WeakSet[Batcher]) -> None:
+    for batcher in list(batchers):
         batcher.close()
 
 
-async def _adrain() -> None:
-    for batcher in list(_registry):
+async def _adrain(batchers: weakref.WeakSet[Batcher]) -> None:
+    for batcher in list(batchers):
         await batcher.aclose()
+
+
+def _keep(batchers: weakref.WeakSet[Batcher]) -> weakref.WeakSet[Batcher]:
+    return batchers  # a forked child's batchers are the parent's objects
+
+
+def _reset_batchers(batchers: weakref.WeakSet[Batcher]) -> weakref.WeakSet[Batcher]:
+    # Send what waits; the batchers belong to functions that outlive a reset.
+    _drain(batchers)
+    return batchers
 
 
 def _check(max_size: object, max_wait: object) -> tuple[int, float]:
