@@ -24,6 +24,7 @@ from llmwarm import batched, cached, pooled, warm
 from llmwarm._core import ScaledClock
 from llmwarm._core.runtime import POOLS, TELEMETRY, WARMERS, Runtime
 from llmwarm.sim import SimServer
+from llmwarm.testing import FakeClock
 
 MODEL = "gpt-4o-mini"
 FAST = pytest.mark.sim(keep_alive=60, cold_start=1, time_scale=0.01)
@@ -131,7 +132,7 @@ async def test_aclose_drains_batches_closes_the_loops_pools_and_leaves_no_task(
     assert llmwarm_threads() == []
 
 
-def test_each_handle_closes_alike(tmp_path: Any) -> None:
+def test_each_handle_closes_alike(tmp_path: Any, fake_clock: FakeClock) -> None:
     @cached(backend=f"sqlite:///{tmp_path / 'cache.db'}", fingerprint_key="k")
     def ask(question: str) -> str:
         return question.upper()
@@ -181,10 +182,14 @@ def test_each_handle_closes_alike(tmp_path: Any) -> None:
     def idle(prompt: str, *, model: str = MODEL) -> str:
         return prompt
 
+    # On the fake clock no thread can ping between start() and the look (a ping in flight
+    # has no due time): the first ping is due now, and nothing runs it until time moves.
     idle.warmer.start()
-    assert idle.warmer.next_ping_at(MODEL) is not None
+    assert idle.warmer.next_ping_at(MODEL) == fake_clock.now
     idle.warmer.close()
     assert idle.warmer.next_ping_at(MODEL) is None
+    fake_clock.advance(600)
+    assert idle.warmer.pings_sent == 0  # closed before its due time came
 
 
 def test_shutdown_is_close_kept_for_compatibility() -> None:

@@ -237,8 +237,15 @@ class FakeClock:
         if timer_at <= target and (best is None or timer_at <= best[0]):
             with self._lock:
                 when, _, handle = heapq.heappop(self._timers)
-            return when, lambda _in_loop: handle.callback()
+            return when, _timer_runner(handle)
         return best
+
+
+def _timer_runner(handle: TimerHandle) -> Callable[[bool], Any]:
+    def run(in_loop: bool) -> None:
+        handle.callback()  # what it returns is not awaited: a timer's callback is plain
+
+    return run
 
 
 def _job_runner(job: Any) -> Callable[[bool], Any]:

@@ -207,15 +207,20 @@ _registered = False  # the runtime part is registered on the first cool-down, no
 
 def _register() -> None:
     # The registry stays one object (imported by name); the runtime's "cool-downs" part
-    # is what clears it on a reset and in a forked child.
+    # is what clears it on a reset and renews its lock in a forked child.
     global _registered
-    _runtime.runtime.part("cool-downs", lambda: cooldowns, reset=_fresh, after_fork=_fresh)
+    _runtime.runtime.part("cool-downs", lambda: cooldowns, reset=_fresh, after_fork=_renewed)
     _registered = True
 
 
 def _fresh(registry: CoolDowns) -> CoolDowns:
-    registry._lock = threading.Lock()  # in a forked child the parent's may be held
     _reset()
+    return registry
+
+
+def _renewed(registry: CoolDowns) -> CoolDowns:
+    # A forked child knows what its parent knew of failing models; the lock is its own.
+    registry._lock = threading.Lock()
     return registry
 
 
