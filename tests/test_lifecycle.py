@@ -8,6 +8,7 @@ OpenTelemetry SDK (in a child process, as ``setup()`` installs global providers)
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import subprocess
 import sys
@@ -277,3 +278,53 @@ def test_a_call_after_close_starts_its_warmer_afresh_and_stop_still_holds() -> N
     assert llmwarm_threads() == []
     idle.warmer.start()
     assert idle.warmer.next_ping_at(MODEL) is not None
+
+
+HOOKS = """
+import asyncio, atexit, json, os
+counts = {"fork": 0, "exit": 0}
+real_fork, real_exit = os.register_at_fork, atexit.register
+def ours(fn):  # the standard library registers hooks of its own (random, threading)
+    return (getattr(fn, "__module__", None) or "").startswith("llmwarm")
+def fork_hook(**kw):
+    counts["fork"] += sum(1 for fn in kw.values() if ours(fn))
+    real_fork(**kw)
+def exit_hook(fn, *a, **k):
+    counts["exit"] += ours(fn)
+    return real_exit(fn, *a, **k)
+os.register_at_fork, atexit.register = fork_hook, exit_hook
+
+import llmwarm
+from llmwarm import batched, cached, pooled, routed, warm
+from llmwarm._core import cooldowns
+from llmwarm.route import Tier
+after_import = dict(counts)
+
+@warm("m", interval=60, ping=lambda model: None)
+@cached(ttl=60)
+@pooled()
+def ask(prompt, *, model="m", http_client):
+    return prompt
+
+@routed([Tier("s", "s")], classify=lambda args: 0)
+def route(prompt, *, model="x"):
+    return model
+
+@batched(max_wait=0.01)
+async def double(items):
+    return [2 * i for i in items]
+
+ask("a"); ask("a"); route("a"); cooldowns.cool("s", 1)
+asyncio.run(double(1))
+llmwarm.close()
+print(json.dumps({"import": after_import, "used": counts}))
+"""
+
+
+def test_one_fork_hook_and_one_exit_hook_however_many_parts_are_used() -> None:
+    done = subprocess.run(
+        [sys.executable, "-c", HOOKS], capture_output=True, text=True, timeout=120, check=True
+    )
+    report = json.loads(done.stdout.strip().splitlines()[-1])
+    assert report["import"] == {"fork": 0, "exit": 0}  # import llmwarm registers nothing
+    assert report["used"] == {"fork": 1, "exit": 1}
