@@ -242,9 +242,15 @@ def test_reset_keeps_each_parts_first_callbacks_and_drops_what_it_is_not_told_to
         made.append("made")
         return []
 
-    first = rt.part("fresh", make, reset=lambda v: events.append("reset") or None)
-    kept = rt.part("kept", list, stage=WARMERS, reset=lambda v: v)
-    rt.part("late", list, stage=POOLS, reset=lambda v: events.append("late") or None)
+    def forget(name: str) -> Any:
+        def reset_part(value: list[str]) -> None:
+            events.append(name)  # and return None: the part is made afresh on next use
+
+        return reset_part
+
+    first = rt.part("fresh", make, reset=forget("reset"))
+    kept: list[str] = rt.part("kept", list, stage=WARMERS, reset=lambda v: v)
+    rt.part("late", list, stage=POOLS, reset=forget("late"))
     rt.reset()
     assert events == ["late", "reset"]  # staged parts first, in stage order
     assert rt.part("fresh", make) is not first

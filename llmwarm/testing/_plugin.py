@@ -8,10 +8,15 @@ same resets). The ini option ``llmwarm_reset = true`` resets around every test.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 import pytest
 
-from llmwarm import testing
+if TYPE_CHECKING:
+    from llmwarm.testing import FakeClock
+
+# llmwarm itself is imported by a fixture, not here: pytest loads this plugin in every
+# run of a project that has llmwarm installed, before coverage tools start.
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -27,14 +32,18 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 @pytest.fixture
 def llmwarm_reset() -> Iterator[None]:
     """Give llmwarm's runtime fresh state before the test, and again after it."""
+    from llmwarm import testing
+
     testing.reset()
     yield
     testing.reset()
 
 
 @pytest.fixture
-def fake_clock() -> Iterator[testing.FakeClock]:
+def fake_clock() -> Iterator[FakeClock]:
     """Install a :class:`~llmwarm.testing.FakeClock` for the test (the runtime reset around it)."""
+    from llmwarm import testing
+
     with testing.fake_clock() as clock:
         yield clock
 
