@@ -48,11 +48,24 @@ class SystemClock:
     """The real clocks: ``time.monotonic``, ``time.time``, ``time.sleep``, ``asyncio.sleep``."""
 
     manual = False
-    # Staticmethods, not wrappers: reading the runtime clock costs one attribute lookup.
-    monotonic = staticmethod(time.monotonic)
-    sleep = staticmethod(time.sleep)
-    asleep = staticmethod(asyncio.sleep)
-    time = staticmethod(time.time)  # last: in this class body the name is the method now
+
+    # Each reads ``time.<name>`` when called, not at import: a virtual-time harness (the
+    # demo's) that replaces ``time.monotonic`` for a run is obeyed.
+    def monotonic(self) -> float:
+        """Return ``time.monotonic()``."""
+        return time.monotonic()
+
+    def time(self) -> float:
+        """Return ``time.time()``."""
+        return time.time()
+
+    def sleep(self, seconds: float) -> None:
+        """Wait with ``time.sleep``."""
+        time.sleep(seconds)
+
+    async def asleep(self, seconds: float) -> None:
+        """Wait with ``asyncio.sleep`` on the running loop."""
+        await asyncio.sleep(seconds)
 
 
 class ScaledClock:
