@@ -311,3 +311,45 @@ def test_a_forked_child_sees_fresh_process_state_everywhere_at_once() -> None:
         "new_scheduler": True,
     }
     assert runtime.peek("scheduler") is parent_scheduler  # the parent's state is untouched
+
+
+# ----------------------------------------------------------------------- the pytest plugin
+
+pytest_plugins = ["pytester"]
+
+USER_TESTS = """
+from llmwarm import cached
+from llmwarm._core import cooldowns
+
+
+def test_the_fixture_drives_a_ttl(fake_clock):
+    calls = []
+
+    @cached(ttl=60)
+    def ask(question):
+        calls.append(question)
+        return question
+
+    ask("a")
+    fake_clock.advance(61)
+    ask("a")
+    assert calls == ["a", "a"]
+
+
+def test_leaves_a_cool_down_behind():
+    cooldowns.cool("s", 3600)
+
+
+def test_the_next_test_sees_it_only_without_the_reset():
+    assert cooldowns.cooling("s") is {cooling}
+"""
+
+
+@pytest.mark.parametrize(("ini", "cooling"), [("", True), ("llmwarm_reset = true", False)])
+def test_the_plugin_gives_user_tests_the_fixtures_and_an_opt_in_reset(
+    pytester: pytest.Pytester, ini: str, cooling: bool
+) -> None:
+    pytester.makeini(f"[pytest]\nasyncio_default_fixture_loop_scope = function\n{ini}\n")
+    pytester.makepyfile(test_user=USER_TESTS.replace("{cooling}", str(cooling)))
+    result = pytester.runpytest("-p", "no:cacheprovider", "-q")
+    result.assert_outcomes(passed=3)
