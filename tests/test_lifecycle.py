@@ -8,6 +8,7 @@ OpenTelemetry SDK (in a child process, as ``setup()`` installs global providers)
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import subprocess
 import sys
@@ -22,8 +23,9 @@ import pytest
 import llmwarm
 from llmwarm import batched, cached, pooled, warm
 from llmwarm._core import ScaledClock
-from llmwarm._core import lifecycle as _lifecycle
+from llmwarm._core.runtime import POOLS, TELEMETRY, WARMERS, Runtime
 from llmwarm.sim import SimServer
+from llmwarm.testing import FakeClock
 
 MODEL = "gpt-4o-mini"
 FAST = pytest.mark.sim(keep_alive=60, cold_start=1, time_scale=0.01)
@@ -131,7 +133,7 @@ async def test_aclose_drains_batches_closes_the_loops_pools_and_leaves_no_task(
     assert llmwarm_threads() == []
 
 
-def test_each_handle_closes_alike(tmp_path: Any) -> None:
+def test_each_handle_closes_alike(tmp_path: Any, fake_clock: FakeClock) -> None:
     @cached(backend=f"sqlite:///{tmp_path / 'cache.db'}", fingerprint_key="k")
     def ask(question: str) -> str:
         return question.upper()
@@ -181,10 +183,14 @@ def test_each_handle_closes_alike(tmp_path: Any) -> None:
     def idle(prompt: str, *, model: str = MODEL) -> str:
         return prompt
 
+    # On the fake clock no thread can ping between start() and the look (a ping in flight
+    # has no due time): the first ping is due now, and nothing runs it until time moves.
     idle.warmer.start()
-    assert idle.warmer.next_ping_at(MODEL) is not None
+    assert idle.warmer.next_ping_at(MODEL) == fake_clock.now
     idle.warmer.close()
     assert idle.warmer.next_ping_at(MODEL) is None
+    fake_clock.advance(600)
+    assert idle.warmer.pings_sent == 0  # closed before its due time came
 
 
 def test_shutdown_is_close_kept_for_compatibility() -> None:
@@ -204,21 +210,21 @@ def test_shutdown_is_close_kept_for_compatibility() -> None:
 
 
 def test_a_part_that_fails_to_close_is_logged_and_the_rest_still_close(
-    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
-    monkeypatch.setattr(_lifecycle, "_close_hooks", {})
+    rt = Runtime()  # the process's runtime has live parts; a fresh one holds only these
     closed: list[str] = []
 
-    def broken() -> None:
+    def broken(_: object) -> None:
         raise RuntimeError("exporter down")
 
-    _lifecycle.on_close(_lifecycle.POOLS, "pools", lambda: closed.append("pools"))
-    _lifecycle.on_close(_lifecycle.WARMERS, "warmers", broken)
-    _lifecycle.on_close(_lifecycle.TELEMETRY, "telemetry", lambda: closed.append("telemetry"))
-    _lifecycle.on_close(_lifecycle.POOLS, "pools", lambda: closed.append("again"))  # kept once
+    rt.part("pools", object, stage=POOLS, close=lambda _: closed.append("pools"))
+    rt.part("warmers", object, stage=WARMERS, close=broken)
+    rt.part("telemetry", object, stage=TELEMETRY, close=lambda _: closed.append("telemetry"))
+    rt.part("pools", object, stage=POOLS, close=lambda _: closed.append("again"))  # kept once
     with caplog.at_level(logging.ERROR, logger="llmwarm"):
-        llmwarm.close()
-        asyncio.run(llmwarm.aclose())
+        rt.close()
+        asyncio.run(rt.aclose())
     assert closed == ["pools", "telemetry", "pools", "telemetry"]
     assert caplog.text.count("closing warmers failed") == 2
 
@@ -272,3 +278,53 @@ def test_a_call_after_close_starts_its_warmer_afresh_and_stop_still_holds() -> N
     assert llmwarm_threads() == []
     idle.warmer.start()
     assert idle.warmer.next_ping_at(MODEL) is not None
+
+
+HOOKS = """
+import asyncio, atexit, json, os
+counts = {"fork": 0, "exit": 0}
+real_fork, real_exit = os.register_at_fork, atexit.register
+def ours(fn):  # the standard library registers hooks of its own (random, threading)
+    return (getattr(fn, "__module__", None) or "").startswith("llmwarm")
+def fork_hook(**kw):
+    counts["fork"] += sum(1 for fn in kw.values() if ours(fn))
+    real_fork(**kw)
+def exit_hook(fn, *a, **k):
+    counts["exit"] += ours(fn)
+    return real_exit(fn, *a, **k)
+os.register_at_fork, atexit.register = fork_hook, exit_hook
+
+import llmwarm
+from llmwarm import batched, cached, pooled, routed, warm
+from llmwarm._core import cooldowns
+from llmwarm.route import Tier
+after_import = dict(counts)
+
+@warm("m", interval=60, ping=lambda model: None)
+@cached(ttl=60)
+@pooled()
+def ask(prompt, *, model="m", http_client):
+    return prompt
+
+@routed([Tier("s", "s")], classify=lambda args: 0)
+def route(prompt, *, model="x"):
+    return model
+
+@batched(max_wait=0.01)
+async def double(items):
+    return [2 * i for i in items]
+
+ask("a"); ask("a"); route("a"); cooldowns.cool("s", 1)
+asyncio.run(double(1))
+llmwarm.close()
+print(json.dumps({"import": after_import, "used": counts}))
+"""
+
+
+def test_one_fork_hook_and_one_exit_hook_however_many_parts_are_used() -> None:
+    done = subprocess.run(
+        [sys.executable, "-c", HOOKS], capture_output=True, text=True, timeout=120, check=True
+    )
+    report = json.loads(done.stdout.strip().splitlines()[-1])
+    assert report["import"] == {"fork": 0, "exit": 0}  # import llmwarm registers nothing
+    assert report["used"] == {"fork": 1, "exit": 1}

@@ -21,6 +21,7 @@ import time
 from collections import deque
 from collections.abc import Callable
 
+from llmwarm._core import runtime as _runtime
 from llmwarm._core.driver import Call, CallRecord, on_call_end
 from llmwarm._core.snapshot import Stats
 
@@ -45,7 +46,8 @@ DEFAULT_MAX_MODELS = 1024
 DEFAULT_WINDOW = 3600.0
 """Seconds of history :func:`stats` summarises by default."""
 
-_clock: Callable[[], float] = time.monotonic
+_clock: Callable[[], float] = _runtime.monotonic  # the runtime clock (a test's fake one)
+_registered = False  # the runtime part is registered on the first call, not at import
 _keep_alive = DEFAULT_KEEP_ALIVE
 _lock = threading.Lock()
 # (ended, duration, cold, cache_hit, failed) per user call; ended on `_clock`.
@@ -100,6 +102,8 @@ def _touch(model: str, now: float) -> None:
 
 def record_call(record: CallRecord, call: Call) -> None:
     """Count one ended call (the core's call-end hook; cheap, thread-safe)."""
+    if not _registered:
+        _register()
     now = _clock()
     failed = record.error is not None
     if record.cache_hit:
@@ -197,11 +201,30 @@ def reset_stats() -> None:
 
 
 def _reset() -> None:
-    """Restore the defaults (tests)."""
+    """Restore the defaults (tests; see llmwarm.testing.reset)."""
     global _clock, _keep_alive
     reset_stats()
-    _clock = time.monotonic
+    _clock = _runtime.monotonic
     _keep_alive = DEFAULT_KEEP_ALIVE
+
+
+def _register() -> None:
+    # The samples stay module globals (the hot path reads them with no look-up); the
+    # runtime's "stats" part is what resets them and renews their lock in a forked child.
+    global _registered
+    _runtime.runtime.part("stats", lambda: True, reset=_reset_part, after_fork=_after_fork)
+    _registered = True
+
+
+def _reset_part(kept: bool) -> bool:
+    _reset()
+    return kept
+
+
+def _after_fork(kept: bool) -> bool:
+    global _lock
+    _lock = threading.Lock()  # the parent's may have been held by another thread
+    return kept
 
 
 # Importing this module (``import llmwarm`` does) appends one function to the core's list of

@@ -22,9 +22,10 @@ import email.utils
 import math
 import sys
 import threading
-import time
 from collections.abc import Awaitable, Callable
 from typing import Any
+
+from llmwarm._core import runtime as _runtime
 
 __all__ = [
     "CoolDowns",
@@ -84,7 +85,9 @@ def is_retryable(exc: BaseException) -> bool:
     return any(kind.__name__ in _RETRYABLE_CLASS_NAMES for kind in type(exc).__mro__)
 
 
-def retry_after(exc: BaseException, *, now: Callable[[], float] = time.time) -> float | None:
+def retry_after(
+    exc: BaseException, *, now: Callable[[], float] = _runtime.wall_time
+) -> float | None:
     """Return the seconds a failed response asked to wait (``Retry-After``), if it said.
 
     Honours ``retry-after-ms`` (OpenAI's) and ``Retry-After`` in seconds or as an HTTP date.
@@ -116,14 +119,15 @@ class CoolDowns:
     """When each failing model may be tried again: one registry per process, all call sites.
 
     ``clock`` is a monotonic clock in seconds; ``sleep`` and ``asleep`` wait on it (a
-    ``@routed(max_wait=)`` call waiting for a tier). All three are injectable for tests.
+    ``@routed(max_wait=)`` call waiting for a tier). All three default to the runtime
+    clock (:mod:`llmwarm.testing` installs a fake one) and stay injectable.
     """
 
     def __init__(
         self,
-        clock: Callable[[], float] = time.monotonic,
-        sleep: Callable[[float], None] = time.sleep,
-        asleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        clock: Callable[[], float] = _runtime.monotonic,
+        sleep: Callable[[float], None] = _runtime.sleep,
+        asleep: Callable[[float], Awaitable[None]] = _runtime.asleep,
     ) -> None:
         self.clock = clock
         self.sleep = sleep
@@ -137,6 +141,8 @@ class CoolDowns:
 
         ``error`` is the failure that cooled it, kept for :meth:`last_error`.
         """
+        if self is cooldowns and not _registered:
+            _register()
         until = self.clock() + seconds
         with self._lock:
             if error is not None:
@@ -186,11 +192,36 @@ def _reset(
     sleep: Callable[[float], None] | None = None,
     asleep: Callable[[float], Awaitable[None]] | None = None,
 ) -> None:
-    """Forget every cool-down and set the registry's clock and waits (tests)."""
+    """Forget every cool-down and set the registry's clock and waits (tests).
+
+    Without arguments they are the runtime clock's again (see llmwarm.testing).
+    """
     cooldowns.clear()
-    cooldowns.clock = clock if clock is not None else time.monotonic
-    cooldowns.sleep = sleep if sleep is not None else time.sleep
-    cooldowns.asleep = asleep if asleep is not None else asyncio.sleep
+    cooldowns.clock = clock if clock is not None else _runtime.monotonic
+    cooldowns.sleep = sleep if sleep is not None else _runtime.sleep
+    cooldowns.asleep = asleep if asleep is not None else _runtime.asleep
+
+
+_registered = False  # the runtime part is registered on the first cool-down, not at import
+
+
+def _register() -> None:
+    # The registry stays one object (imported by name); the runtime's "cool-downs" part
+    # is what clears it on a reset and renews its lock in a forked child.
+    global _registered
+    _runtime.runtime.part("cool-downs", lambda: cooldowns, reset=_fresh, after_fork=_renewed)
+    _registered = True
+
+
+def _fresh(registry: CoolDowns) -> CoolDowns:
+    _reset()
+    return registry
+
+
+def _renewed(registry: CoolDowns) -> CoolDowns:
+    # A forked child knows what its parent knew of failing models; the lock is its own.
+    registry._lock = threading.Lock()
+    return registry
 
 
 def describe(exc: BaseException) -> str:

@@ -1,20 +1,16 @@
-"""Exit, fork and close hooks, registered lazily: importing llmwarm registers nothing.
+"""The one lifecycle users see: :func:`close`, :func:`aclose` (and :func:`shutdown`).
 
-A pool, a warmer or a cache that needs cleaning up at interpreter exit or in a forked
-child calls :func:`on_exit` / :func:`on_fork_child` when it is first created. Whatever
-:func:`close` / :func:`aclose` must end registers with :func:`on_close` the same way, so the
-one lifecycle users see never imports a decorator (the decorators import this module).
+They end the parts of the runtime (:mod:`llmwarm._core.runtime`) stage by stage, so the
+lifecycle never imports a decorator (the decorators register their parts on first use).
+:func:`on_close`, :func:`on_exit` and :func:`on_fork_child` register a stateless part for
+code that has only a hook to give (telemetry's flush).
 """
 
 from __future__ import annotations
 
-import atexit
-import contextlib
-import os
-import threading
 from collections.abc import Awaitable, Callable
 
-from llmwarm._core.log import logger
+from llmwarm._core.runtime import BATCHERS, POOLS, TELEMETRY, THREADS, WARMERS, runtime
 
 __all__ = [
     "BATCHERS",
@@ -30,54 +26,28 @@ __all__ = [
     "shutdown",
 ]
 
-# The stages of close(), in order: first what makes new work (pings), then what holds work
-# back (batches waiting for company), then what carries it (pools), then what records it
-# (telemetry), and last the threads that ran it.
-WARMERS, BATCHERS, POOLS, TELEMETRY, THREADS = range(5)
 
-_lock = threading.Lock()
-_exit_hooks: list[Callable[[], None]] = []
-_fork_hooks: list[Callable[[], None]] = []
-_close_hooks: dict[str, tuple[int, Callable[[], None], Callable[[], Awaitable[None]] | None]] = {}
-_atexit_registered = False
-_fork_registered = False
+def _present() -> bool:
+    return True  # a hook's part holds no state: only its callbacks matter
 
 
-def _run_exit_hooks() -> None:
-    # Last registered, first run, as atexit itself does.
-    for hook in reversed(_exit_hooks):
-        with contextlib.suppress(Exception):  # the interpreter is going away anyway
-            hook()
-
-
-def _run_fork_hooks() -> None:
-    # The child inherits the parent's locks in whatever state they were: make new ones.
-    global _lock
-    _lock = threading.Lock()
-    for hook in _fork_hooks:
-        hook()
+def _keep(value: bool) -> bool:
+    return value
 
 
 def on_exit(hook: Callable[[], None]) -> None:
     """Run ``hook`` at interpreter exit (once, however often it is registered)."""
-    global _atexit_registered
-    with _lock:
-        if hook not in _exit_hooks:
-            _exit_hooks.append(hook)
-        if not _atexit_registered:
-            atexit.register(_run_exit_hooks)
-            _atexit_registered = True
+    runtime.part(("exit", hook), _present, reset=_keep, after_fork=_keep, at_exit=lambda _: hook())
 
 
 def on_fork_child(hook: Callable[[], None]) -> None:
     """Run ``hook`` in a child process right after ``os.fork()`` (once per hook)."""
-    global _fork_registered
-    with _lock:
-        if hook not in _fork_hooks:
-            _fork_hooks.append(hook)
-        if not _fork_registered and hasattr(os, "register_at_fork"):
-            os.register_at_fork(after_in_child=_run_fork_hooks)
-            _fork_registered = True
+
+    def renew(value: bool) -> bool:
+        hook()
+        return value
+
+    runtime.part(("fork", hook), _present, reset=_keep, after_fork=renew)
 
 
 def on_close(
@@ -91,14 +61,17 @@ def on_close(
     ``name`` makes registering again harmless: the first registration of a name stays.
     Without ``aclose``, :func:`aclose` calls ``close``.
     """
-    with _lock:
-        _close_hooks.setdefault(name, (stage, close, aclose))
 
+    async def aclose_part(_: bool) -> None:
+        if aclose is not None:
+            await aclose()
+        else:
+            close()
 
-def _ordered() -> list[tuple[str, Callable[[], None], Callable[[], Awaitable[None]] | None]]:
-    with _lock:
-        hooks = sorted(_close_hooks.items(), key=lambda item: item[1][0])
-    return [(name, close, aclose) for name, (_, close, aclose) in hooks]
+    runtime.part(
+        name, _present, stage=stage, close=lambda _: close(), aclose=aclose_part,
+        reset=_keep, after_fork=_keep,
+    )  # fmt: skip
 
 
 def close() -> None:
@@ -117,11 +90,7 @@ def close() -> None:
        Also stops warmers, drains batchers, flushes telemetry and ends llmwarm's threads
        (it closed pools only).
     """
-    for name, hook, _ in _ordered():
-        try:
-            hook()
-        except Exception:
-            logger.exception("llmwarm: closing %s failed; closing the rest", name)
+    runtime.close()
 
 
 async def aclose() -> None:
@@ -134,14 +103,7 @@ async def aclose() -> None:
     .. versionchanged:: 0.2.0
        Also stops warmers, drains batchers, flushes telemetry and ends llmwarm's threads.
     """
-    for name, hook, ahook in _ordered():
-        try:
-            if ahook is not None:
-                await ahook()
-            else:
-                hook()
-        except Exception:
-            logger.exception("llmwarm: closing %s failed; closing the rest", name)
+    await runtime.aclose()
 
 
 def shutdown() -> None:

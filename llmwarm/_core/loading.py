@@ -30,12 +30,12 @@ import asyncio
 import functools
 import json
 import re
-import time
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from types import SimpleNamespace
 from typing import Any
 
+from llmwarm._core import runtime as _runtime
 from llmwarm._core.background import is_async_callable
 from llmwarm._core.call import Call, CallRecord
 from llmwarm._core.driver import Flow, Step
@@ -281,7 +281,7 @@ class Patience:
 
 
 class Pause(Step):
-    """Wait ``seconds``: a sleep on the sync path, ``asyncio.sleep`` on the async one.
+    """Wait ``seconds`` on the runtime clock: a sleep on the sync path, an async one on the other.
 
     ``sleep`` and ``asleep`` replace them (a fake clock; ``@routed``'s cool-down waits);
     a ``sleep`` given alone serves both paths.
@@ -303,7 +303,7 @@ class Pause(Step):
 
     def run_sync(self, proceed: Callable[[Call], Any]) -> Any:
         """Sleep on this thread."""
-        (self.sleep or time.sleep)(self.seconds)
+        (self.sleep or _runtime.sleep)(self.seconds)
 
     async def run_async(self, proceed: Callable[[Call], Awaitable[Any]]) -> Any:
         """Sleep on the running loop."""
@@ -313,7 +313,7 @@ class Pause(Step):
             self.sleep(self.seconds)
             await asyncio.sleep(0)
         else:
-            await asyncio.sleep(self.seconds)
+            await _runtime.asleep(self.seconds)
 
 
 def _bound(call: Call) -> float:

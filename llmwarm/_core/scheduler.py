@@ -38,8 +38,10 @@ from collections.abc import Callable, Coroutine
 from typing import Any, Protocol
 
 from llmwarm._core import loops as _loops
+from llmwarm._core.clock import Clock, ScaledClock, SystemClock
 from llmwarm._core.driver import Work, run_steps_async, run_steps_sync
 from llmwarm._core.log import logger
+from llmwarm._core.runtime import runtime
 
 __all__ = [
     "MAX_WAIT",
@@ -61,68 +63,6 @@ __all__ = [
 MAX_WAIT = 30.0
 #: The most worker threads running keep-warm work at once (more work waits in a queue).
 MAX_WORKERS = 8
-
-
-class Clock(Protocol):
-    """Time as a warmer sees it; tests inject a fake one and step the warmer by hand."""
-
-    manual: bool
-    """True for a test clock: no thread or task is started, the test runs due work itself.
-
-    A clock may also have a ``speed`` (clock seconds per real second, 1 when absent): a
-    test clock that runs faster than real time, with the real thread or task driving it.
-    """
-
-    def monotonic(self) -> float:
-        """Return seconds on a monotonic scale (scheduling)."""
-        ...
-
-    def time(self) -> float:
-        """Return wall-clock seconds since the epoch (shared with other hosts)."""
-        ...
-
-
-class SystemClock:
-    """The real clocks: ``time.monotonic`` and ``time.time``."""
-
-    manual = False
-
-    def monotonic(self) -> float:
-        """Return ``time.monotonic()``."""
-        return time.monotonic()
-
-    def time(self) -> float:
-        """Return ``time.time()``."""
-        return time.time()
-
-
-class ScaledClock:
-    """The real clocks run ``speed`` times faster, from now: simulated time, really driven.
-
-    For a warmer over a time-scaled simulator (the demo, benchmarks, tests of threads and
-    loops): its options stay in simulated seconds (``interval=240``), its thread or task
-    waits real seconds (``delay / speed``), and fleet leases last real seconds too. Every
-    warmer given the same instance agrees on the time; processes of one fleet agree on the
-    wall clock when given the same ``origin`` (epoch seconds at which simulated time is
-    real time; default: now).
-    """
-
-    manual = False
-
-    def __init__(self, speed: float, *, origin: float | None = None) -> None:
-        if not (isinstance(speed, (int, float)) and speed > 0):
-            raise ValueError(f"speed must be a number > 0; got {speed!r}.")
-        self.speed = float(speed)
-        self._wall = time.time() if origin is None else origin
-        self._mono = time.monotonic() - (time.time() - self._wall)
-
-    def monotonic(self) -> float:
-        """Return simulated seconds on a monotonic scale."""
-        return self._mono + (time.monotonic() - self._mono) * self.speed
-
-    def time(self) -> float:
-        """Return simulated wall-clock seconds since the epoch."""
-        return self._wall + (time.time() - self._wall) * self.speed
 
 
 class Job(Protocol):
@@ -261,22 +201,16 @@ def _run_logged(job: Job, key: str) -> None:
         logger.exception("llmwarm: keep-warm work failed")
 
 
-_shared: ThreadScheduler | None = None
-_shared_lock = threading.Lock()
+def _forget(_: object) -> None:
+    return None  # a reset (or a forked child) makes a fresh one on next use
 
 
 def shared() -> ThreadScheduler:
-    """Return this process's scheduler (a forked child gets a fresh one)."""
-    global _shared, _shared_lock
-    scheduler = _shared
-    if scheduler is not None and scheduler.pid == os.getpid():
-        return scheduler
-    if scheduler is not None:  # we are a forked child: the parent's lock may be held
-        _shared_lock = threading.Lock()
-    with _shared_lock:
-        if _shared is None or _shared.pid != os.getpid():
-            _shared = ThreadScheduler()
-        return _shared
+    """Return this process's scheduler (the runtime's ``"scheduler"`` part).
+
+    A forked child or a :func:`llmwarm.testing.reset` gets a fresh one.
+    """
+    return runtime.part("scheduler", ThreadScheduler, reset=_forget)
 
 
 class AsyncRunner:
@@ -375,9 +309,8 @@ async def _wait_for_event(event: asyncio.Event, timeout: float) -> None:
 
 def _reset() -> None:
     """Forget the shared scheduler and stop the ping loop (tests); threads end by themselves."""
-    global _shared
-    _shared = None
     _stop_ping_loop()
+    runtime.forget("scheduler")
 
 
 # ------------------------------------------------------------- threads and a loop we own
@@ -441,15 +374,13 @@ class _Workers:
                 future.set_result(value)
 
 
-_workers: _Workers | None = None
+def _end_workers(workers: _Workers) -> None:
+    workers.close()  # idle ones end now; a reset (or a fork) makes a fresh set on next use
 
 
 def submit(fn: Callable[..., Any], *args: Any) -> concurrent.futures.Future[Any]:
     """Run ``fn(*args)`` on a worker thread llmwarm owns; return its future."""
-    global _workers
-    workers = _workers
-    if workers is None or workers.pid != os.getpid():  # first use, or a forked child
-        workers = _workers = _Workers()
+    workers = runtime.part("workers", _Workers, reset=_end_workers)
     return workers.submit(lambda: fn(*args))
 
 
@@ -484,24 +415,20 @@ class _PingLoop:
             self.loop.call_soon_threadsafe(self.loop.stop)
 
 
-_ping_loop: _PingLoop | None = None
-_ping_loop_lock = threading.Lock()
+def _ping_loop() -> _PingLoop:
+    return runtime.part("ping-loop", _PingLoop, at_exit=_PingLoop.stop, reset=_end_ping_loop)
+
+
+def _end_ping_loop(loop: _PingLoop) -> None:
+    loop.stop()  # its thread ends with the loop; the next use starts another
 
 
 def run_on_ping_loop(coro: Coroutine[Any, Any, Any]) -> Any:
     """Run ``coro`` on llmwarm's ping loop (started on first use); wait for its result."""
-    global _ping_loop, _ping_loop_lock
-    current = _ping_loop
-    if current is None or current.pid != os.getpid() or current.loop.is_closed():
-        if current is not None and current.pid != os.getpid():
-            _ping_loop_lock = threading.Lock()  # a forked child: the parent's may be held
-        with _ping_loop_lock:
-            current = _ping_loop
-            if current is None or current.pid != os.getpid() or current.loop.is_closed():
-                from llmwarm._core.lifecycle import on_exit
-
-                current = _ping_loop = _PingLoop()
-                on_exit(_stop_ping_loop)
+    current = _ping_loop()
+    if current.loop.is_closed():  # ended by close(): start another
+        runtime.forget("ping-loop", current)
+        current = _ping_loop()
     try:
         future = asyncio.run_coroutine_threadsafe(coro, current.loop)
     except RuntimeError:  # closed meanwhile
@@ -522,10 +449,10 @@ def close_threads(timeout: float = 5.0) -> None:
     (a ping that hangs) is logged and left: it is a daemon thread.
     """
     _stop_ping_loop()
-    workers = _workers
-    if workers is not None and workers.pid == os.getpid():
+    workers = runtime.peek("workers")
+    if workers is not None:
         workers.close()
-    scheduler = _shared
+    scheduler = runtime.peek("scheduler")
     if scheduler is not None:
         scheduler.wake()
     deadline = time.monotonic() + timeout
@@ -542,7 +469,7 @@ async def aclose_threads(timeout: float = 5.0) -> None:
 
 
 def _stop_ping_loop() -> None:
-    global _ping_loop
-    current, _ping_loop = _ping_loop, None
-    if current is not None and current.pid == os.getpid():
+    current = runtime.peek("ping-loop")
+    if current is not None:
+        runtime.forget("ping-loop", current)
         current.stop()

@@ -20,7 +20,7 @@ import dataclasses
 import inspect
 import weakref
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
-from typing import TYPE_CHECKING, Any, ClassVar, Concatenate, ParamSpec, TypeVar, overload
+from typing import TYPE_CHECKING, Any, ClassVar, Concatenate, ParamSpec, TypeVar, cast, overload
 
 from llmwarm._core import (
     BatchSizeError,
@@ -35,8 +35,9 @@ from llmwarm._core import (
     enter_record,
 )
 from llmwarm._core import driver as _core
-from llmwarm._core import lifecycle as _lifecycle
 from llmwarm._core import options as _numbers
+from llmwarm._core import runtime as _runtime
+from llmwarm._core.clock import TimerHandle
 
 __all__ = [
     "DEFAULT_MAX_SIZE",
@@ -91,7 +92,7 @@ class _Pending:
         self.call = call
         self.proceed = proceed
         self.entries: list[tuple[Any, asyncio.Future[Any], CallRecord]] = []
-        self.timer: asyncio.TimerHandle | None = None
+        self.timer: asyncio.TimerHandle | TimerHandle | None = None
 
 
 class _LoopBatches:
@@ -114,7 +115,7 @@ class _LoopBatches:
         batch = self.pending.get(key)
         if batch is None:
             batch = self.pending[key] = _Pending(call, proceed)
-            batch.timer = loop.call_later(self.batcher.max_wait, self.flush, key, batch)
+            batch.timer = _timer(loop, self.batcher.max_wait, lambda: self.flush(key, batch))
         future: asyncio.Future[Any] = loop.create_future()
         batch.entries.append((item, future, call.record))
         if len(batch.entries) >= self.batcher.max_size:
@@ -255,8 +256,7 @@ class Batcher(Policy):
         self._loops: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _LoopBatches] = (
             weakref.WeakKeyDictionary()
         )
-        _registry.add(self)
-        _lifecycle.on_close(_lifecycle.BATCHERS, "batchers", _drain, _adrain)
+        _batchers().add(self)
 
     @property
     def stats(self) -> Stats:
@@ -331,17 +331,52 @@ class Batcher(Policy):
         return (yield _Enqueue(self, call))
 
 
-_registry: weakref.WeakSet[Batcher] = weakref.WeakSet()
+def _timer(
+    loop: asyncio.AbstractEventLoop, delay: float, flush: Callable[[], None]
+) -> asyncio.TimerHandle | TimerHandle:
+    """Call ``flush`` on ``loop`` after ``delay`` seconds of the runtime clock.
+
+    On a test's fake clock (``llmwarm.testing``) the wait is the clock's: ``advance``
+    sends the batch, handing the flush to its loop.
+    """
+    clock = _runtime.runtime.clock
+    call_later = getattr(clock, "call_later", None)
+    if clock.manual and call_later is not None:
+        return cast(TimerHandle, call_later(delay, lambda: loop.call_soon_threadsafe(flush)))
+    return loop.call_later(delay, flush)
 
 
-def _drain() -> None:
-    for batcher in list(_registry):
+def _batchers() -> weakref.WeakSet[Batcher]:
+    """Every batcher of the process: the runtime's ``"batchers"`` part."""
+    return _runtime.runtime.part(
+        "batchers",
+        weakref.WeakSet,
+        stage=_runtime.BATCHERS,
+        close=_drain,
+        aclose=_adrain,
+        after_fork=_keep,
+        reset=_reset_batchers,
+    )
+
+
+def _drain(batchers: weakref.WeakSet[Batcher]) -> None:
+    for batcher in list(batchers):
         batcher.close()
 
 
-async def _adrain() -> None:
-    for batcher in list(_registry):
+async def _adrain(batchers: weakref.WeakSet[Batcher]) -> None:
+    for batcher in list(batchers):
         await batcher.aclose()
+
+
+def _keep(batchers: weakref.WeakSet[Batcher]) -> weakref.WeakSet[Batcher]:
+    return batchers  # a forked child's batchers are the parent's objects
+
+
+def _reset_batchers(batchers: weakref.WeakSet[Batcher]) -> weakref.WeakSet[Batcher]:
+    # Send what waits; the batchers belong to functions that outlive a reset.
+    _drain(batchers)
+    return batchers
 
 
 def _check(max_size: object, max_wait: object) -> tuple[int, float]:

@@ -13,7 +13,6 @@ import inspect
 import math
 import os
 import threading
-import time
 import weakref
 from collections.abc import Callable, Generator, Mapping
 from typing import TYPE_CHECKING, Any, ClassVar, ParamSpec, TypeVar, cast, overload
@@ -34,8 +33,8 @@ from llmwarm._core import (
     logger,
 )
 from llmwarm._core import call_stats as _stats
-from llmwarm._core import lifecycle as _lifecycle
 from llmwarm._core import observe_stream as _observe_stream
+from llmwarm._core import runtime as _runtime
 from llmwarm.cache.allowlist import register_type
 from llmwarm.cache.backends import (
     MISSING,
@@ -130,7 +129,7 @@ class Breaker:
         *,
         base: float = BREAKER_BACKOFF,
         cap: float = BREAKER_MAX_BACKOFF,
-        clock: Callable[[], float] = time.monotonic,
+        clock: Callable[[], float] = _runtime.monotonic,
     ) -> None:
         self.base = base
         self.cap = cap
@@ -617,7 +616,7 @@ class CachePolicy(Policy):
         _stats.count_corrupt_row()
         if self._failing or self.breaker.backoff:  # the back end answered: it works
             self._recovered()
-        unreported = self._corrupt_report.add(time.monotonic())
+        unreported = self._corrupt_report.add(_runtime.monotonic())
         if unreported:
             logger.warning(
                 "llmwarm: cache back end %s of %s held %d corrupt row(s), refused, deleted "
@@ -642,7 +641,7 @@ class CachePolicy(Policy):
         if not trip:
             if self._failing or self.breaker.backoff:
                 self._recovered()
-            unreported = self._key_failure_report.add(time.monotonic())
+            unreported = self._key_failure_report.add(_runtime.monotonic())
             if unreported:
                 logger.warning(
                     "llmwarm: cache back end %s failed to %s one key of %s (%s: %s); that "
@@ -658,7 +657,7 @@ class CachePolicy(Policy):
             return MISSING
         self._failing = True
         self.breaker.failure()
-        unreported = self._failure_report.add(time.monotonic())
+        unreported = self._failure_report.add(_runtime.monotonic())
         if unreported:
             logger.warning(
                 "llmwarm: cache back end %s failed to %s for %s (%s: %s); calls go upstream "
@@ -731,28 +730,35 @@ def _own_copy(error: BaseException, traceback: Any) -> BaseException:
     return own
 
 
-_live: weakref.WeakSet[CachePolicy] = weakref.WeakSet()
-_live_lock = threading.Lock()
+def _live() -> weakref.WeakSet[CachePolicy]:
+    """Every live cached function's policy: the runtime's ``"caches"`` part."""
+    return _runtime.runtime.part(
+        "caches", weakref.WeakSet, after_fork=_after_fork, reset=_reset_policies
+    )
 
 
 def _track(policy: CachePolicy) -> None:
-    with _live_lock:
-        _live.add(policy)
-    _lifecycle.on_fork_child(_after_fork)
+    _live().add(policy)
 
 
-def _after_fork() -> None:
-    global _live_lock
-    _live_lock = threading.Lock()
-    for policy in list(_live):
+def _after_fork(policies: weakref.WeakSet[CachePolicy]) -> weakref.WeakSet[CachePolicy]:
+    # The child's cached functions are the parent's objects: keep them, renewed.
+    for policy in list(policies):
         policy._after_fork()
+    return policies
+
+
+def _reset_policies(policies: weakref.WeakSet[CachePolicy]) -> weakref.WeakSet[CachePolicy]:
+    # Flights and breakers start afresh; the policies belong to functions that outlive it.
+    for policy in list(policies):
+        policy.flights.reset()
+        policy.breaker.reset()
+    return policies
 
 
 def _reset() -> None:
-    """Forget the flights of every live cached function (tests)."""
-    for policy in list(_live):
-        policy.flights.reset()
-        policy.breaker.reset()
+    """Forget the flights of every live cached function (tests; see llmwarm.testing.reset)."""
+    _reset_policies(_live())
 
 
 def _seconds(ttl: Any) -> float | None:

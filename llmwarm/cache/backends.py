@@ -22,7 +22,6 @@ import logging
 import math
 import os
 import threading
-import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Final, Protocol, runtime_checkable
 from urllib.parse import parse_qs, urlsplit, urlunsplit
@@ -30,6 +29,7 @@ from urllib.parse import parse_qs, urlsplit, urlunsplit
 import cachetools
 
 from llmwarm._core import CacheRowError
+from llmwarm._core import runtime as _runtime
 from llmwarm.cache import codec
 from llmwarm.cache.keys import ENV_SECRET, is_default_secret, secret_from
 
@@ -172,7 +172,7 @@ class MemoryBackend:
         *,
         maxsize: int = 1000,
         ttl: float | None = 3600.0,
-        timer: Callable[[], float] = time.monotonic,
+        timer: Callable[[], float] = _runtime.monotonic,
     ) -> None:
         if maxsize < 1:
             raise ValueError(f"MemoryBackend(maxsize={maxsize!r}) must be at least 1.")
@@ -248,7 +248,7 @@ class SQLiteBackend:
         cleanup_every: int = 256,
         secret: str | bytes | None = None,
         timeout: float = DEFAULT_SQLITE_TIMEOUT,
-        timer: Callable[[], float] = time.time,
+        timer: Callable[[], float] = _runtime.wall_time,
     ) -> None:
         self.path = os.fspath(path)
         self.cleanup_every = cleanup_every
@@ -381,7 +381,7 @@ class RedisBackend:
         namespace: str = DEFAULT_NAMESPACE,
         secret: str | bytes | None = None,
         timeout: float = DEFAULT_REDIS_TIMEOUT,
-        timer: Callable[[], float] = time.time,
+        timer: Callable[[], float] = _runtime.wall_time,
     ) -> None:
         if isinstance(client, str):
             client = _redis_from_url(client, timeout)

@@ -41,9 +41,9 @@ from llmwarm._core import (
     base_url_of,
     logger,
 )
-from llmwarm._core import lifecycle as _lifecycle
 from llmwarm._core import loops as _loops
 from llmwarm._core import options as _numbers
+from llmwarm._core import runtime as _runtime
 from llmwarm._core.streams import NOT_STREAMS, is_stream, observe_stream
 from llmwarm.pool._reclaim import reclaim
 from llmwarm.pool._stale import install as install_stale_retry
@@ -280,6 +280,9 @@ def _origin(url: Any) -> Any:
 
 # -------------------------------------------------------------------------- registry
 
+# The registries stay module globals (a call's fast path reads them with no look-up); the
+# runtime's "pools" part, registered with the first pool, is what closes, resets and
+# forgets them (at close(), at exit, in a forked child).
 _lock = threading.Lock()
 _sync_pools: dict[tuple[Any, ...], Pool] = {}
 _async_pools: dict[tuple[Any, ...], Pool] = {}
@@ -290,9 +293,16 @@ def _register_hooks() -> None:
     global _hooks_registered
     if not _hooks_registered:
         _hooks_registered = True
-        _lifecycle.on_exit(_close_at_exit)
-        _lifecycle.on_fork_child(_forget)
-        _lifecycle.on_close(_lifecycle.POOLS, "pools", close, aclose)
+        _runtime.runtime.part(
+            "pools",
+            lambda: True,
+            stage=_runtime.POOLS,
+            close=lambda _: close(),
+            aclose=lambda _: aclose(),
+            at_exit=lambda _: _close_at_exit(),
+            after_fork=_forget,
+            reset=_reset_part,
+        )
 
 
 def _get_pool(
@@ -394,19 +404,25 @@ def _close_at_exit() -> None:
                 loop.run_until_complete(pool.aclose())
 
 
-def _forget() -> None:
+def _forget(kept: bool) -> bool:
     # In a forked child: the parent's sockets are shared, never ours to close; forget them.
     global _lock
     _lock = threading.Lock()
     _sync_pools.clear()
     _async_pools.clear()
+    return kept
 
 
 def _reset() -> None:
-    """Close what can be closed and forget every pool (tests)."""
+    """Close what can be closed and forget every pool (tests; see llmwarm.testing.reset)."""
     close()
     with _lock:
         _async_pools.clear()
+
+
+def _reset_part(kept: bool) -> bool:
+    _reset()
+    return kept
 
 
 # ---------------------------------------------------------------------------- policy

@@ -34,8 +34,8 @@ import os
 import threading
 from typing import Any
 
-from llmwarm._core import lifecycle as _lifecycle
 from llmwarm._core import logger
+from llmwarm._core import runtime as _runtime
 
 __all__ = ["EXPORTERS", "REFUSED_METRICS_STATUSES", "Telemetry", "setup"]
 
@@ -234,21 +234,37 @@ def setup(service_name: str | None = None, *, exporter: str | None = None) -> Te
 
     forget_providers()  # traced calls see the new providers from the next one on
     handle = Telemetry(tracer_provider, meter_provider, gate)
-    _set_up.append(handle)
-    _lifecycle.on_close(_lifecycle.TELEMETRY, "telemetry", _flush, _aflush)
+    _set_up().append(handle)
     return handle
 
 
-#: What setup() installed in this process: llmwarm.close() flushes it.
-_set_up: list[Telemetry] = []
+def _set_up() -> list[Telemetry]:
+    """Return what setup() installed in this process (the runtime's ``"telemetry"`` part).
+
+    ``llmwarm.close()`` flushes it; a reset or a forked child keeps it, as the global
+    providers it installed stay.
+    """
+    return _runtime.runtime.part(
+        "telemetry",
+        list,
+        stage=_runtime.TELEMETRY,
+        close=_flush,
+        aclose=_aflush,
+        after_fork=_keep,
+        reset=_keep,
+    )
 
 
-def _flush() -> None:
-    for handle in _set_up:
+def _keep(handles: list[Telemetry]) -> list[Telemetry]:
+    return handles
+
+
+def _flush(handles: list[Telemetry]) -> None:
+    for handle in handles:
         handle.force_flush()
 
 
-async def _aflush() -> None:
+async def _aflush(handles: list[Telemetry]) -> None:
     # An exporter's flush is network I/O (seconds, when the collector is slow): never on
     # the event loop that called llmwarm.aclose().
-    await asyncio.to_thread(_flush)
+    await asyncio.to_thread(_flush, handles)

@@ -31,13 +31,13 @@ from __future__ import annotations
 
 import os
 import threading
-import time
 import uuid
 import weakref
 from typing import Any
 
-from llmwarm._core import Blocking, Work, logger, on_fork_child
+from llmwarm._core import Blocking, Work, logger
 from llmwarm._core import options as _numbers
+from llmwarm._core import runtime as _runtime
 
 __all__ = [
     "DEFAULT_NAMESPACE",
@@ -63,7 +63,15 @@ RETRY_AFTER_FAILURE = 1.0
 
 .. versionadded:: 0.2.0
 """
-_fleets: weakref.WeakSet[Fleet] = weakref.WeakSet()
+
+
+def _fleets() -> weakref.WeakSet[Fleet]:
+    """Every fleet handle of the process: the runtime's ``"fleets"`` part."""
+    return _runtime.runtime.part(
+        "fleets", weakref.WeakSet, after_fork=_renew_after_fork, reset=_close_fleets
+    )
+
+
 _SCHEMES = ("redis://", "rediss://", "unix://")
 _KEY_TTL_MS = 7 * 24 * 3600 * 1000
 
@@ -123,10 +131,9 @@ class Fleet:
         self._client: Any = None if isinstance(backend, str) else backend
         self._lock = threading.Lock()
         self._down = False
-        self._retry_at = 0.0  # while down: when to try Redis again (time.monotonic scale)
+        self._retry_at = 0.0  # while down: when to try Redis again (runtime clock)
         self._closed = False  # stopped warmers' work still in flight must not reopen it
-        _fleets.add(self)
-        on_fork_child(_renew_after_fork)
+        _fleets().add(self)
 
     def _redis(self) -> Any:
         if self._client is None:
@@ -151,14 +158,14 @@ class Fleet:
     def _run(self, what: str, fallback: Any, action: Any) -> Any:
         if self._closed:  # the warmer stopped: work still in flight goes local, quietly
             return fallback
-        if self._down and time.monotonic() < self._retry_at:  # one timeout per outage window
+        if self._down and _runtime.monotonic() < self._retry_at:  # one timeout per outage window
             return fallback
         try:
             value = action(self._redis())
         except Exception as exc:  # redis.RedisError, OSError...: never break the warmer
             if self._closed:  # closed under this very operation: not an outage
                 return fallback
-            self._retry_at = time.monotonic() + RETRY_AFTER_FAILURE
+            self._retry_at = _runtime.monotonic() + RETRY_AFTER_FAILURE
             if not self._down:
                 self._down = True
                 logger.warning(
@@ -273,6 +280,14 @@ def _new_identity() -> str:
     return f"{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
 
-def _renew_after_fork() -> None:
-    for fleet in list(_fleets):
+def _renew_after_fork(fleets: weakref.WeakSet[Fleet]) -> weakref.WeakSet[Fleet]:
+    for fleet in list(fleets):
         fleet._after_fork()
+    return fleets
+
+
+def _close_fleets(fleets: weakref.WeakSet[Fleet]) -> weakref.WeakSet[Fleet]:
+    # Close the clients fleets made (a warmer's next start reopens its fleet); keep the set.
+    for fleet in list(fleets):
+        fleet.close()
+    return fleets

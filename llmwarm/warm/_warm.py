@@ -46,13 +46,11 @@ from llmwarm._core import (
     is_stream,
     logger,
     observe_stream,
-    on_exit,
-    on_fork_child,
     stack_state,
 )
-from llmwarm._core import lifecycle as _lifecycle
 from llmwarm._core import loading as _loading
 from llmwarm._core import options as _numbers
+from llmwarm._core import runtime as _runtime
 from llmwarm._core import scheduler as _scheduler
 from llmwarm.warm._fleet import Fleet, is_backend, leasing, publishing, reading, releasing
 from llmwarm.warm._learn import SAFETY, Learner
@@ -109,7 +107,32 @@ _LOG_EVERY = 10  # while failing, one warning per this many failures
 # Due times made in wall-clock time come back a rounding error late: within this, due.
 _EPSILON = 1e-6
 
-_registry: weakref.WeakSet[Warmer] = weakref.WeakSet()
+
+def _warmers() -> weakref.WeakSet[Warmer]:
+    """Every warmer of the process: the runtime's ``"warmers"`` part."""
+    return _runtime.runtime.part(
+        "warmers",
+        weakref.WeakSet,
+        stage=_runtime.WARMERS,
+        close=_close_all,
+        aclose=_aclose_all,
+        after_fork=_after_fork,
+        reset=_reset_warmers,
+        at_exit=_stop_all,
+    )
+
+
+def _threads() -> bool:
+    # llmwarm.close() ends the threads that ran the warmers' work, last of all.
+    return _runtime.runtime.part(
+        "threads",
+        lambda: True,
+        stage=_runtime.THREADS,
+        close=lambda _: _scheduler.close_threads(),
+        aclose=lambda _: _scheduler.aclose_threads(),
+        reset=lambda kept: kept,
+        after_fork=lambda kept: kept,
+    )
 
 
 class _NoInstance(Exception):
@@ -192,7 +215,8 @@ def warm(
             "backend must be a Redis URL (redis://, rediss://, unix://) or a redis client, "
             f"got {backend!r}."
         )
-    clock = _clock if _clock is not None else _scheduler.SystemClock()
+    # By default the runtime clock, whatever it is when asked (a test may install a fake one).
+    clock = _clock if _clock is not None else _runtime.RuntimeClock()
 
     def decorate(function: F) -> F:
         fleet = None
@@ -205,21 +229,21 @@ def warm(
     return cast("WarmDecorator", decorate)
 
 
-def _stop_all() -> None:
+def _stop_all(warmers: weakref.WeakSet[Warmer] | None = None) -> None:
     # At interpreter exit and in tests: stop every warmer for good (as each `stop()`).
-    for warmer in list(_registry):
+    for warmer in list(_warmers() if warmers is None else warmers):
         warmer.stop()
 
 
-def _close_all() -> None:
+def _close_all(warmers: weakref.WeakSet[Warmer]) -> None:
     # llmwarm.close(): end every warmer's work now; the next call starts it afresh.
-    for warmer in list(_registry):
+    for warmer in list(warmers):
         warmer._halt(reopen=True)
 
 
-async def _aclose_all() -> None:
+async def _aclose_all(warmers: weakref.WeakSet[Warmer]) -> None:
     # The same, then wait for the running loop's warmer tasks to end.
-    for warmer in list(_registry):
+    for warmer in list(warmers):
         await warmer._ahalt(reopen=True)
 
 
@@ -383,11 +407,8 @@ class Warmer:
         self._sent = 0
         self._failed = 0
         self._rng = random.Random()
-        _registry.add(self)
-        _lifecycle.on_close(_lifecycle.WARMERS, "warmers", _close_all, _aclose_all)
-        _lifecycle.on_close(
-            _lifecycle.THREADS, "threads", _scheduler.close_threads, _scheduler.aclose_threads
-        )
+        _warmers().add(self)
+        _threads()
 
     # -- public handle
 
@@ -646,9 +667,13 @@ class Warmer:
     def _ensure_running(self) -> None:
         if self._reopen:
             self._restart()
-        if self._stopped or self._clock.manual:
+        if self._stopped:
             return
-        on_fork_child(_after_fork)
+        if self._clock.manual:
+            watch = getattr(self._clock, "watch", None)
+            if watch is not None:  # a clock that drives its warmers (llmwarm.testing)
+                watch(self)
+            return
         if self._is_async:
             try:
                 loop = asyncio.get_running_loop()
@@ -659,7 +684,6 @@ class Warmer:
                 with self._lock:
                     if self._runner is runner and not self._stopped:
                         self._runner = _scheduler.AsyncRunner(self, loop)
-                        on_exit(_stop_all)
             return
         scheduler = self._scheduler
         if scheduler is None or scheduler.thread is None or scheduler is not _scheduler.shared():
@@ -668,7 +692,6 @@ class Warmer:
                     return
                 self._scheduler = _scheduler.shared()
                 self._scheduler.add(self)
-            on_exit(_stop_all)
 
     def _restart(self) -> None:
         """Undo ``llmwarm.close()`` on the next call, as pools reopen; not :meth:`stop`."""
@@ -889,9 +912,9 @@ class Warmer:
         return state.run_sync(target, None, (), {"model": model}, record)
 
 
-def _after_fork() -> None:
+def _after_fork(warmers: weakref.WeakSet[Warmer]) -> weakref.WeakSet[Warmer]:
     """In a forked child: fresh locks, and no work in flight (its threads are gone)."""
-    for warmer in list(_registry):
+    for warmer in list(warmers):
         warmer._lock = threading.Lock()
         warmer._scheduler = None
         warmer._runner = None
@@ -902,9 +925,16 @@ def _after_fork() -> None:
             st.active = 0
             if st.learner is not None:
                 st.learner._lock = threading.Lock()
+    return warmers  # the child's warmers are the parent's objects: keep them
+
+
+def _reset_warmers(warmers: weakref.WeakSet[Warmer]) -> weakref.WeakSet[Warmer]:
+    # Stop every warmer; the set stays: its warmers belong to functions that outlive a reset.
+    _stop_all(warmers)
+    return warmers
 
 
 def _reset() -> None:
-    """Stop every warmer and forget the shared scheduler (tests)."""
+    """Stop every warmer and forget the shared scheduler (tests; see llmwarm.testing.reset)."""
     _stop_all()
     _scheduler._reset()

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -228,8 +229,9 @@ class LLMWarm(Setup):
         """Start warming the small tier's model before traffic arrives."""
         import llmwarm
 
-        # stats() is per process; count only this run's pings.
-        self._pings_before = int(llmwarm.stats()["warmup_pings"])
+        # stats() is per process; count only this run's pings. Its window is on the runtime
+        # clock, virtual here, and a run spans days of it: count them all.
+        self._pings_before = int(llmwarm.stats(window=math.inf)["warmup_pings"])
         self.complete.warmer.start()  # type: ignore[attr-defined]
 
     async def ask(self, question: str) -> None:
@@ -248,7 +250,7 @@ class LLMWarm(Setup):
         """Warm-up pings, as ``llmwarm.stats()`` counts them (adapter pings included)."""
         import llmwarm
 
-        return int(llmwarm.stats()["warmup_pings"]) - self._pings_before
+        return int(llmwarm.stats(window=math.inf)["warmup_pings"]) - self._pings_before
 
     @property
     def cache_hits(self) -> int:
