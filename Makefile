@@ -40,8 +40,10 @@ services:
 demo: $(STAMP)
 	$(BIN)/llmwarm demo
 
+# One pytest-xdist worker per core; tests marked xdist_group (those sharing one
+# module-scoped run) stay together on one worker.
 test: $(STAMP) services
-	$(BIN)/python -m pytest -p no:cacheprovider
+	$(BIN)/python -m pytest -p no:cacheprovider -n auto --dist loadgroup
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

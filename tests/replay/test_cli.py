@@ -16,6 +16,9 @@ from llmwarm.tools.cli import main
 from llmwarm.tools.replay import _report, read_log
 
 EPOCH = 1772409600  # Monday 2026-03-02 00:00 UTC
+# Under pytest-xdist (`make test`), the tests of the module-scoped replay go to one worker,
+# so that the replay runs once (`--dist loadgroup`).
+ONE_REPLAY = pytest.mark.xdist_group("replay-cli-run")
 
 
 @pytest.fixture(scope="module")
@@ -38,6 +41,7 @@ def replayed(log_file: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[
     return json.loads(out.getvalue()), chart
 
 
+@ONE_REPLAY
 def test_three_setups_replay_every_request(replayed: tuple[dict, Path], log_file: Path) -> None:
     report, _ = replayed
     requests = len(read_log(log_file).times)
@@ -64,10 +68,12 @@ def test_three_setups_replay_every_request(replayed: tuple[dict, Path], log_file
         assert setup["ping_tokens_per_day"] == pytest.approx(9 * setup["pings_per_day"], rel=0.01)
 
 
+@ONE_REPLAY
 def test_the_chart_is_a_png(replayed: tuple[dict, Path]) -> None:
     assert replayed[1].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
+@ONE_REPLAY
 def test_the_table_fits_80_columns(replayed: tuple[dict, Path], log_file: Path) -> None:
     out = io.StringIO()
     args = argparse.Namespace(cold_start=14.0, keep_alive=300.0)
