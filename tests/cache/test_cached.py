@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from llmwarm import cached
+from llmwarm import cached, pooled
 from llmwarm._core import CallRecord, current_record, invoke
 from llmwarm.cache import CacheStats, MemoryBackend
 
@@ -322,3 +322,20 @@ def test_bad_callables_and_backends_fail_at_decoration() -> None:
 def test_ttl_accepts_a_timedelta() -> None:
     fn = cached(datetime.timedelta(minutes=2))(lambda prompt: prompt)
     assert fn.cache.info()["ttl"] == 120.0
+
+
+def test_pooled_outside_cached_warns_once_and_inside_does_not(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    def complete(prompt: str, http_client: Any = None) -> str:
+        return prompt
+
+    with caplog.at_level(logging.WARNING, logger="llmwarm"):
+        pooled()(cached(complete))
+    outside = [r.getMessage() for r in caplog.records if "outside @cached" in r.getMessage()]
+    assert len(outside) == 1
+    assert "@traced @cached @routed @warm @pooled" in outside[0]
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="llmwarm"):
+        cached(pooled()(complete))
+    assert not [r for r in caplog.records if "outside @cached" in r.getMessage()]
