@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 import redis
-from warmtools import FastClock
+from warmtools import FakeClock, FastClock, run_until
 
 from llmwarm import warm
 from llmwarm.warm._fleet import Fleet
@@ -189,3 +189,40 @@ def test_a_warmer_started_again_after_stop_shares_the_fleet_again(redis_server: 
         other.close()
     finally:
         f.warmer.stop()
+
+
+def test_a_fleet_retries_a_failed_ping_on_backoff(redis_server: Any, clock: FakeClock) -> None:
+    calls: list[float] = []
+
+    def ping(model: str) -> None:
+        calls.append(clock.now)
+        raise ConnectionError("transient 503")
+
+    @warm("m", interval=100, ping=ping, backend=redis_server.url, _clock=clock)
+    def complete(*, model: str = "m") -> str:
+        return "ok"
+
+    complete()
+    run_until(complete.warmer, clock, clock.now + 300)
+    state = complete.warmer._state["m"]
+    assert len(calls) >= 3  # not one per lease (100 s): retried on backoff
+    assert state.failures == len(calls) == complete.warmer.ping_failures
+    complete.warmer.stop()
+
+
+def test_the_lease_holder_may_take_it_again_and_gives_it_back(redis_server: Any) -> None:
+    mine, theirs = Fleet(redis_server.url), Fleet(redis_server.url)
+    try:
+        assert mine.acquire("m", 60)
+        assert mine.acquire("m", 60)  # ours already
+        assert not theirs.acquire("m", 60)
+        theirs.release("m")  # not theirs to give back
+        assert not theirs.acquire("m", 60)
+        mine.release("m")
+        assert theirs.acquire("m", 60)
+        client = redis.Redis.from_url(redis_server.url)
+        assert client.get(mine.key("m", "lease")) == theirs.identity.encode()
+        client.close()
+    finally:
+        mine.close()
+        theirs.close()
