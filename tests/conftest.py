@@ -95,7 +95,29 @@ SIM_DEFAULTS: dict[str, object] = {"time_scale": 0.01, "seed": 0}
 """Options of the ``sim_server`` fixture: every duration 100x faster, repeatable jitter."""
 
 
+def _small_trust_store() -> None:
+    """Point ``SSL_CERT_FILE`` at a one-certificate CA bundle for this test process.
+
+    Every httpx/httpx2 client (each SDK client) builds a TLS context that loads the CA
+    bundle: ~60 ms each, a large share of the suite's time. The tests never verify a
+    public certificate (TLS tests trust their own ``trustme`` CA explicitly), so a bundle
+    holding one throwaway CA keeps verification on and costs nothing. Subprocesses
+    inherit it.
+    """
+    import atexit
+    import tempfile
+
+    import trustme
+
+    directory = tempfile.mkdtemp(prefix="llmwarm-tests-ca-")
+    atexit.register(shutil.rmtree, directory, ignore_errors=True)
+    path = os.path.join(directory, "ca.pem")
+    trustme.CA().cert_pem.write_to_path(path)
+    os.environ["SSL_CERT_FILE"] = path
+
+
 def pytest_configure(config: pytest.Config) -> None:
+    _small_trust_store()
     config.addinivalue_line(
         "markers",
         "sim(**options): options for the sim_server fixture, e.g. "
