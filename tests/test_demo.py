@@ -8,6 +8,7 @@ import subprocess
 import sys
 import threading
 from pathlib import Path
+from typing import Any
 
 import pytest
 from rich.console import Console
@@ -19,24 +20,26 @@ from llmwarm.tools.demo._setups import DemoConfig
 from llmwarm.tools.demo._traffic import QUESTIONS, make_traffic, working_days
 
 REQUESTS = 30
-# Under pytest-xdist (`make test`), the tests sharing one module-scoped run go to one
-# worker, so that the run happens once (`--dist loadgroup`).
-CLI_RUN = pytest.mark.xdist_group("demo-cli-run")
-DEFAULT_RUN = pytest.mark.xdist_group("demo-default-run")
+# Under pytest-xdist (`make test`, `--dist loadfile`) this file runs on one worker, and
+# the runs are kept per process: xdist may tear module fixtures down between the batches
+# of tests it hands a worker, and they must run once.
+_RUNS: dict[str, Any] = {}
 
 
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict, Path, str]:
-    plot = tmp_path_factory.mktemp("demo") / "latency.png"
-    done = subprocess.run(
-        [sys.executable, "-m", "llmwarm.tools.cli", "demo", "--requests", str(REQUESTS),
-         "--days", "1", "--json", "--plot", str(plot)],
-        capture_output=True, text=True, timeout=240, check=True,
-    )  # fmt: skip
-    return json.loads(done.stdout), plot, done.stderr
+    if "cli" not in _RUNS:
+        plot = tmp_path_factory.mktemp("demo") / "latency.png"
+        done = subprocess.run(
+            [sys.executable, "-m", "llmwarm.tools.cli", "demo", "--requests", str(REQUESTS),
+             "--days", "1", "--json", "--plot", str(plot)],
+            capture_output=True, text=True, timeout=240, check=True,
+        )  # fmt: skip
+        _RUNS["cli"] = (json.loads(done.stdout), plot, done.stderr)
+    result: tuple[dict, Path, str] = _RUNS["cli"]
+    return result
 
 
-@CLI_RUN
 def test_json_is_the_only_thing_on_stdout_and_has_every_figure(demo: tuple) -> None:
     report, _, _ = demo
     assert set(report) == {"setups", "config"}
@@ -52,7 +55,6 @@ def test_json_is_the_only_thing_on_stdout_and_has_every_figure(demo: tuple) -> N
     assert report["config"]["requests"] == REQUESTS
 
 
-@CLI_RUN
 def test_upstream_calls_add_up_from_the_simulators_own_counts(demo: tuple) -> None:
     plain, recipe, ours = demo[0]["setups"]
     # The simulator counts every request it served; each set-up's own counters must
@@ -63,7 +65,6 @@ def test_upstream_calls_add_up_from_the_simulators_own_counts(demo: tuple) -> No
     assert ours["upstream_calls"] == REQUESTS - ours["cache_hits"] + ours["pings"]
 
 
-@CLI_RUN
 def test_llmwarm_removes_cold_starts_that_the_plain_client_pays(demo: tuple) -> None:
     report = demo[0]
     plain, _, ours = report["setups"]
@@ -90,7 +91,6 @@ def test_llmwarm_removes_cold_starts_that_the_plain_client_pays(demo: tuple) -> 
     assert ours["pings"] > 0
 
 
-@CLI_RUN
 def test_llmwarm_has_the_lowest_cold_start_rate_and_p99(demo: tuple) -> None:
     plain, recipe, ours = demo[0]["setups"]
     assert ours["cold_starts"] <= min(plain["cold_starts"], recipe["cold_starts"])
@@ -99,14 +99,12 @@ def test_llmwarm_has_the_lowest_cold_start_rate_and_p99(demo: tuple) -> None:
     assert ours["upstream_calls"] < recipe["upstream_calls"]
 
 
-@CLI_RUN
 def test_the_plot_is_a_png(demo: tuple) -> None:
     _, plot, stderr = demo
     assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert "latency chart written" in stderr
 
 
-@CLI_RUN
 def test_the_table_fits_an_80_column_terminal_without_cutting_a_cell(demo: tuple) -> None:
     summaries = demo[0]["setups"]
     out = io.StringIO()
@@ -122,7 +120,6 @@ def test_the_table_fits_an_80_column_terminal_without_cutting_a_cell(demo: tuple
         assert str(setup["upstream_calls"]) in text
 
 
-@CLI_RUN
 def test_a_narrow_terminal_folds_cells_instead_of_eliding_them(demo: tuple) -> None:
     out = io.StringIO()
     _report.render_table(demo[0]["setups"], DemoConfig(), Console(file=out, width=60))
@@ -170,7 +167,10 @@ def test_the_chart_labels_cache_answers_apart_from_warm_and_cold_calls() -> None
 @pytest.fixture(scope="module")
 def default_results() -> list[SetupResult]:
     """The demo as `llmwarm demo` runs it: the default config (three working days)."""
-    return run_demo(DemoConfig())
+    if "default" not in _RUNS:
+        _RUNS["default"] = run_demo(DemoConfig())
+    results: list[SetupResult] = _RUNS["default"]
+    return results
 
 
 @pytest.fixture(scope="module")
@@ -179,7 +179,6 @@ def default_run(default_results: list[SetupResult]) -> list[dict]:
     return [r.summary() for r in default_results]
 
 
-@DEFAULT_RUN
 def test_by_default_llmwarm_pings_less_than_the_recipe_and_is_never_colder(
     default_run: list[dict],
 ) -> None:
@@ -190,7 +189,6 @@ def test_by_default_llmwarm_pings_less_than_the_recipe_and_is_never_colder(
     assert ours["upstream_calls"] == ours["requests"] - ours["cache_hits"] + ours["pings"]
 
 
-@DEFAULT_RUN
 def test_readme_and_docs_figures_are_those_of_a_real_run(default_run: list[dict]) -> None:
     block = figures_script.render(DemoConfig(), default_run)
     root = Path(__file__).resolve().parent.parent
@@ -202,7 +200,6 @@ def test_readme_and_docs_figures_are_those_of_a_real_run(default_run: list[dict]
         )
 
 
-@DEFAULT_RUN
 def test_the_figures_script_replaces_only_the_marked_block(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, default_results: list[SetupResult]
 ) -> None:
