@@ -40,8 +40,10 @@ services:
 demo: $(STAMP)
 	$(BIN)/llmwarm demo
 
+# One pytest-xdist worker per core, each test file on one worker (files that share one
+# expensive run between their tests run it once).
 test: $(STAMP) services
-	$(BIN)/python -m pytest -p no:cacheprovider
+	$(BIN)/python -m pytest -p no:cacheprovider -n auto --dist loadfile
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

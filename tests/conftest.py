@@ -21,17 +21,32 @@ class RedisServer:
 
     def __init__(self, directory: str) -> None:
         self.directory = directory
+        self._pick_port()
+        self.process: subprocess.Popen[bytes] | None = None
+        self._started = False
+
+    def _pick_port(self) -> None:
         with socket.socket() as probe:
             probe.bind(("127.0.0.1", 0))
             self.port = probe.getsockname()[1]
         self.url = f"redis://127.0.0.1:{self.port}/0"
-        self.process: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
+        # The port was free when picked, but another test process (pytest-xdist workers)
+        # may take it before redis binds it: on the first start, try another port then.
+        # A restart keeps its port: the test's clients hold the URL.
+        for _ in range(1 if self._started else 5):
+            if self._start_once():
+                self._started = True
+                return
+            self._pick_port()
+        raise RuntimeError(f"redis-server did not start on port {self.port}")
+
+    def _start_once(self) -> bool:
         binary = shutil.which("redis-server")
         if binary is None:  # `make test` installs it; never skip silently
             raise RuntimeError("redis-server is not installed: run `make services`")
-        self.process = subprocess.Popen(
+        process = self.process = subprocess.Popen(
             [
                 binary,
                 "--port",
@@ -49,15 +64,16 @@ class RedisServer:
             stderr=subprocess.DEVNULL,
         )
         deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
+        while time.monotonic() < deadline and process.poll() is None:
             try:
                 with socket.create_connection(("127.0.0.1", self.port), timeout=0.2) as conn:
                     conn.sendall(b"PING\r\n")
                     if conn.recv(16).startswith(b"+PONG"):
-                        return
+                        return True
             except OSError:
-                time.sleep(0.05)
-        raise RuntimeError(f"redis-server did not start on port {self.port}")
+                time.sleep(0.01)
+        self.stop()  # it exited (the port was taken) or never answered
+        return False
 
     def stop(self) -> None:
         if self.process is not None:
@@ -83,7 +99,29 @@ SIM_DEFAULTS: dict[str, object] = {"time_scale": 0.01, "seed": 0}
 """Options of the ``sim_server`` fixture: every duration 100x faster, repeatable jitter."""
 
 
+def _small_trust_store() -> None:
+    """Point ``SSL_CERT_FILE`` at a one-certificate CA bundle for this test process.
+
+    Every httpx/httpx2 client (each SDK client) builds a TLS context that loads the CA
+    bundle: ~60 ms each, a large share of the suite's time. The tests never verify a
+    public certificate (TLS tests trust their own ``trustme`` CA explicitly), so a bundle
+    holding one throwaway CA keeps verification on and costs nothing. Subprocesses
+    inherit it.
+    """
+    import atexit
+    import tempfile
+
+    import trustme
+
+    directory = tempfile.mkdtemp(prefix="llmwarm-tests-ca-")
+    atexit.register(shutil.rmtree, directory, ignore_errors=True)
+    path = os.path.join(directory, "ca.pem")
+    trustme.CA().cert_pem.write_to_path(path)
+    os.environ["SSL_CERT_FILE"] = path
+
+
 def pytest_configure(config: pytest.Config) -> None:
+    _small_trust_store()
     config.addinivalue_line(
         "markers",
         "sim(**options): options for the sim_server fixture, e.g. "

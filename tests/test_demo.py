@@ -8,28 +8,36 @@ import subprocess
 import sys
 import threading
 from pathlib import Path
+from typing import Any
 
 import pytest
 from rich.console import Console
 
 from llmwarm.tools.demo import __main__ as figures_script
 from llmwarm.tools.demo import _report
-from llmwarm.tools.demo._run import percentile, run_demo
+from llmwarm.tools.demo._run import SetupResult, percentile, run_demo
 from llmwarm.tools.demo._setups import DemoConfig
 from llmwarm.tools.demo._traffic import QUESTIONS, make_traffic, working_days
 
 REQUESTS = 30
+# Under pytest-xdist (`make test`, `--dist loadfile`) this file runs on one worker, and
+# the runs are kept per process: xdist may tear module fixtures down between the batches
+# of tests it hands a worker, and they must run once.
+_RUNS: dict[str, Any] = {}
 
 
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict, Path, str]:
-    plot = tmp_path_factory.mktemp("demo") / "latency.png"
-    done = subprocess.run(
-        [sys.executable, "-m", "llmwarm.tools.cli", "demo", "--requests", str(REQUESTS),
-         "--days", "1", "--json", "--plot", str(plot)],
-        capture_output=True, text=True, timeout=240, check=True,
-    )  # fmt: skip
-    return json.loads(done.stdout), plot, done.stderr
+    if "cli" not in _RUNS:
+        plot = tmp_path_factory.mktemp("demo") / "latency.png"
+        done = subprocess.run(
+            [sys.executable, "-m", "llmwarm.tools.cli", "demo", "--requests", str(REQUESTS),
+             "--days", "1", "--json", "--plot", str(plot)],
+            capture_output=True, text=True, timeout=240, check=True,
+        )  # fmt: skip
+        _RUNS["cli"] = (json.loads(done.stdout), plot, done.stderr)
+    result: tuple[dict, Path, str] = _RUNS["cli"]
+    return result
 
 
 def test_json_is_the_only_thing_on_stdout_and_has_every_figure(demo: tuple) -> None:
@@ -157,9 +165,18 @@ def test_the_chart_labels_cache_answers_apart_from_warm_and_cold_calls() -> None
 
 
 @pytest.fixture(scope="module")
-def default_run() -> list[dict]:
+def default_results() -> list[SetupResult]:
     """The demo as `llmwarm demo` runs it: the default config (three working days)."""
-    return [r.summary() for r in run_demo(DemoConfig())]
+    if "default" not in _RUNS:
+        _RUNS["default"] = run_demo(DemoConfig())
+    results: list[SetupResult] = _RUNS["default"]
+    return results
+
+
+@pytest.fixture(scope="module")
+def default_run(default_results: list[SetupResult]) -> list[dict]:
+    """The summaries of :func:`default_results`."""
+    return [r.summary() for r in default_results]
 
 
 def test_by_default_llmwarm_pings_less_than_the_recipe_and_is_never_colder(
@@ -183,7 +200,16 @@ def test_readme_and_docs_figures_are_those_of_a_real_run(default_run: list[dict]
         )
 
 
-def test_the_figures_script_replaces_only_the_marked_block(tmp_path: Path) -> None:
+def test_the_figures_script_replaces_only_the_marked_block(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, default_results: list[SetupResult]
+) -> None:
+    # The script runs the default demo; the module already ran it (virtual time: the
+    # same figures every run), so hand it that run instead of repeating it.
+    def run_default(config: DemoConfig) -> list[SetupResult]:
+        assert config == DemoConfig()
+        return default_results
+
+    monkeypatch.setattr(figures_script, "run_demo", run_default)
     page = tmp_path / "page.md"
     page.write_text(f"before\n{figures_script.START}\nstale figures\n{figures_script.END}\nafter\n")
     assert figures_script.main(["--markdown", "--write", str(page)]) == 0

@@ -19,7 +19,7 @@ import redis
 from openai.types.chat import ChatCompletion, ChatCompletionChunk
 
 from llmwarm import cached
-from llmwarm.cache import RedisBackend, SQLiteBackend, codec, register_type
+from llmwarm.cache import MemoryBackend, RedisBackend, SQLiteBackend, codec, register_type
 from llmwarm.cache.backends import MISSING
 from tests.cache.conftest import FakeClock
 
@@ -317,3 +317,31 @@ def test_an_unstorable_result_is_returned_and_counted(
     assert first is not second
     assert complete.cache.stats.cache_uncacheable == 2
     assert len([r for r in caplog.records if "cannot be cached" in r.getMessage()]) == 1
+
+
+def test_ttl_is_honoured_with_a_memory_backend_instance(clock: FakeClock) -> None:
+    backend = MemoryBackend(ttl=3600, timer=clock)
+    calls: list[str] = []
+
+    @cached(ttl=10, backend=backend)
+    def short(prompt: str) -> str:
+        calls.append(prompt)
+        return prompt
+
+    @cached(ttl=None, backend=backend)
+    def long(prompt: str) -> str:
+        calls.append("long")
+        return prompt
+
+    short("a")
+    long("a")
+    clock.advance(9)
+    short("a")
+    assert calls == ["a", "long"]
+    clock.advance(2)  # 11 s: past short's 10 s, well within the back end's hour
+    short("a")
+    long("a")
+    assert calls == ["a", "long", "a"]
+    clock.advance(3600)  # the back end's own hour bounds ttl=None
+    long("a")
+    assert calls == ["a", "long", "a", "long"]

@@ -1,17 +1,19 @@
-"""@cached behaviour, sync and async mirrored: hits, errors, TTL, scope, options, handles."""
+"""@cached behaviour, sync and async (one test over both where they match): hits, errors,
+TTL, scope, options, handles."""
 
 from __future__ import annotations
 
 import asyncio
 import datetime
 import gc
+import inspect
 import logging
 import weakref
 from typing import Any
 
 import pytest
 
-from llmwarm import Stats, cached
+from llmwarm import Stats, cached, pooled
 from llmwarm._core import CallRecord, current_record, invoke
 from llmwarm.cache import MemoryBackend
 
@@ -57,69 +59,64 @@ async def test_an_async_hit_returns_a_value_never_a_coroutine() -> None:
     assert complete.cache.stats.cache_hits == 2
 
 
-def test_exceptions_are_never_cached() -> None:
+@pytest.fixture(params=["sync", "async"])
+def kind(request: pytest.FixtureRequest) -> str:
+    """Run the test over a ``def`` and over an ``async def``: the two paths of @cached."""
+    return str(request.param)
+
+
+def cached_over(kind: str, body: Any, **options: Any) -> Any:
+    """``@cached(**options)`` over a function of ``prompt`` running ``body(prompt)``."""
+    if kind == "sync":
+
+        def complete(prompt: str) -> Any:
+            return body(prompt)
+
+        return cached(**options)(complete)
+
+    async def acomplete(prompt: str) -> Any:
+        return body(prompt)
+
+    return cached(**options)(acomplete)
+
+
+async def call(fn: Any, *args: Any, **kwargs: Any) -> Any:
+    """Call ``fn``; await the result when it is async (one test body for both)."""
+    result = fn(*args, **kwargs)
+    return await result if inspect.isawaitable(result) else result
+
+
+async def test_exceptions_are_never_cached(kind: str) -> None:
     attempts: list[int] = []
 
-    @cached
-    def flaky(prompt: str) -> str:
+    def body(prompt: str) -> str:
         attempts.append(1)
         if len(attempts) == 1:
             raise ConnectionError("upstream down")
         return "ok"
 
+    flaky = cached_over(kind, body)
     with pytest.raises(ConnectionError):
-        flaky("hi")
-    assert flaky("hi") == "ok"
-    assert flaky("hi") == "ok"
+        await call(flaky, "hi")
+    assert await call(flaky, "hi") == "ok"
+    assert await call(flaky, "hi") == "ok"
     assert len(attempts) == 2
 
 
-async def test_async_exceptions_are_never_cached() -> None:
-    attempts: list[int] = []
-
-    @cached
-    async def flaky(prompt: str) -> str:
-        attempts.append(1)
-        if len(attempts) == 1:
-            raise ConnectionError("upstream down")
-        return "ok"
-
-    with pytest.raises(ConnectionError):
-        await flaky("hi")
-    assert await flaky("hi") == "ok"
-    assert await flaky("hi") == "ok"
-    assert len(attempts) == 2
-
-
-def test_ttl_expiry_with_a_fake_clock(clock: Any) -> None:
+async def test_ttl_expiry_with_a_fake_clock(kind: str, clock: Any) -> None:
     calls: list[int] = []
 
-    @cached(backend=MemoryBackend(maxsize=10, ttl=30, timer=clock))
-    def complete(prompt: str) -> int:
+    def body(prompt: str) -> int:
         calls.append(1)
         return len(calls)
 
-    assert complete("a") == 1
+    complete = cached_over(kind, body, backend=MemoryBackend(maxsize=10, ttl=30, timer=clock))
+    assert await call(complete, "a") == 1
     clock.advance(29.9)
-    assert complete("a") == 1
+    assert await call(complete, "a") == 1
     clock.advance(0.2)
-    assert complete("a") == 2  # expired: upstream again
-    assert complete("a") == 2
-
-
-async def test_async_ttl_expiry_with_a_fake_clock(clock: Any) -> None:
-    calls: list[int] = []
-
-    @cached(backend=MemoryBackend(maxsize=10, ttl=30, timer=clock))
-    async def complete(prompt: str) -> int:
-        calls.append(1)
-        return len(calls)
-
-    assert await complete("a") == 1
-    clock.advance(29.9)
-    assert await complete("a") == 1
-    clock.advance(0.2)
-    assert await complete("a") == 2
+    assert await call(complete, "a") == 2  # expired: upstream again
+    assert await call(complete, "a") == 2
 
 
 def test_maxsize_evicts_the_oldest_entry(clock: Any) -> None:
@@ -134,63 +131,37 @@ def test_maxsize_evicts_the_oldest_entry(clock: Any) -> None:
     assert len(backend) == 0
 
 
-def test_scope_isolates_entries() -> None:
+async def test_scope_isolates_entries(kind: str) -> None:
     tenant = {"id": "a"}
     calls: list[str] = []
 
-    @cached(scope=lambda: tenant["id"])
-    def complete(prompt: str) -> str:
+    def body(prompt: str) -> str:
         calls.append(tenant["id"])
         return f"{tenant['id']}:{prompt}"
 
-    assert complete("hi") == "a:hi"
+    complete = cached_over(kind, body, scope=lambda: tenant["id"])
+    assert await call(complete, "hi") == "a:hi"
     tenant["id"] = "b"
-    assert complete("hi") == "b:hi"  # never a's answer
+    assert await call(complete, "hi") == "b:hi"  # never a's answer
     tenant["id"] = "a"
-    assert complete("hi") == "a:hi"
+    assert await call(complete, "hi") == "a:hi"
     assert calls == ["a", "b"]
-
-
-async def test_async_scope_isolates_entries() -> None:
-    tenant = {"id": "a"}
-
-    @cached(scope=lambda: tenant["id"])
-    async def complete(prompt: str) -> str:
-        return f"{tenant['id']}:{prompt}"
-
-    assert await complete("hi") == "a:hi"
-    tenant["id"] = "b"
-    assert await complete("hi") == "b:hi"
     assert complete.cache.stats.cache_misses == 2
 
 
-def test_warmup_pings_neither_read_nor_fill_the_cache() -> None:
+async def test_warmup_pings_neither_read_nor_fill_the_cache(kind: str) -> None:
     calls: list[str] = []
 
-    @cached
-    def complete(prompt: str) -> str:
+    def body(prompt: str) -> str:
         calls.append(prompt)
         return prompt
 
-    invoke(complete, "hi", _record=CallRecord("complete", warmup=True))
-    complete("hi")  # not filled by the ping: a miss
-    invoke(complete, "hi", _record=CallRecord("complete", warmup=True))  # not served from cache
+    complete = cached_over(kind, body)
+    await call(invoke, complete, "hi", _record=CallRecord("complete", warmup=True))
+    await call(complete, "hi")  # not filled by the ping: a miss
+    await call(invoke, complete, "hi", _record=CallRecord("complete", warmup=True))  # nor served
     assert calls == ["hi", "hi", "hi"]
     assert complete.cache.stats == Stats(scope="cache", cache_misses=1)
-
-
-async def test_async_warmup_pings_neither_read_nor_fill_the_cache() -> None:
-    calls: list[str] = []
-
-    @cached
-    async def complete(prompt: str) -> str:
-        calls.append(prompt)
-        return prompt
-
-    await invoke(complete, "hi", _record=CallRecord("complete", warmup=True))
-    await complete("hi")
-    await invoke(complete, "hi", _record=CallRecord("complete", warmup=True))
-    assert calls == ["hi", "hi", "hi"]
 
 
 def test_n_greater_than_one_and_cacheable_refusals_go_upstream() -> None:
@@ -322,3 +293,20 @@ def test_bad_callables_and_backends_fail_at_decoration() -> None:
 def test_ttl_accepts_a_timedelta() -> None:
     fn = cached(datetime.timedelta(minutes=2))(lambda prompt: prompt)
     assert fn.cache.info()["ttl"] == 120.0
+
+
+def test_pooled_outside_cached_warns_once_and_inside_does_not(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    def complete(prompt: str, http_client: Any = None) -> str:
+        return prompt
+
+    with caplog.at_level(logging.WARNING, logger="llmwarm"):
+        pooled()(cached(complete))
+    outside = [r.getMessage() for r in caplog.records if "outside @cached" in r.getMessage()]
+    assert len(outside) == 1
+    assert "@traced @cached @routed @warm @pooled" in outside[0]
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="llmwarm"):
+        cached(pooled()(complete))
+    assert not [r for r in caplog.records if "outside @cached" in r.getMessage()]

@@ -310,6 +310,15 @@ WRAPPERS: dict[str, Factory] = {
 }
 
 
+@pytest.mark.parametrize("wrapper", sorted(WRAPPERS))
+def test_every_wrapper_separates_tenants(wrapper: str) -> None:
+    complete, upstream = _fn()
+    make = WRAPPERS[wrapper]
+    answers = {complete("hi", client=make(v)) for v in ("one", "two", "one", "two")}
+    assert len(answers) == 2
+    assert len(upstream) == 2
+
+
 @settings(max_examples=40, deadline=None)
 @given(wrapper=st.sampled_from(sorted(WRAPPERS)), a=values, b=values)
 def test_wrapped_clients_never_share_across_tenants_and_identical_wrappers_hit(

@@ -1,8 +1,10 @@
-"""@pooled over real TLS on loopback: connection reuse, sharing, loops, fork, close."""
+"""@pooled over real TLS on loopback: connection reuse, sharing (one test over sync and
+async pools where they match), loops, fork, close."""
 
 from __future__ import annotations
 
 import asyncio
+import inspect
 import os
 import ssl
 import subprocess
@@ -32,97 +34,70 @@ def reused() -> bool | None:
 # ------------------------------------------------------------------ one connection
 
 
-def test_sequential_calls_share_one_connection(
-    tls_server: TLSServer, trust: ssl.SSLContext
-) -> None:
-    @pooled(http_options={"verify": trust})
-    def get(*, http_client: httpx.Client | None = None) -> tuple[str, bool | None]:
-        assert http_client is not None
-        return http_client.get(tls_server.url).text, reused()
+@pytest.fixture(params=["sync", "async"])
+def kind(request: pytest.FixtureRequest) -> str:
+    """Run the test over a ``def`` and over an ``async def`` (sync and async pools)."""
+    return str(request.param)
 
-    results = [get() for _ in range(8)]
+
+def pooled_get(kind: str, url: str, **options: Any) -> Any:
+    """``@pooled(**options)`` over a GET of ``url``: returns (text, connection reused?)."""
+    if kind == "sync":
+
+        @pooled(**options)
+        def get(*, http_client: Any = None) -> tuple[str, bool | None]:
+            assert isinstance(http_client, httpx.Client)
+            return http_client.get(url).text, reused()
+
+        return get
+
+    @pooled(**options)
+    async def aget(*, http_client: Any = None) -> tuple[str, bool | None]:
+        assert isinstance(http_client, httpx.AsyncClient)
+        return (await http_client.get(url)).text, reused()
+
+    return aget
+
+
+async def call(fn: Any) -> Any:
+    """Call ``fn``; await the result when it is async (one test body for both)."""
+    result = fn()
+    return await result if inspect.isawaitable(result) else result
+
+
+async def test_sequential_calls_share_one_connection(
+    kind: str, tls_server: TLSServer, trust: ssl.SSLContext
+) -> None:
+    get = pooled_get(kind, tls_server.url, http_options={"verify": trust})
+    results = [await call(get) for _ in range(8)]
     assert [text for text, _ in results] == ["ok"] * 8
     assert [flag for _, flag in results] == [False] + [True] * 7
     assert tls_server.requests == 8
     assert tls_server.connections == 1
 
 
-async def test_sequential_async_calls_share_one_connection(
-    tls_server: TLSServer, trust: ssl.SSLContext
+async def test_same_configuration_shares_a_pool(
+    kind: str, tls_server: TLSServer, trust: ssl.SSLContext
 ) -> None:
-    @pooled(http_options={"verify": trust})
-    async def get(*, http_client: httpx.AsyncClient | None = None) -> tuple[str, bool | None]:
-        assert isinstance(http_client, httpx.AsyncClient)
-        return (await http_client.get(tls_server.url)).text, reused()
-
-    results = [await get() for _ in range(8)]
-    assert [text for text, _ in results] == ["ok"] * 8
-    assert [flag for _, flag in results] == [False] + [True] * 7
-    assert tls_server.connections == 1
-
-
-def test_same_configuration_shares_a_pool(tls_server: TLSServer, trust: ssl.SSLContext) -> None:
-    @pooled(http_options={"verify": trust})
-    def one(*, http_client: Any = None) -> str:
-        return str(http_client.get(tls_server.url).text)
-
-    @pooled(http_options={"verify": trust})
-    def two(path: str = "/two", *, http_client: Any = None) -> str:
-        return str(http_client.get(tls_server.url + path).text)
-
+    one = pooled_get(kind, tls_server.url, http_options={"verify": trust})
+    two = pooled_get(kind, tls_server.url + "/two", http_options={"verify": trust})
     for _ in range(3):
-        assert one() == two() == "ok"
+        assert (await call(one))[0] == (await call(two))[0] == "ok"
     assert one.pool.http_client() is two.pool.http_client()
     assert tls_server.connections == 1
 
 
-async def test_same_configuration_shares_an_async_pool(
-    tls_server: TLSServer, trust: ssl.SSLContext
+@pytest.mark.parametrize(
+    "options", [{"timeout": 20.0}, {"limits": httpx.Limits(max_connections=5)}], ids=repr
+)
+async def test_different_configurations_do_not_share(
+    kind: str, options: dict[str, Any], tls_server: TLSServer, trust: ssl.SSLContext
 ) -> None:
-    @pooled(http_options={"verify": trust})
-    async def one(*, http_client: Any = None) -> str:
-        return str((await http_client.get(tls_server.url)).text)
-
-    @pooled(http_options={"verify": trust})
-    async def two(*, http_client: Any = None) -> str:
-        return str((await http_client.get(tls_server.url + "/two")).text)
-
+    default = pooled_get(kind, tls_server.url, http_options={"verify": trust})
+    other = pooled_get(kind, tls_server.url, http_options={"verify": trust}, **options)
     for _ in range(3):
-        assert await one() == await two() == "ok"
-    assert one.pool.http_client() is two.pool.http_client()
-    assert tls_server.connections == 1
-
-
-def test_different_configurations_do_not_share(
-    tls_server: TLSServer, trust: ssl.SSLContext
-) -> None:
-    @pooled(http_options={"verify": trust})
-    def default(*, http_client: Any = None) -> str:
-        return str(http_client.get(tls_server.url).text)
-
-    @pooled(timeout=20.0, http_options={"verify": trust})
-    def other(*, http_client: Any = None) -> str:
-        return str(http_client.get(tls_server.url).text)
-
-    for _ in range(3):
-        assert default() == other() == "ok"
+        assert (await call(default))[0] == (await call(other))[0] == "ok"
     assert default.pool.http_client() is not other.pool.http_client()
-    assert tls_server.connections == 2
-
-
-async def test_different_configurations_do_not_share_async(
-    tls_server: TLSServer, trust: ssl.SSLContext
-) -> None:
-    @pooled(http_options={"verify": trust})
-    async def default(*, http_client: Any = None) -> str:
-        return str((await http_client.get(tls_server.url)).text)
-
-    @pooled(limits=httpx.Limits(max_connections=5), http_options={"verify": trust})
-    async def other(*, http_client: Any = None) -> str:
-        return str((await http_client.get(tls_server.url)).text)
-
-    for _ in range(3):
-        assert await default() == await other() == "ok"
     assert tls_server.connections == 2
 
 

@@ -270,12 +270,15 @@ def test_human_report_names_the_style_and_the_ping_adapter(
     assert "ping adapter: pings.openai_chat(client)" in out
 
 
-def test_sleep_mode_and_blocking_are_told_apart(sim: SimServer, key: str) -> None:
-    blocking = probe(model="m", kind="openai", base_url=sim.openai_base_url, api_key_env=key,
-                     warm_calls=2, time_scale=SCALE)  # fmt: skip
+def test_sleep_mode_and_blocking_are_told_apart() -> None:
+    # A 200 s cold start (0.6 s real): a loaded machine's slow warm call is never taken
+    # for one, as it could be for 60 s (0.18 s real).
+    with serve(cold_start=200, time_scale=SCALE) as sim:
+        blocking = probe(model="m", kind="openai", base_url=sim.openai_base_url,
+                         warm_calls=2, time_scale=SCALE)  # fmt: skip
     assert blocking.cold_start_style == "blocking"
     assert blocking.ping_adapter == "pings.openai_chat(client)"
-    with serve(cold_start=60, time_scale=SCALE, cold_start_style="sleep") as vllm:
+    with serve(cold_start=200, time_scale=SCALE, cold_start_style="sleep") as vllm:
         asleep = probe(model="m", kind="openai", base_url=vllm.openai_base_url,
                        warm_calls=2, time_scale=SCALE)  # fmt: skip
     assert asleep.cold_start_style == "sleep"

@@ -1,4 +1,4 @@
-"""@routed on an async function (the real AsyncOpenAI SDK against the simulator); hedging."""
+"""@routed on an async function only: hedging, async streams (twins: test_route_calls.py)."""
 
 from __future__ import annotations
 
@@ -9,18 +9,16 @@ from typing import Any
 import httpx
 import openai
 import pytest
-from routing_helpers import Capture, FakeClock, captured
+from routing_helpers import Capture, captured
 
 from llmwarm import Tier, routed
-from llmwarm._core import Policy, apply, cooldowns
+from llmwarm._core import cooldowns
 from llmwarm.sim import SimServer
 
 pytestmark = pytest.mark.sim(cold_start=0, ttft=0.1, token_time=0.01)
 
 TIERS = [Tier("small", "s", max_tokens=2), Tier("medium", "m"), Tier("large", "l")]
 SHORT = [{"role": "user", "content": "What is 2+2?"}]
-MEDIUM = [{"role": "user", "content": "Why is the sky blue? Keep it short."}]
-LONG = [{"role": "user", "content": "Summarise this report: " + "lorem ipsum " * 30}]
 
 
 @pytest.fixture
@@ -46,64 +44,14 @@ def make(
     return captured(complete)
 
 
-@pytest.mark.parametrize(
-    ("messages", "tier", "model"),
-    [(SHORT, "small", "s"), (MEDIUM, "medium", "m"), (LONG, "large", "l")],
-)
-async def test_tier_by_complexity(
-    aoai: openai.AsyncOpenAI, messages: Any, tier: str, model: str
-) -> None:
-    seen: list[str] = []
-    complete, capture = make(aoai, seen)
-    response = await complete(messages)
-    assert response.model == model
-    assert seen == [model]
-    assert (capture.last.tier, capture.last.route_reason) == (tier, "classified")
-
-
 @pytest.mark.sim(models={"custom": {"rate_503": 1.0}})
-async def test_explicit_model_is_respected_and_never_rerouted(aoai: openai.AsyncOpenAI) -> None:
+async def test_an_explicit_model_is_never_hedged_nor_rerouted(aoai: openai.AsyncOpenAI) -> None:
     seen: list[str] = []
     complete, capture = make(aoai, seen, hedge_after=0.01)
     with pytest.raises(openai.InternalServerError):
         await complete(SHORT, model="custom")
     assert seen == ["custom"]
     assert capture.last.route_reason == "explicit"
-
-
-@pytest.mark.sim(models={"s": {"rate_429": 1.0}}, retry_after=2.0)
-async def test_fallback_and_cool_down_with_retry_after(
-    aoai: openai.AsyncOpenAI, clock: FakeClock
-) -> None:
-    seen: list[str] = []
-    complete, capture = make(aoai, seen)
-    assert (await complete(SHORT)).model == "m"
-    assert (capture.last.tier, capture.last.route_reason) == ("medium", "fallback")
-    assert cooldowns.ends("s") == pytest.approx(clock.now + 0.02)
-    assert (await complete(SHORT)).model == "m"
-    assert seen == ["s", "m", "m"]
-
-
-@pytest.mark.sim(known_models=["m", "l"])
-async def test_non_retryable_errors_are_raised_at_once(aoai: openai.AsyncOpenAI) -> None:
-    seen: list[str] = []
-    complete, _ = make(aoai, seen)
-    with pytest.raises(openai.NotFoundError):
-        await complete(SHORT)
-    assert seen == ["s"]
-
-
-@pytest.mark.sim(rate_500=1.0)
-async def test_all_tiers_failing_raise_the_last_error_with_the_others(
-    aoai: openai.AsyncOpenAI,
-) -> None:
-    seen: list[str] = []
-    complete, _ = make(aoai, seen)
-    with pytest.raises(openai.InternalServerError) as info:
-        await complete(MEDIUM)
-    assert seen == ["m", "l", "s"]
-    assert [m for _, m, _ in info.value.llmwarm_attempts] == ["m", "l", "s"]  # type: ignore[attr-defined]
-    assert len(info.value.__notes__) == 2
 
 
 def fake_stream(seen: list[str], fail: dict[str, int], **options: Any) -> tuple[Any, Capture]:
@@ -148,28 +96,6 @@ async def test_sdk_stream_falls_back_and_keeps_its_attributes(aoai: openai.Async
         chunks = [c async for c in stream]
     assert seen == ["s", "m"]
     assert chunks
-
-
-class FakeWarm(Policy):
-    def __init__(self, warm: set[str]) -> None:
-        self.warm = warm
-        self.warmed: list[str] = []
-
-    def is_warm(self, model: str) -> bool:
-        return model in self.warm
-
-    def warm_up(self, model: str) -> None:
-        self.warmed.append(model)
-
-
-async def test_prefer_warm(aoai: openai.AsyncOpenAI) -> None:
-    seen: list[str] = []
-    complete, capture = make(aoai, seen, prefer_warm=True)
-    warmth = FakeWarm({"l"})
-    complete = apply(complete, warmth)
-    assert (await complete(SHORT)).model == "l"
-    assert (capture.last.tier, capture.last.route_reason) == ("large", "warm")
-    assert warmth.warmed == ["s"]
 
 
 # --- hedging: the small tier's model loads for 100 simulated seconds (1 s real) ----------

@@ -1,4 +1,4 @@
-"""@routed on a sync function calling the real openai SDK against the simulator."""
+"""@routed on a sync function only (the twins of async tests are in test_route_calls.py)."""
 
 from __future__ import annotations
 
@@ -19,7 +19,6 @@ pytestmark = pytest.mark.sim(cold_start=0, ttft=0.1, token_time=0.01)
 
 TIERS = [Tier("small", "s", max_tokens=2), Tier("medium", "m"), Tier("large", "l")]
 SHORT = [{"role": "user", "content": "What is 2+2?"}]
-MEDIUM = [{"role": "user", "content": "Why is the sky blue? Keep it short."}]
 LONG = [{"role": "user", "content": "Summarise this report: " + "lorem ipsum " * 30}]
 
 
@@ -38,25 +37,6 @@ def make(client: openai.OpenAI, seen: list[str], **options: Any) -> tuple[Any, C
     return captured(complete)
 
 
-@pytest.mark.parametrize(
-    ("messages", "tier", "model"),
-    [(SHORT, "small", "s"), (MEDIUM, "medium", "m"), (LONG, "large", "l")],
-)
-def test_tier_by_complexity(oai: openai.OpenAI, messages: Any, tier: str, model: str) -> None:
-    seen: list[str] = []
-    complete, capture = make(oai, seen)
-    response = complete(messages)
-    assert response.model == model
-    assert seen == [model]
-    assert (capture.last.tier, capture.last.model, capture.last.route_reason) == (
-        tier,
-        model,
-        "classified",
-    )
-    # The tier's overrides apply: the small tier caps the answer at 2 tokens.
-    assert (response.usage.completion_tokens == 2) is (tier == "small")
-
-
 def test_caller_overrides_win_over_tier_overrides(oai: openai.OpenAI) -> None:
     complete, _ = make(oai, [])
     assert complete(SHORT, max_tokens=5).usage.completion_tokens == 5
@@ -70,45 +50,6 @@ def test_custom_classifier_by_name_and_unknown_name(oai: openai.OpenAI) -> None:
         bad(SHORT)
 
 
-@pytest.mark.sim(models={"custom": {"rate_503": 1.0}})
-def test_explicit_model_is_respected_and_never_rerouted(oai: openai.OpenAI) -> None:
-    seen: list[str] = []
-    complete, capture = make(oai, seen)
-    assert complete(LONG, model="m").model == "m"
-    assert (capture.last.tier, capture.last.route_reason) == ("medium", "explicit")
-    with pytest.raises(openai.InternalServerError):
-        complete(SHORT, model="custom")
-    assert seen == ["m", "custom"]
-    assert (capture.last.tier, capture.last.model, capture.last.route_reason) == (
-        None,
-        "custom",
-        "explicit",
-    )
-
-
-@pytest.mark.sim(models={"s": {"rate_429": 1.0}}, retry_after=2.0)
-def test_fallback_and_cool_down_with_retry_after(
-    oai: openai.OpenAI, sim_server: SimServer, clock: FakeClock
-) -> None:
-    seen: list[str] = []
-    complete, capture = make(oai, seen)
-    assert complete(SHORT).model == "m"
-    assert seen == ["s", "m"]
-    assert (capture.last.tier, capture.last.route_reason) == ("medium", "fallback")
-    # The simulator says Retry-After 2 simulated seconds = 0.02 s real at time_scale 0.01.
-    assert cooldowns.ends("s") == pytest.approx(clock.now + 0.02)
-    assert complete.router.cooling() == {"s": pytest.approx(0.02)}
-    # While cooling, the small tier is skipped (by this and every other call site).
-    other, _ = make(oai, seen)
-    assert other(SHORT).model == "m"
-    assert seen[2:] == ["m"]
-    assert sim_server.stats()["models"]["s"]["faults"]["429"] == 1
-    clock.advance(0.03)
-    assert complete(SHORT).model == "m"
-    assert seen[3:] == ["s", "m"]
-    assert sim_server.stats()["models"]["s"]["faults"]["429"] == 2
-
-
 @pytest.mark.sim(models={"l": {"rate_500": 1.0}})
 def test_default_cool_down_and_falling_back_to_a_cheaper_tier(
     oai: openai.OpenAI, clock: FakeClock
@@ -118,35 +59,6 @@ def test_default_cool_down_and_falling_back_to_a_cheaper_tier(
     assert complete(LONG).model == "m"  # after the last tier, the cheaper ones, nearest first
     assert seen == ["l", "m"]
     assert cooldowns.ends("l") == clock.now + 5
-
-
-@pytest.mark.sim(known_models=["m", "l"])
-def test_non_retryable_errors_are_raised_at_once(oai: openai.OpenAI) -> None:
-    seen: list[str] = []
-    complete, capture = make(oai, seen)
-    with pytest.raises(openai.NotFoundError):
-        complete(SHORT)
-    assert seen == ["s"]
-    assert not cooldowns.cooling("s")
-    assert capture.last.tier == "small"
-
-
-@pytest.mark.sim(rate_503=1.0)
-def test_all_tiers_failing_raise_the_last_error_with_the_others(oai: openai.OpenAI) -> None:
-    seen: list[str] = []
-    complete, _ = make(oai, seen)
-    with pytest.raises(openai.InternalServerError) as info:
-        complete(SHORT)
-    assert seen == ["s", "m", "l"]
-    attempts = info.value.llmwarm_attempts  # type: ignore[attr-defined]
-    assert [(tier, model) for tier, model, _ in attempts] == [
-        ("small", "s"),
-        ("medium", "m"),
-        ("large", "l"),
-    ]
-    assert attempts[-1][2] is info.value
-    assert len(info.value.__notes__) == 2
-    assert "tier 'small' (model 's') failed first" in info.value.__notes__[0]
 
 
 def test_every_tier_cooling_fails_fast_or_waits_for_the_first_back(
@@ -238,28 +150,6 @@ class FakeWarm(Policy):
 
     def warm_up(self, model: str) -> None:
         self.warmed.append(model)
-
-
-@pytest.mark.parametrize(
-    ("messages", "warm", "model", "warmed"),
-    [
-        (SHORT, {"m", "l"}, "m", ["s"]),  # the nearest warm tier
-        (LONG, {"s", "m"}, "m", ["l"]),
-        (MEDIUM, {"s", "l"}, "s", ["m"]),  # a tie goes to the cheaper
-        (SHORT, {"s"}, "s", []),  # already warm
-        (SHORT, set(), "s", []),  # nothing warm: stay
-    ],
-)
-def test_prefer_warm(
-    oai: openai.OpenAI, messages: Any, warm: set[str], model: str, warmed: list[str]
-) -> None:
-    seen: list[str] = []
-    complete, capture = make(oai, seen, prefer_warm=True)
-    warmth = FakeWarm(warm)
-    complete = apply(complete, warmth)
-    assert complete(messages).model == model
-    assert warmth.warmed == warmed
-    assert capture.last.route_reason == ("warm" if warmed else "classified")
 
 
 def test_prefer_warm_off_ignores_warmth(oai: openai.OpenAI) -> None:

@@ -1,8 +1,9 @@
-"""@warm details: streams, cache hits, methods, and the unload-window learner."""
+"""@warm details: streams, cache hits, methods, the unload-window learner, public names."""
 
 from __future__ import annotations
 
 import gc
+import sys
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
@@ -12,6 +13,7 @@ from warmtools import FakeClock, arun_until, run_until
 
 from llmwarm import warm
 from llmwarm._core import Call, Flow, Policy, apply
+from llmwarm.warm import _warm
 from llmwarm.warm._learn import Learner
 
 MODEL = "m"
@@ -146,3 +148,10 @@ def test_the_learner_follows_a_window_that_shrinks() -> None:
         gap = learner.interval()
         learner.observe(gap, 14.0 if gap > 100 else 0.3)
     assert learner.interval() < 100
+
+
+def test_no_dead_default_interval_constant() -> None:
+    # DEFAULT_INTERVAL (300 s) was used by nothing since the policy became the default,
+    # and its docstring described another constant: it misled readers of the API page.
+    assert not hasattr(_warm, "DEFAULT_INTERVAL")
+    assert "DEFAULT_INTERVAL" not in sys.modules["llmwarm.warm"].__all__

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 import redis
-from warmtools import FastClock
+from warmtools import FakeClock, FastClock, run_until
 
 from llmwarm import warm
 from llmwarm.warm._fleet import Fleet
@@ -20,16 +20,21 @@ REPLICA = textwrap.dedent(
     """
     import sys, time
     import redis, llmwarm
-    url, start_at, duration, interval = sys.argv[1], *map(float, sys.argv[2:5])
+    from llmwarm._core import ScaledClock
+    url, duration, interval, speed = sys.argv[1], *map(float, sys.argv[2:5])
     r = redis.Redis.from_url(url)
+    print("ready", flush=True)
+    start_at = float(sys.stdin.readline())
+    # The fleet's clock: `speed` times real time, equal to it at start_at in every replica.
+    clock = ScaledClock(speed, origin=start_at)
     def ping(model):
-        r.rpush("pings", repr(time.time()))
-    @llmwarm.warm("m", interval=interval, backend=url, ping=ping)
+        r.rpush("pings", repr(clock.time()))
+    @llmwarm.warm("m", interval=interval, backend=url, ping=ping, _clock=clock)
     def complete():
         return "ok"
     time.sleep(max(0.0, start_at - time.time()))
     complete()
-    time.sleep(duration)
+    time.sleep(duration / speed)
     llmwarm.shutdown()
     print(complete.warmer.pings_sent)
     """
@@ -37,17 +42,26 @@ REPLICA = textwrap.dedent(
 
 
 def test_three_processes_send_one_ping_per_interval_between_them(redis_server: Any) -> None:
-    interval, duration = 1.0, 4.0  # the shortest interval accepted
-    start_at = time.time() + 6.0  # every replica imports first, then all start together
-    args = [redis_server.url, repr(start_at), repr(duration), repr(interval)]
+    interval, duration = 1.0, 6.0  # the shortest interval accepted, in simulated seconds
+    speed = 4.0  # ... on a clock 4x real time: the run lasts 1.5 s
+    args = [redis_server.url, repr(duration), repr(interval), repr(speed)]
     replicas = [
         subprocess.Popen(
             [sys.executable, "-c", REPLICA, *args],
+            stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             text=True,
         )
         for _ in range(3)
     ]
+    for p in replicas:  # every replica has imported: now all start together
+        assert p.stdout is not None
+        assert p.stdout.readline().strip() == "ready"
+    start_at = time.time() + 0.2
+    for p in replicas:
+        assert p.stdin is not None
+        p.stdin.write(f"{start_at!r}\n")
+        p.stdin.flush()  # to all three before waiting on any (communicate closes stdin)
     sent = [int(p.communicate(timeout=60)[0].strip() or -1) for p in replicas]
     assert all(p.returncode == 0 for p in replicas)
     client = redis.Redis.from_url(redis_server.url)
@@ -62,9 +76,10 @@ def test_three_processes_send_one_ping_per_interval_between_them(redis_server: A
 
 def test_traffic_on_one_replica_counts_for_all(redis_server: Any) -> None:
     pinged: list[str] = []
+    clock = FastClock(4)  # one clock for both: interval=1 is 250 ms of real time
 
     def replica(name: str) -> Any:
-        @warm("m", interval=1.0, backend=redis_server.url, ping=pinged.append)
+        @warm("m", interval=1.0, _clock=clock, backend=redis_server.url, ping=pinged.append)
         def complete() -> str:
             return name
 
@@ -73,8 +88,8 @@ def test_traffic_on_one_replica_counts_for_all(redis_server: Any) -> None:
     busy, idle = replica("busy"), replica("idle")
     busy()
     idle()
-    for _ in range(40):  # 4 s of traffic on `busy` alone, every 0.1 s (`idle` alone: 4 pings)
-        time.sleep(0.1)
+    for _ in range(40):  # 4 intervals of traffic on `busy` alone, 10 calls per interval
+        time.sleep(0.025)  # (`idle` alone: 4 pings)
         busy()
     busy.warmer.stop()
     idle.warmer.stop()
@@ -174,3 +189,40 @@ def test_a_warmer_started_again_after_stop_shares_the_fleet_again(redis_server: 
         other.close()
     finally:
         f.warmer.stop()
+
+
+def test_a_fleet_retries_a_failed_ping_on_backoff(redis_server: Any, clock: FakeClock) -> None:
+    calls: list[float] = []
+
+    def ping(model: str) -> None:
+        calls.append(clock.now)
+        raise ConnectionError("transient 503")
+
+    @warm("m", interval=100, ping=ping, backend=redis_server.url, _clock=clock)
+    def complete(*, model: str = "m") -> str:
+        return "ok"
+
+    complete()
+    run_until(complete.warmer, clock, clock.now + 300)
+    state = complete.warmer._state["m"]
+    assert len(calls) >= 3  # not one per lease (100 s): retried on backoff
+    assert state.failures == len(calls) == complete.warmer.ping_failures
+    complete.warmer.stop()
+
+
+def test_the_lease_holder_may_take_it_again_and_gives_it_back(redis_server: Any) -> None:
+    mine, theirs = Fleet(redis_server.url), Fleet(redis_server.url)
+    try:
+        assert mine.acquire("m", 60)
+        assert mine.acquire("m", 60)  # ours already
+        assert not theirs.acquire("m", 60)
+        theirs.release("m")  # not theirs to give back
+        assert not theirs.acquire("m", 60)
+        mine.release("m")
+        assert theirs.acquire("m", 60)
+        client = redis.Redis.from_url(redis_server.url)
+        assert client.get(mine.key("m", "lease")) == theirs.identity.encode()
+        client.close()
+    finally:
+        mine.close()
+        theirs.close()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import logging
 from typing import Any
 
@@ -41,51 +42,54 @@ def pings(log: list[Any]) -> list[float]:
 # --- activity: no ping while calls come more often than the interval
 
 
-def test_no_ping_while_calls_arrive_more_often_than_interval(clock: FakeClock) -> None:
+@pytest.fixture(params=["sync", "async"])
+def kind(request: pytest.FixtureRequest) -> str:
+    """Run the test over a ``def`` and over an ``async def`` (sync_fn or async_fn)."""
+    return str(request.param)
+
+
+async def call(fn: Any, *args: Any) -> Any:
+    """Call ``fn``; await the result when it is async (one test body for both)."""
+    result = fn(*args)
+    return await result if inspect.isawaitable(result) else result
+
+
+async def run_warmer_until(kind: str, fn: Any, clock: FakeClock, end: float) -> None:
+    """:func:`run_until` for a sync function's warmer, :func:`arun_until` for an async one."""
+    if kind == "sync":
+        run_until(fn.warmer, clock, end)
+    else:
+        await arun_until(fn.warmer, clock, end)
+
+
+async def test_no_ping_while_calls_arrive_more_often_than_interval(
+    kind: str, clock: FakeClock
+) -> None:
     log: list[Any] = []
-    fn = sync_fn(clock, log)
+    fn = (sync_fn if kind == "sync" else async_fn)(clock, log)
     for _ in range(100):
-        fn([])
-        run_until(fn.warmer, clock, clock.now + 59)
+        await call(fn, [])
+        await run_warmer_until(kind, fn, clock, clock.now + 59)
     assert pings(log) == []
     assert fn.warmer.pings_sent == 0
     assert len(log) == 100
 
 
-async def test_async_no_ping_while_calls_arrive_more_often_than_interval(clock: FakeClock) -> None:
+async def test_one_ping_per_interval_when_idle_and_none_before_the_first_call(
+    kind: str, clock: FakeClock
+) -> None:
     log: list[Any] = []
-    fn = async_fn(clock, log)
-    for _ in range(100):
-        await fn([])
-        await arun_until(fn.warmer, clock, clock.now + 59)
-    assert pings(log) == []
-    assert fn.warmer.pings_sent == 0
-
-
-def test_one_ping_per_interval_when_idle_and_none_before_the_first_call(clock: FakeClock) -> None:
-    log: list[Any] = []
-    fn = sync_fn(clock, log)
-    run_until(fn.warmer, clock, clock.now + 3600)
+    fn = (sync_fn if kind == "sync" else async_fn)(clock, log)
+    await run_warmer_until(kind, fn, clock, clock.now + 3600)
     assert log == []  # never a ping before a user's call
-    fn([])
+    await call(fn, [])
     start = clock.now
-    run_until(fn.warmer, clock, start + 600)
+    await run_warmer_until(kind, fn, clock, start + 600)
     times = pings(log)
     assert len(times) == 10 == fn.warmer.pings_sent
     assert [round(b - a, 6) for a, b in zip([start, *times], times, strict=False)] == [60.0] * 10
     # the default ping goes through the function with the smallest request
     assert {(m, mt) for _, m, w, mt in log if w} == {(MODEL, 1)}
-
-
-async def test_async_one_ping_per_interval_when_idle(clock: FakeClock) -> None:
-    log: list[Any] = []
-    fn = async_fn(clock, log)
-    await fn([])
-    start = clock.now
-    await arun_until(fn.warmer, clock, start + 600)
-    times = pings(log)
-    assert len(times) == 10 == fn.warmer.pings_sent
-    assert all(abs((b - a) - 60) < 1e-6 for a, b in zip([start, *times], times, strict=False))
 
 
 def test_activity_moves_the_due_time(clock: FakeClock) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 from typing import Any
 
 from llmwarm._core import ScaledClock
@@ -67,3 +68,16 @@ IMPORT_FAST_CLOCK = (
     f"import sys; sys.path.insert(0, {os.path.dirname(os.path.abspath(__file__))!r})\n"
     "from warmtools import FastClock\n"
 )
+
+
+#: The longest any wait of a real-clock test may take (a bound, never a measurement).
+BOUND = 20.0
+
+
+def wait_for(condition: Any, what: str) -> None:
+    """Poll ``condition`` until it is true; fail after :data:`BOUND` seconds."""
+    deadline = time.monotonic() + BOUND
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.01)

@@ -1,4 +1,5 @@
-"""from_config regressions found in review: routing cool-downs, the warming policy."""
+"""from_config hands the routing cool-down and the warming options (the policy, auto, a
+cold-start budget) to @routed and @warm as their keywords would."""
 
 from __future__ import annotations
 
@@ -46,7 +47,8 @@ def _warmup(**options: Any) -> Any:
 
 
 def test_a_warmup_without_interval_uses_the_warming_policy() -> None:
-    # interval_seconds defaulted to 300 s, so YAML never reached @warm's default policy.
+    # No interval_seconds: the default policy, as @warm without interval= (once, a 300 s
+    # default hid it).
     assert _warmup().interval_seconds is None
 
     @from_config(_openai(warmup={"model": "s"}))

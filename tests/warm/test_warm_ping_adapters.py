@@ -1,19 +1,11 @@
-"""Regressions of @warm found in the review after the package layout change."""
+"""Ping adapters run through the stack: a loading model is waited out once (not once per
+nested attempt), and the unload-window learner observes each ping once."""
 
 from __future__ import annotations
 
-import sys
 from typing import Any
 
 from llmwarm import warm
-from llmwarm.warm import _warm
-
-
-def test_no_dead_default_interval_constant() -> None:
-    # DEFAULT_INTERVAL (300 s) was used by nothing since the policy became the default,
-    # and its docstring described another constant: it misled readers of the API page.
-    assert not hasattr(_warm, "DEFAULT_INTERVAL")
-    assert "DEFAULT_INTERVAL" not in sys.modules["llmwarm.warm"].__all__
 
 
 class SleepingClock:
