@@ -58,6 +58,7 @@ from llmwarm.cache.keys import (
     instance_credentials,
     is_default_secret,
     secret_from,
+    special_names,
 )
 from llmwarm.cache.stream import Recorder, replay
 
@@ -295,6 +296,8 @@ class CachePolicy(Policy):
         self.prefix = "?:"
         self.self_name: str | None = None
         self.spec: FunctionSpec | None = None
+        #: The injected and credential names this function's arguments can hold.
+        self.specials: tuple[str, ...] = special_names((), True)
         self.hits = self.misses = self.shared = self.uncacheable = self.errors = 0
         self.bypassed = self.corrupt_rows = 0
         self._corrupt_report = _Throttled()
@@ -315,6 +318,10 @@ class CachePolicy(Policy):
         self.spec = spec
         first = next(iter(spec.parameters), None)
         self.self_name = first if first in ("self", "cls") else None
+        var_keyword = spec.signature is None or any(
+            p.kind is inspect.Parameter.VAR_KEYWORD for p in spec.parameters.values()
+        )
+        self.specials = special_names(tuple(spec.parameters), var_keyword)
         if self.key_function is None and self.scope is None:
             self._warn_unkeyed_state(spec.qualname)
 
@@ -370,10 +377,12 @@ class CachePolicy(Policy):
         return not self.backend.inline
 
     def _build(self, arguments: Mapping[str, Any], instance: Any, hashed: bool = True) -> str:
+        # Every cache hit runs this: the common case (a function, no key= or scope=) is
+        # one lookup per credential name the function can receive and one orjson call.
         extra: list[str] = []
         if instance is not None and self.self_name == "self":
             extra = instance_credentials(instance, strict=self.fingerprinter.strict)
-        kept, fingerprint = self.fingerprinter.split(arguments, extra)
+        kept, fingerprint = self.fingerprinter.split(arguments, extra, self.specials)
         material: Any = kept
         scope = None
         if self.key_function is not None or self.scope is not None:
@@ -439,7 +448,10 @@ class CachePolicy(Policy):
             record.cache_hit = False
             return (yield call)
         backend = self.backend
-        for attempt in range(_TAKEOVERS + 1):
+        # A `while` rather than `for attempt in range(...)`: a hit (the first pass) then
+        # costs no range object and no iterator.
+        attempt = 0
+        while True:
             if backend.inline and not self.breaker.backoff:
                 try:
                     value = backend.get(key)
@@ -471,6 +483,9 @@ class CachePolicy(Policy):
                 raise _own_copy(error, traceback)
             if outcome.kind == "stream":
                 break  # streams are not shared: this caller makes its own call
+            attempt += 1  # the leader was cancelled or interrupted: take over, a few times
+            if attempt > _TAKEOVERS:
+                break
         return (yield from self._upstream(call, key))
 
     def _lead(self, call: Call, key: str, lead: Lead) -> Flow:

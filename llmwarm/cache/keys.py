@@ -60,6 +60,7 @@ __all__ = [
     "canonical",
     "digest",
     "instance_credentials",
+    "special_names",
 ]
 
 KEY_FORMAT = "llmwarm-cache-3"
@@ -174,14 +175,19 @@ class Fingerprinter:
         return found
 
     def split(
-        self, arguments: Mapping[str, Any], extra: Sequence[str] = ()
+        self,
+        arguments: Mapping[str, Any],
+        extra: Sequence[str] = (),
+        names: Sequence[str] = _SPECIAL,
     ) -> tuple[Mapping[str, Any], str | None]:
         """Return the arguments without injected objects and credentials, and the fingerprint.
 
         ``extra``: credentials found elsewhere (a method's instance), fingerprinted too.
+        ``names``: the injected and credential names the arguments can hold at all (see
+        :func:`special_names`); the rest are not looked up on the common path.
         """
         if not extra:
-            for name in _SPECIAL:
+            for name in names:
                 # `is not None`, not `in`: a function that declares `client=None` for @pooled
                 # to fill in has it in every call's arguments, and None holds no credential.
                 if arguments.get(name) is not None:
@@ -223,6 +229,19 @@ class Fingerprinter:
         if not credentials:
             return kept, None
         return kept, self.fingerprint(tuple(sorted(credentials)))
+
+
+def special_names(parameters: Sequence[str], var_keyword: bool) -> tuple[str, ...]:
+    """Return the injected and credential names a function's bound arguments can hold.
+
+    With ``**kwargs`` (or no known signature) any name can arrive, so all of them; else
+    only those among its ``parameters``. A keyword the function does not declare makes
+    its real call fail, so such a call is never stored. Checking two names rather than
+    seven on every call is a tenth of a microsecond off every cache hit.
+    """
+    if var_keyword:
+        return _SPECIAL
+    return tuple(name for name in _SPECIAL if name in parameters)
 
 
 def _text(value: Any) -> str:
