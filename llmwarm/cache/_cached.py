@@ -19,6 +19,8 @@ import weakref
 from collections.abc import Callable, Generator, Mapping
 from typing import TYPE_CHECKING, Any, ClassVar, ParamSpec, TypeVar, cast, overload
 
+import orjson
+
 from llmwarm._core import (
     Call,
     ConfigError,
@@ -49,11 +51,12 @@ from llmwarm.cache.backends import (
 from llmwarm.cache.codec import CodecError, CorruptCacheRow, RecordedStream
 from llmwarm.cache.flight import RETRY, STREAM, Flights, Join, Lead, Outcome
 from llmwarm.cache.keys import (
+    CANONICAL_OPTIONS,
     KEY_FORMAT,
     Fingerprinter,
     Uncacheable,
     UnknownTenant,
-    canonical,
+    canonical_default,
     digest,
     instance_credentials,
     is_default_secret,
@@ -126,8 +129,11 @@ class CacheStats:
     """
 
 
+_SINGLE = (None, 1)
+
+
 def _default_cacheable(arguments: Mapping[str, Any]) -> bool:
-    return arguments.get("n") in (None, 1)
+    return arguments.get("n") in _SINGLE
 
 
 class Breaker:
@@ -379,10 +385,16 @@ class CachePolicy(Policy):
     def _build(self, arguments: Mapping[str, Any], instance: Any, hashed: bool = True) -> str:
         # Every cache hit runs this: the common case (a function, no key= or scope=) is
         # one lookup per credential name the function can receive and one orjson call.
-        extra: list[str] = []
         if instance is not None and self.self_name == "self":
             extra = instance_credentials(instance, strict=self.fingerprinter.strict)
-        kept, fingerprint = self.fingerprinter.split(arguments, extra, self.specials)
+            kept, fingerprint = self.fingerprinter.split(arguments, extra, self.specials)
+        else:
+            # Fingerprinter.split's common case, inline: no credential, nothing to strip.
+            kept, fingerprint = arguments, None
+            for name in self.specials:
+                if arguments.get(name) is not None:
+                    kept, fingerprint = self.fingerprinter.split(arguments, (), self.specials)
+                    break
         material: Any = kept
         scope = None
         if self.key_function is not None or self.scope is not None:
@@ -395,7 +407,14 @@ class CachePolicy(Policy):
                     scope = self.scope()
             except Exception as exc:
                 raise Uncacheable(f"key= or scope= raised {exc!r}") from exc
-        data = canonical([KEY_FORMAT, self.name, material, scope, fingerprint])
+        try:  # canonical(), inline
+            data = orjson.dumps(
+                [KEY_FORMAT, self.name, material, scope, fingerprint],
+                default=canonical_default,
+                option=CANONICAL_OPTIONS,
+            )
+        except (TypeError, ValueError) as exc:  # orjson.JSONEncodeError is a TypeError
+            raise Uncacheable(str(exc)) from None
         return self.prefix + (digest(data) if hashed else data.decode())
 
     def cache_key(self, *args: Any, **kwargs: Any) -> str:
@@ -434,7 +453,12 @@ class CachePolicy(Policy):
         try:
             arguments = call.arguments
             key = self._build(arguments, call.instance, not self.backend.inline)
-            cacheable = self.cacheable(arguments)
+            rule = self.cacheable
+            # The default rule inline (a frame less on every hit): only n=1 is cached.
+            if rule is _default_cacheable:
+                cacheable = arguments.get("n") in _SINGLE
+            else:
+                cacheable = rule(arguments)
         except UnknownTenant as exc:
             self._refuse("the tenant", exc)
             record.cache_hit = False

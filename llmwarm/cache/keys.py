@@ -50,6 +50,7 @@ from llmwarm.cache.tenant import (
 )
 
 __all__ = [
+    "CANONICAL_OPTIONS",
     "CREDENTIAL_HEADERS",
     "ENV_SECRET",
     "INJECTED",
@@ -58,6 +59,7 @@ __all__ = [
     "Uncacheable",
     "UnknownTenant",
     "canonical",
+    "canonical_default",
     "digest",
     "instance_credentials",
     "special_names",
@@ -103,9 +105,12 @@ _SPECIAL = (*INJECTED, *CREDENTIAL_ARGS, *HEADER_ARGS)
 _DEFAULT_SECRET = b"llmwarm-cache-fingerprint-v1:set LLMWARM_CACHE_SECRET for shared back ends"
 
 _OPTIONS = orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS
+CANONICAL_OPTIONS = _OPTIONS
+"""The ``orjson`` options of :func:`canonical` (for callers that inline it on a hot path)."""
 
 
-def _default(value: Any) -> Any:
+def canonical_default(value: Any) -> Any:
+    """Encode what ``orjson`` does not: models, sets, bytes, dataclasses (see :func:`canonical`)."""
     dump = getattr(value, "model_dump", None)
     if dump is not None and not isinstance(value, type):
         return dump(mode="json")
@@ -116,6 +121,9 @@ def _default(value: Any) -> Any:
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         return {f.name: getattr(value, f.name) for f in dataclasses.fields(value)}
     raise TypeError(f"{type(value).__qualname__} is not JSON serializable")
+
+
+_default = canonical_default
 
 
 def canonical(value: Any) -> bytes:
