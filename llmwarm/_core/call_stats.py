@@ -33,6 +33,7 @@ __all__ = [
     "predict",
     "record_call",
     "reset_stats",
+    "same_clock",
     "stats",
 ]
 
@@ -62,6 +63,14 @@ _samples: deque[tuple[float, float, bool | None, bool, bool]] = deque(maxlen=DEF
 _pings: deque[float] = deque(maxlen=DEFAULT_MAX_SAMPLES)
 _corrupt: deque[float] = deque(maxlen=DEFAULT_MAX_SAMPLES)
 _last_call: dict[str, float] = {}
+
+
+def same_clock() -> bool:
+    """Whether ``CallRecord.started`` (``perf_counter``) is on ``time.monotonic``'s clock.
+
+    .. versionadded:: 0.2.0
+    """
+    return _SAME_CLOCK
 
 
 def _model_of(record: CallRecord, call: Call) -> str | None:

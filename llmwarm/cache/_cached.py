@@ -290,6 +290,14 @@ class CachePolicy(Policy):
     ) -> None:
         self.ttl = ttl
         self.backend = backend
+        # A memory back end on the records' clock reads entries at the call's start time.
+        self._read_at: Callable[[str, float], Any] | None = (
+            backend.get_at
+            if type(backend) is MemoryBackend
+            and backend.timer is time.monotonic
+            and _stats.same_clock()
+            else None
+        )
         self.key_function = key
         self.cacheable = cacheable or _default_cacheable
         self.scope = scope
@@ -478,7 +486,8 @@ class CachePolicy(Policy):
         while True:
             if backend.inline and not self.breaker.backoff:
                 try:
-                    value = backend.get(key)
+                    read_at = self._read_at
+                    value = read_at(key, record.started) if read_at else backend.get(key)
                 except Exception as exc:
                     value = self._read_failed(exc)
             elif backend.inline:
