@@ -152,7 +152,10 @@ def record_call(record: CallRecord, call: Call) -> None:
         predict(record, call, model)
     _samples.append((now, duration or 0.0, record.cold_start, False, failed))
     if model is not None and not failed:
-        _touch(model, now)
+        if model in _last_call:  # _touch()'s common case, inline: every call that ran
+            _last_call[model] = now
+        else:
+            _touch(model, now)
 
 
 def count_corrupt_row() -> None:
