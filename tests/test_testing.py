@@ -106,6 +106,27 @@ def test_the_fake_clock_expires_cached_entries_at_their_ttl(fake_clock: FakeCloc
     assert (ask.cache.stats.cache_hits, ask.cache.stats.cache_misses) == (1, 2)
 
 
+def test_a_cache_decorated_before_the_fake_clock_expires_on_it() -> None:
+    # The memory back end may read entries at the call's start time (a clock read less per
+    # hit) only while the runtime clock is the system clock: decorated first, then a fake
+    # clock installed, the TTL must follow the fake clock.
+    computed: list[str] = []
+
+    @cached(ttl=60)
+    def ask(question: str) -> str:
+        computed.append(question)
+        return question.upper()
+
+    assert ask("warm") == "WARM"  # the system clock's fast path, before the fake clock
+    with fake_clock() as clock:
+        assert ask("a") == "A"
+        clock.advance(59.5)
+        assert ask("a") == "A"
+        clock.advance(1)
+        assert ask("a") == "A"
+    assert computed == ["warm", "a", "a"]
+
+
 def test_the_fake_clock_ends_a_routed_cool_down_and_its_waits_move_it(
     fake_clock: FakeClock,
 ) -> None:

@@ -17,6 +17,8 @@ import weakref
 from collections.abc import Callable, Generator, Mapping
 from typing import TYPE_CHECKING, Any, ClassVar, ParamSpec, TypeVar, cast, overload
 
+import orjson
+
 from llmwarm._core import (
     Call,
     ConfigError,
@@ -35,6 +37,7 @@ from llmwarm._core import (
 from llmwarm._core import call_stats as _stats
 from llmwarm._core import observe_stream as _observe_stream
 from llmwarm._core import runtime as _runtime
+from llmwarm._core.call_stats import same_clock as _same_clock
 from llmwarm.cache.allowlist import register_type
 from llmwarm.cache.backends import (
     MISSING,
@@ -49,15 +52,17 @@ from llmwarm.cache.backends import (
 from llmwarm.cache.codec import CodecError, CorruptCacheRow, RecordedStream
 from llmwarm.cache.flight import RETRY, STREAM, Flights, Join, Lead, Outcome
 from llmwarm.cache.keys import (
+    CANONICAL_OPTIONS,
     KEY_FORMAT,
     Fingerprinter,
     Uncacheable,
     UnknownTenant,
-    canonical,
+    canonical_default,
     digest,
     instance_credentials,
     is_default_secret,
     secret_from,
+    special_names,
 )
 from llmwarm.cache.stream import Recorder, replay
 
@@ -109,8 +114,11 @@ CacheStats = Stats
 """
 
 
+_SINGLE = (None, 1)
+
+
 def _default_cacheable(arguments: Mapping[str, Any]) -> bool:
-    return arguments.get("n") in (None, 1)
+    return arguments.get("n") in _SINGLE
 
 
 class Breaker:
@@ -282,7 +290,9 @@ class CachePolicy(Policy):
     """The policy behind :func:`cached` (one per decorated function)."""
 
     handles: ClassVar[tuple[str, ...]] = ("cache", "cache_key")
-    reads: ClassVar[frozenset[str]] = frozenset({"warmup"})
+    reads: ClassVar[frozenset[str]] = frozenset(
+        {"started", "warmup"}
+    )  # started: the hit's read time
     writes: ClassVar[frozenset[str]] = frozenset({"cache_hit"})
 
     def __init__(
@@ -297,6 +307,14 @@ class CachePolicy(Policy):
     ) -> None:
         self.ttl = ttl
         self.backend = backend
+        # A memory back end on the runtime clock reads entries at the call's start time,
+        # while that clock is the records' own (asked per call: a test may install a fake
+        # clock later).
+        self._read_at: Callable[[str, float], Any] | None = (
+            backend.get_at
+            if type(backend) is MemoryBackend and backend.timer is _runtime.monotonic
+            else None
+        )
         self.key_function = key
         self.cacheable = cacheable or _default_cacheable
         self.scope = scope
@@ -309,6 +327,8 @@ class CachePolicy(Policy):
         self.prefix = "?:"
         self.self_name: str | None = None
         self.spec: FunctionSpec | None = None
+        #: The injected and credential names this function's arguments can hold.
+        self.specials: tuple[str, ...] = special_names((), True)
         self.hits = self.misses = self.shared = self.uncacheable = self.errors = 0
         self.bypassed = self.corrupt_rows = 0
         self._corrupt_report = _Throttled()
@@ -329,6 +349,10 @@ class CachePolicy(Policy):
         self.spec = spec
         first = next(iter(spec.parameters), None)
         self.self_name = first if first in ("self", "cls") else None
+        var_keyword = spec.signature is None or any(
+            p.kind is inspect.Parameter.VAR_KEYWORD for p in spec.parameters.values()
+        )
+        self.specials = special_names(tuple(spec.parameters), var_keyword)
         if self.key_function is None and self.scope is None:
             self._warn_unkeyed_state(spec.qualname)
 
@@ -384,10 +408,18 @@ class CachePolicy(Policy):
         return not self.backend.inline
 
     def _build(self, arguments: Mapping[str, Any], instance: Any, hashed: bool = True) -> str:
-        extra: list[str] = []
+        # Every cache hit runs this: the common case (a function, no key= or scope=) is
+        # one lookup per credential name the function can receive and one orjson call.
         if instance is not None and self.self_name == "self":
             extra = instance_credentials(instance, strict=self.fingerprinter.strict)
-        kept, fingerprint = self.fingerprinter.split(arguments, extra)
+            kept, fingerprint = self.fingerprinter.split(arguments, extra, self.specials)
+        else:
+            # Fingerprinter.split's common case, inline: no credential, nothing to strip.
+            kept, fingerprint = arguments, None
+            for name in self.specials:
+                if arguments.get(name) is not None:
+                    kept, fingerprint = self.fingerprinter.split(arguments, (), self.specials)
+                    break
         material: Any = kept
         scope = None
         if self.key_function is not None or self.scope is not None:
@@ -400,7 +432,14 @@ class CachePolicy(Policy):
                     scope = self.scope()
             except Exception as exc:
                 raise Uncacheable(f"key= or scope= raised {exc!r}") from exc
-        data = canonical([KEY_FORMAT, self.name, material, scope, fingerprint])
+        try:  # canonical(), inline
+            data = orjson.dumps(
+                [KEY_FORMAT, self.name, material, scope, fingerprint],
+                default=canonical_default,
+                option=CANONICAL_OPTIONS,
+            )
+        except (TypeError, ValueError) as exc:  # orjson.JSONEncodeError is a TypeError
+            raise Uncacheable(str(exc)) from None
         return self.prefix + (digest(data) if hashed else data.decode())
 
     def cache_key(self, *args: Any, **kwargs: Any) -> str:
@@ -439,7 +478,12 @@ class CachePolicy(Policy):
         try:
             arguments = call.arguments
             key = self._build(arguments, call.instance, not self.backend.inline)
-            cacheable = self.cacheable(arguments)
+            rule = self.cacheable
+            # The default rule inline (a frame less on every hit): only n=1 is cached.
+            if rule is _default_cacheable:
+                cacheable = arguments.get("n") in _SINGLE
+            else:
+                cacheable = rule(arguments)
         except UnknownTenant as exc:
             self._refuse("the tenant", exc)
             record.cache_hit = False
@@ -453,10 +497,18 @@ class CachePolicy(Policy):
             record.cache_hit = False
             return (yield call)
         backend = self.backend
-        for attempt in range(_TAKEOVERS + 1):
+        # A `while` rather than `for attempt in range(...)`: a hit (the first pass) then
+        # costs no range object and no iterator.
+        attempt = 0
+        while True:
             if backend.inline and not self.breaker.backoff:
                 try:
-                    value = backend.get(key)
+                    read_at = self._read_at
+                    value = (
+                        read_at(key, record.started)
+                        if read_at is not None and _same_clock()
+                        else backend.get(key)
+                    )
                 except Exception as exc:
                     value = self._read_failed(exc)
             elif backend.inline:
@@ -485,6 +537,9 @@ class CachePolicy(Policy):
                 raise _own_copy(error, traceback)
             if outcome.kind == "stream":
                 break  # streams are not shared: this caller makes its own call
+            attempt += 1  # the leader was cancelled or interrupted: take over, a few times
+            if attempt > _TAKEOVERS:
+                break
         return (yield from self._upstream(call, key))
 
     def _lead(self, call: Call, key: str, lead: Lead) -> Flow:

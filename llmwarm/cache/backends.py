@@ -190,6 +190,17 @@ class MemoryBackend:
             return MISSING
         return entry[0]
 
+    def get_at(self, key: str, now: float) -> Any:
+        """Like :meth:`get`, the time on this back end's clock (``timer``) given by the caller.
+
+        ``@cached`` passes the time its call started when that is the same clock: a clock
+        read less per hit (140-200 ns on some virtual machines, twice a bare call).
+        """
+        entry = self._index.get(key)
+        if entry is None or entry[1] <= now:
+            return MISSING
+        return entry[0]
+
     def set(self, key: str, value: Any, ttl: float | None) -> None:
         """Store ``value`` under ``key`` for the shorter of ``ttl`` and the cache's own."""
         lifetime = min(_lifetime(self.ttl), _lifetime(ttl))

@@ -50,6 +50,7 @@ from llmwarm.cache.tenant import (
 )
 
 __all__ = [
+    "CANONICAL_OPTIONS",
     "CREDENTIAL_HEADERS",
     "ENV_SECRET",
     "INJECTED",
@@ -58,8 +59,10 @@ __all__ = [
     "Uncacheable",
     "UnknownTenant",
     "canonical",
+    "canonical_default",
     "digest",
     "instance_credentials",
+    "special_names",
 ]
 
 KEY_FORMAT = "llmwarm-cache-3"
@@ -102,9 +105,12 @@ _SPECIAL = (*INJECTED, *CREDENTIAL_ARGS, *HEADER_ARGS)
 _DEFAULT_SECRET = b"llmwarm-cache-fingerprint-v1:set LLMWARM_CACHE_SECRET for shared back ends"
 
 _OPTIONS = orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS
+CANONICAL_OPTIONS = _OPTIONS
+"""The ``orjson`` options of :func:`canonical` (for callers that inline it on a hot path)."""
 
 
-def _default(value: Any) -> Any:
+def canonical_default(value: Any) -> Any:
+    """Encode what ``orjson`` does not: models, sets, bytes, dataclasses (see :func:`canonical`)."""
     dump = getattr(value, "model_dump", None)
     if dump is not None and not isinstance(value, type):
         return dump(mode="json")
@@ -115,6 +121,9 @@ def _default(value: Any) -> Any:
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         return {f.name: getattr(value, f.name) for f in dataclasses.fields(value)}
     raise TypeError(f"{type(value).__qualname__} is not JSON serializable")
+
+
+_default = canonical_default
 
 
 def canonical(value: Any) -> bytes:
@@ -174,14 +183,19 @@ class Fingerprinter:
         return found
 
     def split(
-        self, arguments: Mapping[str, Any], extra: Sequence[str] = ()
+        self,
+        arguments: Mapping[str, Any],
+        extra: Sequence[str] = (),
+        names: Sequence[str] = _SPECIAL,
     ) -> tuple[Mapping[str, Any], str | None]:
         """Return the arguments without injected objects and credentials, and the fingerprint.
 
         ``extra``: credentials found elsewhere (a method's instance), fingerprinted too.
+        ``names``: the injected and credential names the arguments can hold at all (see
+        :func:`special_names`); the rest are not looked up on the common path.
         """
         if not extra:
-            for name in _SPECIAL:
+            for name in names:
                 # `is not None`, not `in`: a function that declares `client=None` for @pooled
                 # to fill in has it in every call's arguments, and None holds no credential.
                 if arguments.get(name) is not None:
@@ -223,6 +237,19 @@ class Fingerprinter:
         if not credentials:
             return kept, None
         return kept, self.fingerprint(tuple(sorted(credentials)))
+
+
+def special_names(parameters: Sequence[str], var_keyword: bool) -> tuple[str, ...]:
+    """Return the injected and credential names a function's bound arguments can hold.
+
+    With ``**kwargs`` (or no known signature) any name can arrive, so all of them; else
+    only those among its ``parameters``. A keyword the function does not declare makes
+    its real call fail, so such a call is never stored. Checking two names rather than
+    seven on every call is a tenth of a microsecond off every cache hit.
+    """
+    if var_keyword:
+        return _SPECIAL
+    return tuple(name for name in _SPECIAL if name in parameters)
 
 
 def _text(value: Any) -> str:

@@ -127,33 +127,47 @@ class ResponseFacts:
         """Merge what ``response`` (a whole response or one stream chunk) says."""
         if response is None:
             return
+        # Every traced call reads its response: plain getattr/dict.get calls here, not a
+        # helper per field (a closure and seven calls were 1.5 us of a ChatCompletion).
         if isinstance(response, dict):
             get: Any = response.get
+            model = get("model")
+            rid = get("id")
+            usage = get("usage")
+            choices = get("choices")
         else:
 
             def get(name: str, _r: Any = response) -> Any:
                 return getattr(_r, name, None)
 
-        model = get("model")
+            model = getattr(response, "model", None)
+            rid = getattr(response, "id", None)
+            usage = getattr(response, "usage", None)
+            choices = getattr(response, "choices", None)
         if isinstance(model, str) and model:
             self.model = model
-        rid = get("id")
         if isinstance(rid, str) and rid:
             self.id = rid
-        usage = get("usage")
         if usage is not None:
-            tin = _get(usage, "prompt_tokens")
+            if isinstance(usage, dict):
+                tin = usage.get("prompt_tokens")
+                tout = usage.get("completion_tokens")
+            else:
+                tin = getattr(usage, "prompt_tokens", None)
+                tout = getattr(usage, "completion_tokens", None)
             tin = _get(usage, "input_tokens") if tin is None else tin
-            tout = _get(usage, "completion_tokens")
             tout = _get(usage, "output_tokens") if tout is None else tout
             if isinstance(tin, int):
                 self.input_tokens = tin
             if isinstance(tout, int):
                 self.output_tokens = tout
-        choices = get("choices")
         if choices:
             for choice in choices:
-                reason = _get(choice, "finish_reason")
+                reason = (
+                    choice.get("finish_reason")
+                    if isinstance(choice, dict)
+                    else getattr(choice, "finish_reason", None)
+                )
                 if isinstance(reason, str) and reason:
                     self.finish_reasons.append(reason)
                 if content:

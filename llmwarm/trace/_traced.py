@@ -43,7 +43,6 @@ from llmwarm._core import observe_stream as _observe_stream
 from llmwarm._version import __version__
 from llmwarm.trace import _semconv as sc
 from llmwarm.trace._responses import (
-    Endpoint,
     ResponseFacts,
     endpoint_of,
     messages_json,
@@ -200,6 +199,8 @@ def _error_type(error: BaseException) -> str:
 
 
 _NUMBERS = (int, float)
+#: Bound once: a module attribute lookup less on every traced call's path.
+_perf_counter = time.perf_counter
 
 
 def _number(value: Any) -> bool:
@@ -210,13 +211,13 @@ class _Span:
     """One traced call in flight: what was known at its start, finished exactly once."""
 
     __slots__ = (
-        "call", "content", "endpoint", "facts", "late", "model", "policy", "provider", "span",
+        "call", "common", "content", "facts", "late", "model", "policy", "provider", "span",
         "start", "tel", "ttfc",
     )  # fmt: skip
 
     def __init__(
         self, policy: TracedPolicy, tel: _Telemetry, call: Call, model: str | None,
-        provider: str | None, endpoint: Endpoint, span: Any, start: float,
+        provider: str | None, common: dict[str, Any], span: Any, start: float,
     ) -> None:  # fmt: skip
         self.policy = policy
         self.tel = tel
@@ -224,7 +225,9 @@ class _Span:
         self.model = model
         self.provider = provider
         self.late = provider is None  # learnt from the response, set when the call ends
-        self.endpoint = endpoint
+        #: The attributes the span starts with and every metric point carries (operation,
+        #: provider, request model, server address and port), built once by _open().
+        self.common = common
         self.span = span
         self.start = start
         self.facts = ResponseFacts()
@@ -234,7 +237,7 @@ class _Span:
     # -- stream observer
     def on_chunk(self, chunk: Any) -> None:
         if self.ttfc is None:
-            self.ttfc = time.perf_counter() - self.start
+            self.ttfc = _perf_counter() - self.start
         self.facts.read(chunk, chunk=True, content=self.content)
         if self.provider is None:
             self.provider = provider_of_result(chunk)
@@ -250,13 +253,16 @@ class _Span:
         self.finish(None)
 
     def finish(self, error: BaseException | None) -> None:
-        duration = time.perf_counter() - self.start
+        duration = _perf_counter() - self.start
         call, tel, facts, span = self.call, self.tel, self.facts, self.span
         record = call.record
         model = record.model or self.model
         predict(record, call, model)
         provider = self.provider
         hit = record.cache_hit
+        cold = record.cold_start
+        # Read once for the span and the metric points alike.
+        cold_kind = _loading.kind_of(record)
         if error is None:
             error_type = None
         elif isinstance(error, StreamAbandoned):
@@ -288,10 +294,10 @@ class _Span:
                 attrs[sc.OUTPUT_MESSAGES] = output_json(facts)
             if record.warmup:
                 attrs[sc.WARMUP] = True
-            if record.cold_start is not None:
-                attrs[sc.COLD_START] = record.cold_start
-            if kind := _loading.kind_of(record):  # the provider said "loading"/"not ready"
-                attrs[sc.COLD_START_KIND] = kind
+            if cold is not None:
+                attrs[sc.COLD_START] = cold
+            if cold_kind:  # the provider said "loading"/"not ready", or it waited in line
+                attrs[sc.COLD_START_KIND] = cold_kind
             if record.idle_s is not None:
                 attrs[sc.IDLE_S] = float(record.idle_s)
             if hit is not None:
@@ -310,27 +316,24 @@ class _Span:
             span.set_attributes(attrs)
             span.end()
         if tel.metering:
-            self._measure(tel, op, model, provider, duration, error_type)
+            self._measure(tel, op, model, provider, duration, error_type, cold_kind)
 
     def _measure(
         self, tel: _Telemetry, op: str, model: str | None, provider: str | None,
-        duration: float, error_type: str | None,
+        duration: float, error_type: str | None, cold_kind: str | None,
     ) -> None:  # fmt: skip
         record, facts = self.call.record, self.facts
-        attrs: dict[str, Any] = {sc.OPERATION_NAME: op, sc.WARMUP: record.warmup}
-        if provider:
+        # The span's start attributes (a dict copy in C), then what the call's end taught.
+        attrs = self.common.copy()
+        attrs[sc.WARMUP] = record.warmup
+        if provider and self.late:
             attrs[sc.PROVIDER_NAME] = provider
-        if model:
+        if model and model != self.model:  # routed to another model
             attrs[sc.REQUEST_MODEL] = model
-        if self.endpoint.address:
-            attrs[sc.SERVER_ADDRESS] = self.endpoint.address
-            if self.endpoint.port is not None:
-                attrs[sc.SERVER_PORT] = self.endpoint.port
         if facts.model:
             attrs[sc.RESPONSE_MODEL] = facts.model
         if record.cold_start is not None:
             attrs[sc.COLD_START] = record.cold_start
-        cold_kind = _loading.kind_of(record)
         if cold_kind:
             attrs[sc.COLD_START_KIND] = cold_kind
         if record.cache_hit is not None:
@@ -472,7 +475,7 @@ class TracedPolicy(Policy):
 
     def _open(self, call: Call, tel: _Telemetry) -> tuple[_Span, Any]:
         """Start the span with the attributes known before the call; make it current."""
-        start = time.perf_counter()
+        start = _perf_counter()
         content = self.content
         arguments = call.arguments
         model = arguments.get("model")
@@ -482,17 +485,19 @@ class TracedPolicy(Policy):
         provider = self.provider or endpoint.provider
         span = None
         token = None
+        op = self.operation
+        # Built once: the span's first attributes and every metric point's (see _Span.common).
+        common: dict[str, Any] = {sc.OPERATION_NAME: op}
+        if provider:
+            common[sc.PROVIDER_NAME] = provider
+        if model:
+            common[sc.REQUEST_MODEL] = model
+        if endpoint.address:
+            common[sc.SERVER_ADDRESS] = endpoint.address
+            if endpoint.port is not None:
+                common[sc.SERVER_PORT] = endpoint.port
         if tel.tracing:
-            op = self.operation
-            attrs: dict[str, Any] = {sc.OPERATION_NAME: op}
-            if provider:
-                attrs[sc.PROVIDER_NAME] = provider
-            if model:
-                attrs[sc.REQUEST_MODEL] = model
-            if endpoint.address:
-                attrs[sc.SERVER_ADDRESS] = endpoint.address
-                if endpoint.port is not None:
-                    attrs[sc.SERVER_PORT] = endpoint.port
+            attrs = common.copy()
             for name, key in self._params:
                 value = arguments.get(name)
                 if value is not None and type(value) is not bool and isinstance(value, _NUMBERS):
@@ -517,7 +522,7 @@ class TracedPolicy(Policy):
                 token = otel_context.attach(otel_trace.set_span_in_context(span))
             else:
                 span = None
-        return _Span(self, tel, call, model, provider, endpoint, span, start), token
+        return _Span(self, tel, call, model, provider, common, span, start), token
 
 
 @overload

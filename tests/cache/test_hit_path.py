@@ -1,0 +1,82 @@
+"""The cache hit path's shortcuts never serve a wrong hit nor keep a credential in a key."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from llmwarm import cached
+from llmwarm.cache import keys
+
+
+def test_mutating_an_argument_between_calls_changes_the_key() -> None:
+    calls: list[str] = []
+
+    @cached
+    def complete(messages: list[dict[str, str]], *, model: str = "m") -> str:
+        calls.append(messages[-1]["content"])
+        return messages[-1]["content"]
+
+    messages = [{"role": "user", "content": "first"}]
+    assert complete(messages) == "first"
+    assert complete(messages) == "first"  # a hit: the same object, unchanged
+    messages[0]["content"] = "second"  # the same list object, mutated in place
+    assert complete(messages) == "second"
+    messages.append({"role": "user", "content": "third"})
+    assert complete(messages) == "third"
+    assert calls == ["first", "second", "third"]
+
+
+def test_special_names_are_those_the_function_can_receive() -> None:
+    assert keys.special_names(("messages", "model"), var_keyword=False) == ()
+    assert keys.special_names(("messages", "client"), var_keyword=False) == ("client",)
+    every = keys.special_names((), var_keyword=True)
+    assert {"client", "http_client", "api_key", "headers", "extra_headers"} <= set(every)
+
+
+def test_a_credential_in_extra_keywords_is_still_fingerprinted() -> None:
+    def complete(prompt: str, **options: Any) -> str:
+        return prompt
+
+    fn = cached(complete)
+    plain = fn.cache_key("hi")
+    alice = fn.cache_key("hi", api_key="sk-alice")
+    bob = fn.cache_key("hi", api_key="sk-bob")
+    assert len({plain, alice, bob}) == 3
+    policy = fn.llmwarm_policies[0]
+    material = policy.key_of(("hi",), {"api_key": "sk-alice"}, hashed=False)
+    assert "sk-alice" not in material
+
+
+def test_a_declared_client_argument_is_left_out_of_the_key_and_fingerprinted() -> None:
+    class Client:
+        def __init__(self, key: str) -> None:
+            self.api_key = key
+            self.base_url = "https://api.openai.com/v1"
+
+    def complete(prompt: str, *, client: Any = None) -> str:
+        return prompt
+
+    fn = cached(complete)
+    policy = fn.llmwarm_policies[0]
+    assert policy.specials == ("client",)
+    alice = policy.key_of(("hi",), {"client": Client("sk-alice")}, hashed=False)
+    bob = policy.key_of(("hi",), {"client": Client("sk-bob")}, hashed=False)
+    assert alice != bob
+    assert "sk-alice" not in alice
+    assert policy.key_of(("hi",), {}, hashed=False) == policy.key_of(
+        ("hi",), {"client": None}, hashed=False
+    )
+
+
+def test_a_hit_is_served_and_a_miss_calls_once() -> None:
+    calls: list[str] = []
+
+    @cached
+    def complete(prompt: str) -> str:
+        calls.append(prompt)
+        return prompt.upper()
+
+    for _ in range(3):
+        assert complete("a") == "A"
+    assert complete("b") == "B"
+    assert calls == ["a", "b"]
