@@ -185,11 +185,11 @@ class LLMWarm(Setup):
 
         from llmwarm import Tier, cached, pooled, routed, traced, warm
         from llmwarm.cache.backends import MemoryBackend
-        from llmwarm.pool._transports import adapter_for
+        from llmwarm.pool import http_library
 
         # @pooled builds the client on the HTTP library the SDK is built on (httpx2 for
         # openai 3): the transport to the simulator must be of the same library.
-        library = adapter_for(AsyncOpenAI).library
+        library = http_library(AsyncOpenAI)
 
         tiers = [Tier("small", SMALL_MODEL), Tier("large", LARGE_MODEL)]
         # The memory back end's default timer is bound at import; the demo's clock is
