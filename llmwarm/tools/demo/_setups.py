@@ -179,8 +179,6 @@ class LLMWarm(Setup):
 
     def __init__(self, connect: Connect, config: DemoConfig, event_hooks: EventHooks) -> None:
         super().__init__(connect, config, event_hooks)
-        import time
-
         from openai import AsyncOpenAI
 
         from llmwarm import Tier, cached, pooled, routed, traced, warm
@@ -192,9 +190,8 @@ class LLMWarm(Setup):
         library = http_library(AsyncOpenAI)
 
         tiers = [Tier("small", SMALL_MODEL), Tier("large", LARGE_MODEL)]
-        # The memory back end's default timer is bound at import; the demo's clock is
-        # virtual (see _virtual), so hand it the clock that is current now.
-        cache = MemoryBackend(ttl=config.cache_ttl, timer=time.monotonic)
+        # Its entries expire on the runtime clock: the demo's virtual one (see _virtual).
+        cache = MemoryBackend(ttl=config.cache_ttl)
 
         @traced
         # A back end of this set-up's own: nothing else shares its key namespace (scope=
