@@ -35,9 +35,7 @@ DENIED_ATTRIBUTES = {
 SHARED_ROOT = {"llmwarm._version", "llmwarm._handles"}
 
 #: Breaks still in the code, each with the change that folds it in.
-KNOWN = {
-    ("tools/demo/_setups.py", "llmwarm.pool._transports"): "the demo reads an adapter's library",
-}
+KNOWN: dict[tuple[str, str], str] = {}
 
 
 def _folder(relative: str) -> str:

@@ -49,8 +49,8 @@ class SystemClock:
 
     manual = False
 
-    # Each reads ``time.<name>`` when called, not at import: a virtual-time harness (the
-    # demo's) that replaces ``time.monotonic`` for a run is obeyed.
+    # Each reads ``time.<name>`` when called, not at import: a harness that replaces
+    # ``time.monotonic`` for a run (time-machine, freezegun) is obeyed.
     def monotonic(self) -> float:
         """Return ``time.monotonic()``."""
         return time.monotonic()

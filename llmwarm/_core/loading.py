@@ -38,7 +38,7 @@ from typing import Any
 from llmwarm._core import runtime as _runtime
 from llmwarm._core.background import is_async_callable
 from llmwarm._core.call import Call, CallRecord
-from llmwarm._core.driver import Flow, Step
+from llmwarm._core.driver import Flow, Step, Work, run_steps_async, run_steps_sync
 from llmwarm._core.failures import retry_after, status_of
 from llmwarm._core.log import logger
 
@@ -356,7 +356,9 @@ def patient(
     """Wrap a ``ping=`` callable: a "not ready" answer is waited out, not a failure.
 
     A keep-warm ping that meets a loading model is a cold start in progress: it waits for
-    the model (within :data:`DEFAULT_MAX_WAIT`) rather than failing and backing off.
+    the model (within :data:`DEFAULT_MAX_WAIT`) rather than failing and backing off. The
+    wait is background work like any other, driven by the one engine
+    (:func:`~llmwarm._core.driver.run_steps_sync` / ``run_steps_async``).
 
     .. versionadded:: 0.2.0
     """
@@ -364,32 +366,43 @@ def patient(
 
         @functools.wraps(ping)
         async def apatient(model: str) -> Any:
-            patience = Patience()
-            while True:
-                try:
-                    return await ping(model)
-                except Exception as exc:
-                    delay = patience.delay_after(exc)
-                    if delay is None:
-                        raise
-                await Pause(delay, sleep).run_async(_no_proceed)
+            return await run_steps_async(_waiting_out(_Send(ping, model), sleep))
 
         return apatient
 
     @functools.wraps(ping)
     def spatient(model: str) -> Any:
-        patience = Patience()
-        while True:
-            try:
-                return ping(model)
-            except Exception as exc:
-                delay = patience.delay_after(exc)
-                if delay is None:
-                    raise
-            Pause(delay, sleep).run_sync(_no_proceed)
+        return run_steps_sync(_waiting_out(_Send(ping, model), sleep))
 
     return spatient
 
 
-def _no_proceed(call: Call) -> Any:
-    raise RuntimeError("a pause runs no call")
+class _Send(Step):
+    """Call ``function(*args)``: here on the sync path, awaiting what it returns on the other."""
+
+    __slots__ = ("args", "function")
+
+    def __init__(self, function: Callable[..., Any], *args: Any) -> None:
+        self.function = function
+        self.args = args
+
+    def run_sync(self, proceed: Callable[[Call], Any]) -> Any:
+        """Call the function on this thread."""
+        return self.function(*self.args)
+
+    async def run_async(self, proceed: Callable[[Call], Awaitable[Any]]) -> Any:
+        """Call the function and await its answer on the running loop."""
+        return await self.function(*self.args)
+
+
+def _waiting_out(send: Step, sleep: Callable[[float], None] | None) -> Work[Any]:
+    """Send; while the answer is "not ready", wait as advised and send again (a bound)."""
+    patience = Patience()
+    while True:
+        try:
+            return (yield send)
+        except Exception as exc:
+            delay = patience.delay_after(exc)
+            if delay is None:
+                raise
+        yield Pause(delay, sleep)

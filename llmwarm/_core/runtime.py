@@ -16,13 +16,14 @@ system clock unless a test installs another (:mod:`llmwarm.testing`).
 
 from __future__ import annotations
 
+import asyncio
 import atexit
 import contextlib
 import os
 import threading
 from collections.abc import Awaitable, Callable, Hashable, Iterator
 from dataclasses import dataclass
-from typing import Any, TypeVar, cast
+from typing import Any, Protocol, TypeVar, cast
 
 from llmwarm._core.clock import Clock, SystemClock
 from llmwarm._core.log import logger
@@ -36,6 +37,7 @@ __all__ = [
     "Runtime",
     "RuntimeClock",
     "asleep",
+    "call_later",
     "monotonic",
     "runtime",
     "sleep",
@@ -263,11 +265,33 @@ async def asleep(seconds: float) -> None:
     clock = runtime.clock
     wait = getattr(clock, "asleep", None)
     if wait is None:
-        import asyncio
-
         await asyncio.sleep(seconds / getattr(clock, "speed", 1.0))
         return
     await wait(seconds)
+
+
+class Cancellable(Protocol):
+    """A timer :func:`call_later` set: :meth:`cancel` forgets it."""
+
+    def cancel(self) -> None:
+        """Do not run the callback."""
+        ...
+
+
+def call_later(
+    loop: asyncio.AbstractEventLoop, delay: float, callback: Callable[[], Any]
+) -> Cancellable:
+    """Call ``callback`` on ``loop`` once ``delay`` seconds of the runtime clock have passed.
+
+    On a test clock that keeps timers (:class:`~llmwarm._core.clock.FakeClock`), the wait
+    is the clock's: its ``advance`` hands the callback to ``loop``. Otherwise it is the
+    loop's own timer, scaled to the clock's ``speed`` as :func:`asleep` is.
+    """
+    clock = runtime.clock
+    timer = getattr(clock, "call_later", None)
+    if getattr(clock, "manual", False) and timer is not None:
+        return cast(Cancellable, timer(delay, lambda: loop.call_soon_threadsafe(callback)))
+    return loop.call_later(max(0.0, delay) / getattr(clock, "speed", 1.0), callback)
 
 
 def _sleep_of(clock: Clock) -> Callable[[float], None]:

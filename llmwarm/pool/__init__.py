@@ -13,6 +13,7 @@ from llmwarm.pool._pooled import (
     from_env,
     pooled,
 )
+from llmwarm.pool._transports import http_library
 
 __all__ = [
     "DEFAULT_LIMITS",
@@ -26,5 +27,6 @@ __all__ = [
     "aclose",
     "close",
     "from_env",
+    "http_library",
     "pooled",
 ]

@@ -27,7 +27,7 @@ import httpx
 
 from llmwarm._core import ConfigError
 
-__all__ = ["Adapter", "adapter_for"]
+__all__ = ["Adapter", "adapter_for", "http_library"]
 
 _LIBRARIES = ("httpx2", "httpx")
 
@@ -132,3 +132,20 @@ def adapter_for(factory: Callable[..., Any] | None) -> Adapter:
         "keyword arguments (**kwargs, as ollama.Client does), so it cannot be given a pooled "
         "connection; pass a factory that takes http_client=..., or wrap yours in one.",
     )
+
+
+def http_library(factory: Callable[..., Any] | None) -> str:
+    """Return the HTTP library ``@pooled`` builds ``factory``'s pooled client on.
+
+    ``"httpx2"`` for an SDK built on it (openai 3.x: its ``http_client`` annotation says
+    so), else ``"httpx"`` (ollama, a factory whose module imports nothing else, or no
+    factory at all). A transport or ``mounts`` handed to ``@pooled`` through
+    ``http_options`` must be of this library: an ``httpx`` transport inside an ``httpx2``
+    client fails at the first request.
+
+    Raises :class:`~llmwarm.ConfigError` for a factory ``@pooled`` cannot give a pooled
+    connection (it takes neither ``http_client`` nor httpx keyword arguments).
+
+    .. versionadded:: 0.2.0
+    """
+    return adapter_for(factory).library

@@ -18,6 +18,7 @@ from typing import Any
 import wrapt
 
 from llmwarm._core import Call, Step, enter_record
+from llmwarm._core import runtime as _runtime
 from llmwarm._core import streams as _streams
 
 __all__ = ["FirstChunk", "Race", "peek_async", "peek_sync"]
@@ -156,8 +157,7 @@ class Race(Step):
         errors: list[tuple[int, BaseException]] = []
         winner: int | None = None
         try:
-            done, _ = await asyncio.wait(legs, timeout=self.delay)
-            if not done:
+            if not await _finished_within(legs[0], self.delay):
                 legs.append(asyncio.ensure_future(leg(self.calls[1])))
             pending = set(legs)
             while pending:
@@ -171,6 +171,28 @@ class Race(Step):
             return None, None, errors
         finally:
             await _cancel_losers(legs, winner)
+
+
+async def _finished_within(task: asyncio.Future[Any], delay: float) -> bool:
+    """Wait for ``task`` at most ``delay`` seconds of the runtime clock; say if it is done.
+
+    The runtime clock's own timer, not ``asyncio.wait``'s real-time timeout: on a test's
+    fake clock (``llmwarm.testing``) the hedge starts when the clock is advanced past it.
+    """
+    loop = asyncio.get_running_loop()
+    due: asyncio.Future[None] = loop.create_future()
+
+    def fire() -> None:
+        if not due.done():
+            due.set_result(None)
+
+    timer = _runtime.call_later(loop, delay, fire)
+    try:
+        await asyncio.wait((task, due), return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        timer.cancel()
+        due.cancel()
+    return task.done()
 
 
 async def _cancel_losers(legs: Sequence[asyncio.Future[Any]], winner: int | None) -> None:

@@ -1,10 +1,10 @@
 """Test llmwarm code without waiting: one fake clock every policy obeys, and a reset.
 
 Every policy reads time and waits through the runtime clock: warmers' schedules and
-backoff, cache TTLs (the in-memory, SQLite and Redis back ends), ``@routed`` cool-downs and
-their waits, the cache's circuit breaker, ``@batched``'s ``max_wait``, call statistics and
-the model-loading pauses. Install a :class:`FakeClock` and time moves only when the test
-says::
+backoff, cache TTLs (the in-memory, SQLite and Redis back ends), ``@routed`` cool-downs,
+their waits and the ``hedge_after`` delay, the cache's circuit breaker, ``@batched``'s
+``max_wait``, call statistics and the model-loading pauses. Install a :class:`FakeClock`
+and time moves only when the test says::
 
     from llmwarm.testing import FakeClock, fake_clock
 

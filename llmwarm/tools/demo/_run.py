@@ -211,7 +211,6 @@ async def _run_one(
     name: str, config: DemoConfig, on_done: Callable[[str], None], clock: _virtual.VirtualClock
 ) -> SetupResult:
     import importlib
-    import time
 
     from llmwarm.sim import create_app
 
@@ -223,7 +222,7 @@ async def _run_one(
         token_time=config.token_time,
         time_scale=1.0,
         seed=config.seed,
-        clock=time.monotonic,  # the virtual clock now; the default was bound at import
+        clock=clock.monotonic,  # virtual time (the default, the real clock, is bound at import)
     )
 
     def connect(library: str) -> _Network:

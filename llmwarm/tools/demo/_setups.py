@@ -184,22 +184,19 @@ class LLMWarm(Setup):
 
     def __init__(self, connect: Connect, config: DemoConfig, event_hooks: EventHooks) -> None:
         super().__init__(connect, config, event_hooks)
-        import time
-
         from openai import AsyncOpenAI
 
         from llmwarm import Tier, cached, pooled, routed, traced, warm
         from llmwarm.cache.backends import MemoryBackend
-        from llmwarm.pool._transports import adapter_for
+        from llmwarm.pool import http_library
 
         # @pooled builds the client on the HTTP library the SDK is built on (httpx2 for
         # openai 3): the transport to the simulator must be of the same library.
-        library = adapter_for(AsyncOpenAI).library
+        library = http_library(AsyncOpenAI)
 
         tiers = [Tier("small", SMALL_MODEL), Tier("large", LARGE_MODEL)]
-        # The memory back end's default timer is bound at import; the demo's clock is
-        # virtual (see _virtual), so hand it the clock that is current now.
-        cache = MemoryBackend(ttl=config.cache_ttl, timer=time.monotonic)
+        # Its entries expire on the runtime clock: the demo's virtual one (see _virtual).
+        cache = MemoryBackend(ttl=config.cache_ttl)
 
         @traced
         # A back end of this set-up's own: nothing else shares its key namespace (scope=

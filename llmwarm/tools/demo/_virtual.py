@@ -7,11 +7,12 @@ reads as a simulated second. Here, when every task is waiting, the loop's clock 
 the next timer: CPU time costs no simulated time, so the same seed gives the same cold
 starts, pings and latencies on any machine, and a simulated day takes a few seconds.
 
-While :func:`run` runs, ``time.monotonic`` and ``time.time`` read the virtual clock, so
-that code which asks the time at call time (the warmer, the simulator, cache expiry)
-agrees with the loop. Work sent to a thread (``asyncio.to_thread``: the OpenAI SDK reads
-the platform once per client that way) runs inline instead, so that no real-time wait can
-race the jumping clock.
+While :func:`run` runs, the virtual clock is llmwarm's runtime clock
+(:func:`llmwarm.testing.set_clock`), so every policy that reads or waits on time (the
+warmer, cache expiry, cool-downs, statistics) agrees with the loop; the simulator is handed
+the clock itself. The ``time`` module is left alone. Work sent to a thread
+(``asyncio.to_thread``: the OpenAI SDK reads the platform once per client that way) runs
+inline instead, so that no real-time wait can race the jumping clock.
 """
 
 from __future__ import annotations
@@ -19,7 +20,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import selectors
-import time
 from collections.abc import Callable, Coroutine, Iterator
 from concurrent.futures import Executor
 from typing import Any, TypeVar
@@ -36,7 +36,14 @@ EPOCH = 1_767_571_200.0  # Monday 2026-01-05 00:00 UTC
 
 
 class VirtualClock:
-    """Seconds that pass only when :meth:`advance` says so."""
+    """Seconds that pass only when :meth:`advance` says so.
+
+    Installed as llmwarm's runtime clock: not a test clock (``manual`` is False), since the
+    loop's own timers run the warmer's task; its waits are the loop's (``asyncio.sleep``),
+    which jumps the clock forward.
+    """
+
+    manual = False
 
     def __init__(self) -> None:
         self._origin = ORIGIN
@@ -100,13 +107,14 @@ class _VirtualLoop(asyncio.SelectorEventLoop):
 
 
 @contextlib.contextmanager
-def _patched_time(clock: VirtualClock) -> Iterator[None]:
-    saved = time.monotonic, time.time
-    time.monotonic, time.time = clock.monotonic, clock.time
+def _runtime_clock(clock: VirtualClock) -> Iterator[None]:
+    from llmwarm.testing import set_clock
+
+    previous = set_clock(clock)
     try:
         yield
     finally:
-        time.monotonic, time.time = saved
+        set_clock(previous)
 
 
 def run(main: Callable[[VirtualClock], Coroutine[Any, Any, T]], *, limit: float | None = None) -> T:
@@ -115,7 +123,7 @@ def run(main: Callable[[VirtualClock], Coroutine[Any, Any, T]], *, limit: float 
     ``limit`` (virtual seconds) bounds the run: past it, :class:`RuntimeError`.
     """
     clock = VirtualClock()
-    with _patched_time(clock):
+    with _runtime_clock(clock):
         loop = _VirtualLoop(clock, limit)
         try:
             asyncio.set_event_loop(loop)

@@ -1,0 +1,32 @@
+"""The demo's virtual time is llmwarm's runtime clock; the ``time`` module is left alone."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+from llmwarm._core import runtime as _runtime
+from llmwarm.tools.demo import _virtual
+
+
+def test_a_virtual_run_is_the_runtime_clock_and_patches_no_time_function() -> None:
+    real = time.monotonic, time.time
+    before = _runtime.runtime.clock
+    seen: dict[str, object] = {}
+
+    async def main(clock: _virtual.VirtualClock) -> None:
+        seen["time module"] = (time.monotonic, time.time)
+        seen["runtime clock"] = _runtime.runtime.clock
+        start = _runtime.monotonic()
+        await _runtime.asleep(3600)  # an hour of virtual time: the loop jumps to it
+        seen["slept"] = _runtime.monotonic() - start
+        seen["loop"] = asyncio.get_running_loop().time() == clock.monotonic()
+        seen["wall"] = _runtime.wall_time() == clock.time()
+
+    _virtual.run(main, limit=7200)
+    assert seen["time module"] == real  # nothing else in the process sees virtual time
+    assert isinstance(seen["runtime clock"], _virtual.VirtualClock)
+    assert seen["slept"] == 3600
+    assert seen["loop"] is True
+    assert seen["wall"] is True
+    assert _runtime.runtime.clock is before  # restored after the run
