@@ -125,6 +125,10 @@ class Policy:
     #: Seconds this policy waits on one call before acting on its slowness (``@routed``'s
     #: ``hedge_after``), or None; timeouts further in should be no shorter.
     patience: float | None = None
+    #: Seconds a cold start of the model is predicted to take (``@warm``'s prediction), or
+    #: None; like ``patience``, a timeout further in that is shorter would cut the calls
+    #: that find the model cold, so ``@pooled`` raises its SDK client's timeout to it.
+    expected_cold_start: float | None = None
 
     def skips(self, call: Call) -> bool:
         """Return True to let ``call`` bypass this policy (asked only when ``may_skip``)."""

@@ -507,7 +507,9 @@ class Pooled(Policy):
         first 429/5xx: an SDK retrying it (openai's default is 2 retries, honouring
         ``Retry-After``) would sleep seconds before the fallback could start. And an SDK
         timeout shorter than a policy's patience (``@routed``'s ``hedge_after``) would cut
-        the calls that policy is still waiting on; the pool's timeout is raised to it.
+        the calls that policy is still waiting on, and one shorter than the cold start a
+        policy predicts (``@warm``'s ``expected_cold_start``) would cut the calls that find
+        the model cold while it loads: the pool's timeout is raised to the longest of them.
         """
         policies = stack.llmwarm_policies
         self.handled = any(p.handles_failures for p in policies if p is not self)
@@ -515,7 +517,8 @@ class Pooled(Policy):
         if self.handled and self.factory is not None and _accepts(self.factory, "max_retries"):
             self.sdk_defaults["max_retries"] = 0
         patience = max((p.patience or 0.0 for p in policies), default=0.0)
-        self.timeout = _at_least(self.timeout, patience)
+        cold = max((p.expected_cold_start or 0.0 for p in policies), default=0.0)
+        self.timeout = _at_least(self.timeout, max(patience, cold))
         self._set_keys()
 
     def _http_client(self, is_async: bool) -> tuple[Pool, Any]:

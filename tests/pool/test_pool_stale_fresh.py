@@ -9,6 +9,7 @@ after a failure, from the failed connection itself (no per-request walk of the p
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import threading
 from collections.abc import Iterator
@@ -20,7 +21,7 @@ from llmwarm.pool import pooled
 
 
 class ClosingServer:
-    """Reads each request head, then closes the connection without answering."""
+    """Reads each request, then closes the connection without answering."""
 
     def __init__(self) -> None:
         self.requests = 0
@@ -38,16 +39,34 @@ class ClosingServer:
             except OSError:
                 return
             with conn:
-                buffer = b""
-                while b"\r\n\r\n" not in buffer:
-                    data = conn.recv(65536)
-                    if not data:
-                        break
-                    buffer += data
-                if buffer:
+                if self._read_request(conn):
                     self.requests += 1
 
+    @staticmethod
+    def _read_request(conn: socket.socket) -> bool:
+        # The whole request, body included: closing with unread bytes would send a TCP
+        # reset (a ReadError at the client) instead of the clean close under test.
+        buffer = b""
+        while b"\r\n\r\n" not in buffer:
+            data = conn.recv(65536)
+            if not data:
+                return False
+            buffer += data
+        head, _, body = buffer.partition(b"\r\n\r\n")
+        length = 0
+        for line in head.lower().split(b"\r\n"):
+            if line.startswith(b"content-length:"):
+                length = int(line.split(b":", 1)[1])
+        while len(body) < length:
+            data = conn.recv(65536)
+            if not data:
+                break
+            body += data
+        return True
+
     def close(self) -> None:
+        with contextlib.suppress(OSError):  # wakes the accept() in progress (Linux)
+            self._listener.shutdown(socket.SHUT_RDWR)
         self._listener.close()
         self._thread.join(5)
 
