@@ -44,6 +44,9 @@ thread's. Neighbours' load lands on every client alike, so its control stays wit
 few percent where the per-level samples' spreads by tens; it is the figure to trust at
 one in flight.
 
+``miss cost by decorator`` builds the stack up one decorator at a time, each stage a
+client, interleaved the same way (async): where the stack's cost goes in a real request.
+
 ``own_cost_us`` is what ``@pooled`` and the stack add per call around a stub SDK method
 that returns the completion without I/O (thread CPU time, the same code in a tight
 loop). It is a lower bound: in a real request llmwarm's code runs between the SDK's and
@@ -329,6 +332,75 @@ def _interleaved(url: str, blocks: int, per_block: int) -> dict[str, Any]:
     return {"async": asyncio.run(run_async()), "sync": run_sync()}
 
 
+def _layers(url: str, blocks: int, rotations: int) -> dict[str, float]:
+    """CPU µs per request each stage of the stack adds to bare, async, one in flight.
+
+    The stack built up one decorator at a time, every stage a client of its own, all
+    taking turns request by request as in :func:`_interleaved`: where the stack's miss
+    cost goes inside a real request (not in a tight loop). Median over blocks of the
+    difference to bare.
+    """
+    import openai
+
+    from llmwarm import Tier, cached, pooled, routed, traced, warm
+
+    options = {"base_url": url, "api_key": API_KEY}
+    tiers = [Tier("small", MODEL), Tier("large", "gpt-4o")]
+
+    async def call(prompt: str = "", *, model: str = MODEL, client: Any = None, **kw: Any) -> Any:
+        return await client.chat.completions.create(
+            model=model, messages=kw.get("messages") or _messages(prompt)
+        )
+
+    def copy() -> Any:
+        clone = type(call)(call.__code__, call.__globals__, call.__name__, None, call.__closure__)
+        clone.__kwdefaults__ = call.__kwdefaults__
+        return clone
+
+    def pool() -> Any:
+        return pooled(openai.AsyncOpenAI, **options)(copy())
+
+    def warmed(fn: Any) -> Any:
+        return warm([MODEL, "gpt-4o"], interval=3600)(fn)
+
+    def route(fn: Any) -> Any:
+        return routed(tiers, classify=lambda arguments: "small")(fn)
+
+    def cache(fn: Any) -> Any:
+        return cached(ttl=3600, maxsize=10_000)(fn)
+
+    bare_client = openai.AsyncOpenAI(**options)
+
+    async def bare(prompt: str) -> Any:
+        return await bare_client.chat.completions.create(model=MODEL, messages=_messages(prompt))
+
+    async def main() -> dict[str, float]:
+        stages: dict[str, Any] = {
+            "bare": bare,
+            "@pooled": pool(),
+            "@warm @pooled": warmed(pool()),
+            "@routed @warm @pooled": route(warmed(pool())),
+            "@cached @pooled": cache(pool()),
+            "full stack": traced(cache(route(warmed(pool())))),
+        }
+        names, prompts = list(stages), _prompts()
+        for fn in stages.values():
+            await fn(next(prompts))
+        added: dict[str, list[float]] = {name: [] for name in names[1:]}
+        for _ in range(blocks):
+            used = dict.fromkeys(names, 0.0)
+            for index in range(rotations):
+                for name in names[index % len(names) :] + names[: index % len(names)]:
+                    started = time.thread_time()
+                    await stages[name](next(prompts))
+                    used[name] += time.thread_time() - started
+            for name in added:
+                added[name].append((used[name] - used["bare"]) / rotations)
+        return {name: round(statistics.median(v) * 1e6) for name, v in added.items()}
+
+    return asyncio.run(main())
+
+
 # --------------------------------------------------------------------- the own costs
 
 
@@ -533,6 +605,10 @@ def run(quick: bool = False) -> dict[str, Any]:
         with fast_server() as url:
             results["one in flight, interleaved per request"] = _interleaved(url, blocks, per_block)
             _progress("interleaved", 1)
+            results["miss cost by decorator, µs per request (async, interleaved)"] = _layers(
+                url, blocks, 2 * per_block
+            )
+            _progress("layers", 1)
             results["async"] = _summarise(_run_async(url, rounds, per_sample))
             results["sync (threads)"] = _summarise(_run_sync(url, rounds, per_sample))
     finally:
