@@ -122,14 +122,22 @@ def _decorated(factory: Any, call: Any, pool_options: dict[str, Any]) -> dict[st
     return {"@pooled": plain, "stack": stack}
 
 
-def _clients(url: str, is_async: bool) -> dict[str, Callable[[str], Any]]:
-    """The three clients, each a callable ``(prompt) -> completion`` (a coroutine if async)."""
+def _clients(
+    url: str, is_async: bool, opened: list[Any] | None = None
+) -> dict[str, Callable[[str], Any]]:
+    """The four clients, each a callable ``(prompt) -> completion`` (a coroutine if async).
+
+    The bare SDK clients go into ``opened``: an async one must be closed on its own loop
+    (left to the garbage collector, it closes on whichever loop runs then, and fails).
+    """
     import openai
 
     factory: Any = openai.AsyncOpenAI if is_async else openai.OpenAI
     pool_options = {"base_url": url, "api_key": API_KEY}
     bare_client = factory(**pool_options)
     again_client = factory(**pool_options)
+    if opened is not None:
+        opened += [bare_client, again_client]
 
     if is_async:
 
@@ -232,7 +240,8 @@ def _requests(level: int, per_sample: int) -> int:
 
 def _run_async(url: str, rounds: int, per_sample: int) -> Samples:
     async def main() -> Samples:  # everything on one loop: async pools belong to it
-        clients = _clients(url, is_async=True)
+        opened: list[Any] = []
+        clients = _clients(url, is_async=True, opened=opened)
         prompts = _prompts()
         samples: Samples = {}
         for level in LEVELS:
@@ -244,6 +253,8 @@ def _run_async(url: str, rounds: int, per_sample: int) -> Samples:
                     sample = await _async_sample(clients[name], level, count, prompts)
                     samples.setdefault((level, name), []).append(sample)
             _progress("async", level)
+        for client in opened:
+            await client.close()
         return samples
 
     return asyncio.run(main())
@@ -314,7 +325,8 @@ def _interleaved(url: str, blocks: int, per_block: int) -> dict[str, Any]:
         return summary(cpu)
 
     async def run_async() -> dict[str, Any]:
-        clients, prompts = _clients(url, is_async=True), _prompts()
+        opened: list[Any] = []
+        clients, prompts = _clients(url, is_async=True, opened=opened), _prompts()
         for fn in clients.values():
             await fn(next(prompts))
         cpu: dict[str, list[float]] = {name: [] for name in CLIENTS}
@@ -327,6 +339,8 @@ def _interleaved(url: str, blocks: int, per_block: int) -> dict[str, Any]:
                     used[name] += time.thread_time() - started
             for name in CLIENTS:
                 cpu[name].append(used[name])
+        for client in opened:
+            await client.close()
         return summary(cpu)
 
     return {"async": asyncio.run(run_async()), "sync": run_sync()}
@@ -396,6 +410,7 @@ def _layers(url: str, blocks: int, rotations: int) -> dict[str, float]:
                     used[name] += time.thread_time() - started
             for name in added:
                 added[name].append((used[name] - used["bare"]) / rotations)
+        await bare_client.close()
         return {name: round(statistics.median(v) * 1e6) for name, v in added.items()}
 
     return asyncio.run(main())
