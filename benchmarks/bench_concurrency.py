@@ -19,7 +19,8 @@ Async: ``level`` tasks on one event loop; sync (``OpenAI``): ``level`` threads.
 
 Held equal (:data:`HELD_EQUAL`, also in the output): the SDK and its version, the server
 process, the request (model, one short user message of the same length) and the canned
-answer, the number in flight (1, 10, 50, 200), the number of requests per sample, and the
+answer, the number in flight (1, 10, 50, 200, then 1 again right after the burst of 200:
+see :data:`LEVELS`), the number of requests per sample, and the
 connections each client starts a level with (one unmeasured burst at that level first).
 Not held equal, on purpose: each client keeps its own default limits and timeouts
 (``bare`` the SDK's, ``@pooled`` llmwarm's), as users get them.
@@ -70,14 +71,17 @@ from typing import Any
 from benchmarks._fast_server import fast_server
 from benchmarks._timing import percentile
 
-LEVELS = (1, 10, 50, 200)
+#: Requests in flight, by label, in the order run. The last repeats 1 right after the
+#: burst of 200: the connections a burst leaves open are probed by every later request
+#: for as long as they are kept alive (the SDK's for 5 s, ``@pooled``'s for 300 s).
+LEVELS = {"1": 1, "10": 10, "50": 50, "200": 200, "1 after 200": 1}
 CLIENTS = ("bare", "bare again", "@pooled", "stack")
 #: The clients under test; "bare again" (a second, identical SDK client) is the control.
 TESTED = ("@pooled", "stack")
 #: (requests/s, CPU seconds per request, p99 seconds) of one sample.
 Sample = tuple[float, float, float]
-#: Samples per (level, client), in round order.
-Samples = dict[tuple[int, str], list[Sample]]
+#: Samples per (level label, client), in round order.
+Samples = dict[tuple[str, str], list[Sample]]
 TARGET_THROUGHPUT = 0.95
 MODEL = "gpt-4o-mini"
 API_KEY = "sk-bench"
@@ -224,7 +228,7 @@ def _sample(started: float, cpu: float, latencies: list[float]) -> Sample:
     return count / wall, used / count, percentile(latencies, 0.99)
 
 
-def _progress(mode: str, level: int) -> None:
+def _progress(mode: str, level: object) -> None:
     print(f"  concurrency: {mode} c={level} done", file=sys.stderr, flush=True)
 
 
@@ -244,15 +248,15 @@ def _run_async(url: str, rounds: int, per_sample: int) -> Samples:
         clients = _clients(url, is_async=True, opened=opened)
         prompts = _prompts()
         samples: Samples = {}
-        for level in LEVELS:
+        for label, level in LEVELS.items():
             count = _requests(level, per_sample)
             for fn in clients.values():  # warm-up: the connections this level opens
                 await _async_sample(fn, level, level, prompts)
             for order in _rounds(rounds):
                 for name in order:
                     sample = await _async_sample(clients[name], level, count, prompts)
-                    samples.setdefault((level, name), []).append(sample)
-            _progress("async", level)
+                    samples.setdefault((label, name), []).append(sample)
+            _progress("async", label)
         for client in opened:
             await client.close()
         return samples
@@ -264,16 +268,16 @@ def _run_sync(url: str, rounds: int, per_sample: int) -> Samples:
     clients = _clients(url, is_async=False)
     prompts = _prompts()
     samples: Samples = {}
-    with ThreadPoolExecutor(max_workers=LEVELS[-1]) as executor:
-        for level in LEVELS:
+    with ThreadPoolExecutor(max_workers=max(LEVELS.values())) as executor:
+        for label, level in LEVELS.items():
             count = _requests(level, per_sample)
             for fn in clients.values():
                 _sync_sample(fn, level, level, prompts, executor)
             for order in _rounds(rounds):
                 for name in order:
                     sample = _sync_sample(clients[name], level, count, prompts, executor)
-                    samples.setdefault((level, name), []).append(sample)
-            _progress("sync", level)
+                    samples.setdefault((label, name), []).append(sample)
+            _progress("sync", label)
     return samples
 
 
