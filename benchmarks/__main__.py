@@ -37,6 +37,9 @@ def flatten(value: Any, prefix: str = "") -> list[tuple[str, Any]]:
     if isinstance(value, dict) and set(value) == {"median", "min", "max"}:
         # A repeated measurement: one row, "median (min-max)".
         return [(prefix, f"{fmt(value['median'])} ({fmt(value['min'])}-{fmt(value['max'])})")]
+    if isinstance(value, dict) and set(value) == {"median", "q1", "q3"}:
+        # Paired ratios: one row, "median [interquartile range]".
+        return [(prefix, f"{fmt(value['median'])} [{fmt(value['q1'])}-{fmt(value['q3'])}]")]
     if isinstance(value, dict):
         rows: list[tuple[str, Any]] = []
         for key, item in value.items():
@@ -78,9 +81,16 @@ def markdown(report: dict[str, Any]) -> str:
         if "error" in result and len(result) <= 2:
             lines += [f"failed: `{result['error']}`", ""]
             continue
+        table = result.get("table")  # a benchmark's own table: a header row, then rows
+        rest = {k: v for k, v in result.items() if k != "table"}
         lines += ["| measure | value |", "| --- | --- |"]
-        lines += [f"| {key} | {fmt(value)} |" for key, value in flatten(result)]
+        lines += [f"| {key} | {fmt(value)} |" for key, value in flatten(rest)]
         lines.append("")
+        if table:
+            lines += ["| " + " | ".join(map(str, row)) + " |" for row in table[:1]]
+            lines += ["|" + " --- |" * len(table[0])]
+            lines += ["| " + " | ".join(map(str, row)) + " |" for row in table[1:]]
+            lines.append("")
     return "\n".join(lines)
 
 

@@ -149,6 +149,10 @@ class Policy:
     #: :class:`~llmwarm._core.call.SlotKey` slot instead, and is declared nowhere.
     reads: ClassVar[frozenset[str]] = frozenset()
     writes: ClassVar[frozenset[str]] = frozenset()
+    #: Seconds a cold start of the model is predicted to take (``@warm``'s prediction), or
+    #: None; like ``patience``, a timeout further in that is shorter would cut the calls
+    #: that find the model cold, so ``@pooled`` raises its SDK client's timeout to it.
+    expected_cold_start: float | None = None
 
     def skips(self, call: Call) -> bool:
         """Return True to let ``call`` bypass this policy (asked only when ``may_skip``)."""

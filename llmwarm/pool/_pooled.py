@@ -144,6 +144,7 @@ class Pool:
         self._lock = threading.Lock()
         self._shutdown: Any = None  # async: a generator the loop finalizes before closing
         self._close_task: asyncio.Task[None] | None = None
+        self._core_pool: Any = _UNRESOLVED  # the transport's connection pool, found once
 
     @property
     def is_async(self) -> bool:
@@ -184,11 +185,14 @@ class Pool:
         (this one excluded); an HTTP/2 connection multiplexes, so any open one will do.
         ``origin`` is accepted for compatibility and not consulted.
         """
-        try:
-            count = len(self.http_client._transport._pool.connections)  # httpcore, private
-        except Exception:  # another transport: fall back to "a request has completed"
+        core = self._core_pool
+        if core is _UNRESOLVED:
+            core = self._core_pool = _connection_pool(self.http_client)
+        if core is None:  # another transport: fall back to "a request has completed"
             return self.completed > 0
-        return count > (0 if self.http2 else self.in_use - 1)
+        # The private list, not the public `connections` property: that one copies the
+        # list on every call, a cost that grew with the connections the pool held.
+        return len(core._connections) > (0 if self.http2 else self.in_use - 1)
 
     def acquire(self) -> bool:
         """Count one more call using the pool; return False (and count nothing) if closing.
@@ -240,6 +244,19 @@ class Pool:
         if not self.closed:
             self.closed = True
             await self.http_client.aclose()
+
+
+_UNRESOLVED: Any = object()
+
+
+def _connection_pool(http_client: Any) -> Any:
+    """Return the httpcore(2) connection pool under ``http_client``, or None if unknown."""
+    try:
+        core = http_client._transport._pool  # httpcore's (and httpcore2's), private
+        len(core._connections)
+    except Exception:
+        return None
+    return core
 
 
 async def _close_with_loop(pool: Pool) -> AsyncGenerator[None, None]:
@@ -534,7 +551,9 @@ class Pooled(Policy):
         first 429/5xx: an SDK retrying it (openai's default is 2 retries, honouring
         ``Retry-After``) would sleep seconds before the fallback could start. And an SDK
         timeout shorter than a policy's patience (``@routed``'s ``hedge_after``) would cut
-        the calls that policy is still waiting on; the pool's timeout is raised to it.
+        the calls that policy is still waiting on, and one shorter than the cold start a
+        policy predicts (``@warm``'s ``expected_cold_start``) would cut the calls that find
+        the model cold while it loads: the pool's timeout is raised to the longest of them.
         """
         policies = stack.llmwarm_policies
         self.handled = any(p.handles_failures for p in policies if p is not self)
@@ -542,7 +561,8 @@ class Pooled(Policy):
         if self.handled and self.factory is not None and _accepts(self.factory, "max_retries"):
             self.sdk_defaults["max_retries"] = 0
         patience = max((p.patience or 0.0 for p in policies), default=0.0)
-        self.timeout = _at_least(self.timeout, patience)
+        cold = max((p.expected_cold_start or 0.0 for p in policies), default=0.0)
+        self.timeout = _at_least(self.timeout, max(patience, cold))
         self._set_keys()
 
     def _http_client(self, is_async: bool) -> tuple[Pool, Any]:

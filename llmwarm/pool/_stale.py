@@ -26,20 +26,40 @@ from llmwarm._core import logger
 __all__ = ["install"]
 
 
-def _reusing(transport: Any, url: Any) -> bool:
-    """Whether a request to ``url`` will go out on an idle pooled connection (else True)."""
-    try:
-        core = importlib.import_module(type(transport._pool).__module__.split(".")[0])
-        origin = core.URL(str(url)).origin
-        return any(
-            c.is_idle() and c.can_handle_request(origin) for c in transport._pool.connections
-        )
-    except Exception:  # another transport or layout: the error's own kind decides
-        return True
+def _reused(exc: BaseException) -> bool:
+    """Whether the request that raised ``exc`` went out on a connection that served before.
+
+    Asked only after a failure, so that a request that succeeds pays nothing: checking the
+    pool *before* each request (is an idle connection there?) walked every connection on
+    every request, a cost that grew with the concurrency the pool had seen. The failed
+    connection is the ``self`` of the connection's ``handle_request`` frame in the
+    traceback of the library's own exception (httpx re-raises it as its ``__cause__``):
+    an HTTP/1.1 connection counts its requests (``_request_count``); an HTTP/2 one gives
+    each stream an odd id, 1 for its first. Unknown layouts answer True (the error's own
+    kind decides, as before).
+    """
+    seen: set[int] = set()
+    error: BaseException | None = exc
+    while error is not None and id(error) not in seen:
+        seen.add(id(error))
+        traceback = error.__traceback__
+        while traceback is not None:
+            frame = traceback.tb_frame
+            if frame.f_code.co_name in ("handle_request", "handle_async_request"):
+                local = frame.f_locals
+                count = getattr(local.get("self"), "_request_count", None)
+                if isinstance(count, int):
+                    stream_id = local.get("stream_id")
+                    if isinstance(stream_id, int):  # HTTP/2: the connection's nth stream
+                        return stream_id > 1
+                    return count > 1
+            traceback = traceback.tb_next
+        error = error.__cause__ or error.__context__
+    return True
 
 
-def _again(lib: ModuleType, exc: Exception, reused: bool, request: Any) -> bool:
-    if not reused or not isinstance(request.stream, lib.ByteStream):
+def _again(lib: ModuleType, exc: Exception, request: Any) -> bool:
+    if not isinstance(request.stream, lib.ByteStream) or not _reused(exc):
         return False
     if isinstance(exc, lib.RemoteProtocolError) and "without sending a response" not in str(exc):
         return False  # a malformed answer, not a closed connection
@@ -58,11 +78,10 @@ def _retrying(cls: type) -> type:
 
         class AsyncRetrying(cls):  # type: ignore[misc]
             async def handle_async_request(self, request: Any) -> Any:
-                reused = _reusing(self, request.url)
                 try:
                     return await super().handle_async_request(request)
                 except stale as exc:
-                    if not _again(lib, exc, reused, request):
+                    if not _again(lib, exc, request):
                         raise
                 return await super().handle_async_request(request)
 
@@ -70,11 +89,10 @@ def _retrying(cls: type) -> type:
 
     class Retrying(cls):  # type: ignore[misc]
         def handle_request(self, request: Any) -> Any:
-            reused = _reusing(self, request.url)
             try:
                 return super().handle_request(request)
             except stale as exc:
-                if not _again(lib, exc, reused, request):
+                if not _again(lib, exc, request):
                     raise
             return super().handle_request(request)
 

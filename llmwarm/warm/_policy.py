@@ -144,10 +144,14 @@ class WarmingPolicy:
         return min(max(MIN_MARGIN, 2 * p90 + 1.0), self.keep_alive / 4)
 
     @property
+    def load(self) -> float:
+        """Seconds a cold load is predicted to take: the longest measured, else 30 s."""
+        return max(self._loads) if self._loads else DEFAULT_LEAD
+
+    @property
     def lead(self) -> float:
         """Seconds before a predicted call that a pre-warm ping is sent (a load + margin)."""
-        load = max(self._loads) if self._loads else DEFAULT_LEAD
-        return load + self.margin
+        return self.load + self.margin
 
     @property
     def spacing(self) -> float:

@@ -56,6 +56,7 @@ from llmwarm.warm._fleet import Fleet, is_backend, leasing, publishing, reading,
 from llmwarm.warm._learn import SAFETY, Learner
 from llmwarm.warm._policy import DEFAULT_BUDGET, WarmingPolicy
 from llmwarm.warm._policy import DEFAULT_KEEP_ALIVE as _POLICY_KEEP_ALIVE
+from llmwarm.warm._policy import DEFAULT_LEAD as _DEFAULT_LOAD
 
 __all__ = [
     "DEFAULT_AUTO_START",
@@ -269,6 +270,11 @@ class _WarmPolicy(Policy):
     def attach(self, stack: Stack) -> None:
         self.warmer._stack = stack  # the last call is the outermost stack
 
+    @property
+    def expected_cold_start(self) -> float:  # type: ignore[override]
+        """Seconds a cold start is predicted to take (read by ``@pooled`` for its timeout)."""
+        return self.warmer.expected_cold_start
+
     def is_warm(self, model: str) -> bool:
         """Whether ``model`` is predicted warm now (the ``Warmth`` protocol)."""
         return self.warmer.is_warm(model)
@@ -429,6 +435,21 @@ class Warmer:
         .. versionadded:: 0.2.0
         """
         return Stats(scope="warm", warmup_pings=self._sent, warmup_ping_failures=self._failed)
+
+    @property
+    def expected_cold_start(self) -> float:
+        """Seconds a cold start of this warmer's models is predicted to take.
+
+        The longest cold load a ping has measured (the warming policy keeps the last
+        few), else 30 s (``DEFAULT_LEAD``), the longest over the models. ``@pooled`` under
+        this ``@warm`` builds its client with a read timeout no shorter, when the stack
+        is built: a call that finds the model cold is not cut while it loads.
+
+        .. versionadded:: 0.2.0
+        """
+        with self._lock:
+            loads = [st.policy.load for st in self._state.values() if st.policy is not None]
+        return max(loads, default=_DEFAULT_LOAD)
 
     def interval(self, model: str) -> float:
         """Return the idle seconds allowed before pinging ``model`` (learned when "auto")."""

@@ -439,6 +439,10 @@ def test_a_forked_child_builds_its_own_pool(tls_server: TLSServer, trust: ssl.SS
 
     parent_id, _ = get()
     assert tls_server.connections == 1
+    # Held so that the child's copy of the parent's client stays alive there: a freed
+    # one could give the child's new client the same id(), a false "same client".
+    parent_client = get.pool.http_client()
+    assert id(parent_client) == parent_id
     read_end, write_end = os.pipe()
     pid = os.fork()
     if pid == 0:  # the child: report and leave without running any test machinery
