@@ -298,7 +298,11 @@ class _WarmPolicy(Policy):
             w._remember(call.instance)
         w._ensure_running()
         try:  # a "model loading" answer is waited out and the call run again (_loading)
-            result = yield from _loading.until_ready(call, sleep=getattr(w._clock, "sleep", None))
+            # Both waits of the clock: a sync sleep on the async path would block the loop.
+            clock = w._clock
+            result = yield from _loading.until_ready(
+                call, sleep=getattr(clock, "sleep", None), asleep=getattr(clock, "asleep", None)
+            )
         except BaseException:
             w._end(st, record, None, None, ok=False)
             raise
