@@ -393,6 +393,7 @@ class Warmer:
             return _Model(True, None if interval else Learner(start))
 
         self._budget = budget
+        self._model_state = model_state  # llmwarm.testing.reset() makes each model afresh
         self._state = {m: model_state() for m in models}
         # An adapter that can set the provider's window is asked for the busy period at once.
         self._sets_window = bool(getattr(ping, "sets_window", False))
@@ -516,6 +517,17 @@ class Warmer:
         .. versionadded:: 0.2.0
         """
         self.stop()
+
+    def _forget(self) -> None:
+        """Stop, and forget all it learned and counted, as in a new process (a reset).
+
+        The next call starts it again, as after ``llmwarm.close()``.
+        """
+        self._halt(reopen=True)
+        with self._lock:
+            self._state = {m: self._model_state() for m in self.models}
+            self._sent = self._failed = 0
+            self._rng = random.Random()
 
     async def aclose(self) -> None:
         """Stop warming and wait for an async warmer's task to end."""
@@ -933,8 +945,10 @@ def _after_fork(warmers: weakref.WeakSet[Warmer]) -> weakref.WeakSet[Warmer]:
 
 
 def _reset_warmers(warmers: weakref.WeakSet[Warmer]) -> weakref.WeakSet[Warmer]:
-    # Stop every warmer; the set stays: its warmers belong to functions that outlive a reset.
-    _stop_all(warmers)
+    # Every warmer as new: stopped until its function's next call, with nothing learned or
+    # counted. The set stays: its warmers belong to functions that outlive a reset.
+    for warmer in list(warmers):
+        warmer._forget()
     return warmers
 
 
