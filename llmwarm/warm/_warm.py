@@ -934,6 +934,9 @@ def _after_fork(warmers: weakref.WeakSet[Warmer]) -> weakref.WeakSet[Warmer]:
         warmer._lock = threading.Lock()
         warmer._scheduler = None
         warmer._runner = None
+        # Its own random draws: children sharing the parent's rng state would all draw the
+        # same first-ping spread and jitter, pinging in step (what the spread is against).
+        warmer._rng = random.Random()
         for st in warmer._state.values():
             st.pinging = False
             # Calls in flight on the parent's other threads do not exist here; counted
