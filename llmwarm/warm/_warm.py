@@ -541,6 +541,14 @@ class Warmer:
 
     # -- the Job protocol (driven by llmwarm._core.scheduler)
 
+    @property
+    def is_async(self) -> bool:
+        """Whether the warmed function is async: its warmer's work runs on the event loop.
+
+        .. versionadded:: 0.2.0
+        """
+        return self._is_async
+
     def delay(self) -> float | None:
         """Return seconds until due work (None: nothing scheduled)."""
         if self._stopped:
