@@ -479,8 +479,37 @@ def close_threads(timeout: float = 5.0) -> None:
 
 
 async def aclose_threads(timeout: float = 5.0) -> None:
-    """Do :func:`close_threads` in a worker thread: joining threads never blocks the loop."""
-    await asyncio.to_thread(close_threads, timeout)
+    """Do :func:`close_threads` on a thread of its own: joining threads never blocks the loop."""
+    await in_own_thread(close_threads, timeout)
+
+
+async def in_own_thread(fn: Callable[..., Any], *args: Any) -> Any:
+    """Await ``fn(*args)`` run on a new daemon thread (closing work: joins, flushes).
+
+    Not the loop's default executor, which llmwarm never uses (``asyncio.run`` waits for
+    its shutdown), nor llmwarm's workers, which the work may be ending.
+    """
+    loop = asyncio.get_running_loop()
+    done: asyncio.Future[Any] = loop.create_future()
+
+    def settle(error: BaseException | None, result: Any) -> None:
+        if done.cancelled():
+            return
+        if error is not None:
+            done.set_exception(error)
+        else:
+            done.set_result(result)
+
+    def run() -> None:
+        try:
+            result = fn(*args)
+        except BaseException as error:  # handed to the awaiting task
+            loop.call_soon_threadsafe(settle, error, None)
+        else:
+            loop.call_soon_threadsafe(settle, None, result)
+
+    threading.Thread(target=run, name="llmwarm-close", daemon=True).start()
+    return await done
 
 
 def _stop_ping_loop() -> None:

@@ -447,7 +447,11 @@ class Warmer:
         return st.active > 0 or self._clock.monotonic() - st.last <= self._window(st)
 
     def next_ping_at(self, model: str) -> float | None:
-        """Return when ``model``'s next ping is due (``time.monotonic()`` scale), or None."""
+        """Return when ``model``'s next ping is due (its clock's monotonic scale), or None.
+
+        The clock is the runtime clock (a ``llmwarm.testing.FakeClock`` in tests) unless
+        the warmer was given its own.
+        """
         st = self._state.get(model)
         if st is None or self._stopped:
             return None
