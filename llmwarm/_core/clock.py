@@ -130,7 +130,9 @@ class FakeClock:
     (:meth:`call_later`) and the due work of every warmer on it, each at its due time.
     :meth:`sleep` and :meth:`asleep` (a cool-down wait, a ping's backoff) advance the clock
     by the time asked instead of waiting, and record it in :attr:`slept`. ``now`` is the
-    monotonic time (settable); :meth:`time` is ``wall`` seconds ahead of it.
+    monotonic time (settable); :meth:`time` is ``wall`` seconds ahead of it. (One thread
+    does start: an async ``ping=`` of a sync function runs on llmwarm's ping loop, which
+    keeps a client bound to a loop on the same loop from one ping to the next.)
 
     .. versionadded:: 0.2.0
     """
