@@ -508,8 +508,13 @@ async def in_own_thread(fn: Callable[..., Any], *args: Any) -> Any:
         else:
             loop.call_soon_threadsafe(settle, None, result)
 
-    threading.Thread(target=run, name="llmwarm-close", daemon=True).start()
-    return await done
+    thread = threading.Thread(target=run, name="llmwarm-close", daemon=True)
+    thread.start()
+    result = await done
+    # It has settled `done` and is returning: gone in microseconds, so that no llmwarm
+    # thread is left once aclose() returns.
+    thread.join(1.0)
+    return result
 
 
 def _stop_ping_loop() -> None:
