@@ -20,7 +20,7 @@ import atexit
 import contextlib
 import os
 import threading
-from collections.abc import Awaitable, Callable, Hashable, Iterator
+from collections.abc import Awaitable, Callable, Hashable
 from dataclasses import dataclass
 from typing import Any, TypeVar, cast
 
@@ -228,17 +228,6 @@ class Runtime:
             if part.at_exit is not None:
                 with contextlib.suppress(Exception):  # the interpreter is going away anyway
                     part.at_exit(value)
-
-    # -- the clock
-
-    @contextlib.contextmanager
-    def using(self, clock: Clock) -> Iterator[Clock]:
-        """Make ``clock`` the runtime clock inside the ``with`` block, then restore the last."""
-        previous, self.clock = self.clock, clock
-        try:
-            yield clock
-        finally:
-            self.clock = previous
 
 
 #: The process's runtime.

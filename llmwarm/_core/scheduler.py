@@ -158,12 +158,6 @@ class ThreadScheduler:
             self._woken = True
             self._cond.notify_all()
 
-    def join(self, timeout: float) -> None:
-        """Wait for the thread to end (after its last job was removed)."""
-        thread = self._thread
-        if thread is not None and thread is not threading.current_thread():
-            thread.join(timeout)
-
     def _run(self) -> None:
         while True:
             with self._cond:
