@@ -73,9 +73,6 @@ from llmwarm._core.lifecycle import (
     WARMERS,
     aclose,
     close,
-    on_close,
-    on_exit,
-    on_fork_child,
     shutdown,
 )
 from llmwarm._core.loading import (
@@ -189,9 +186,6 @@ __all__ = [
     "mark_fallback",
     "observe_stream",
     "on_call_end",
-    "on_close",
-    "on_exit",
-    "on_fork_child",
     "on_loop_close",
     "patient",
     "predict",

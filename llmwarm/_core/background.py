@@ -20,6 +20,7 @@ from typing import Any
 
 from llmwarm._core.call import Call
 from llmwarm._core.driver import Offload, Step
+from llmwarm._core.runtime import runtime
 from llmwarm._core.scheduler import run_on_ping_loop, submit
 from llmwarm._core.streams import is_stream
 
@@ -38,7 +39,12 @@ class Blocking(Offload):
     __slots__ = ()
 
     async def run_async(self, proceed: Callable[[Call], Awaitable[Any]]) -> Any:
-        """Call the function on a llmwarm worker thread; cancelling abandons the wait."""
+        """Call the function on a llmwarm worker thread; cancelling abandons the wait.
+
+        On a test clock it is called here, on the loop: no thread starts.
+        """
+        if _on_test_clock():
+            return self.function(*self.args)
         return await asyncio.wrap_future(submit(self.function, *self.args))
 
 
@@ -48,8 +54,10 @@ class Ping(Step):
     ``is_async`` says ``send()`` returns an awaitable. On a loop (an async warmer) an async
     ``send`` is called and awaited there; any other runs on a worker thread (it may block),
     and an awaitable or async stream it returns all the same (a lambda returning a
-    coroutine) is awaited back on the loop. On a worker (a sync warmer) a sync ``send`` runs
-    inline; an async one, or what it returns, runs on llmwarm's ping loop.
+    coroutine) is awaited back on the loop (on a test clock, a sync ``send`` runs on the loop
+    too: no thread starts). On a worker (a sync warmer) a sync ``send`` runs inline; an
+    async one, or what it returns, runs on llmwarm's ping loop, even on a test clock (a
+    client bound to a loop keeps its loop from one ping to the next).
 
     ``proceed`` is never used (a ping starts no call of the stack's rest), so the step can
     also be run by hand, outside a driver.
@@ -75,7 +83,10 @@ class Ping(Step):
         """Send the ping from the running loop."""
         if self.is_async:
             return await _settle(self.send())
-        result = await asyncio.wrap_future(submit(self._send_sync))
+        if _on_test_clock():  # a test moves time itself: the sync ping runs here, no thread
+            result = self._send_sync()
+        else:
+            result = await asyncio.wrap_future(submit(self._send_sync))
         if isinstance(result, _Deferred):
             return await _settle(result.value)
         return result
@@ -83,6 +94,11 @@ class Ping(Step):
     def _send_sync(self) -> Any:
         result = self.send()
         return _Deferred(result) if _is_async_result(result) else _drain(result)
+
+
+def _on_test_clock() -> bool:
+    # A test clock (llmwarm.testing.FakeClock) starts no thread: what would block runs inline.
+    return bool(getattr(runtime.clock, "manual", False))
 
 
 def is_async_callable(fn: Any) -> bool:

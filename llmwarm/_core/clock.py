@@ -17,7 +17,10 @@ import threading
 import time
 import weakref
 from collections.abc import Callable
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:  # the scheduler imports this module
+    from llmwarm._core.scheduler import Job
 
 __all__ = ["Clock", "FakeClock", "ScaledClock", "SystemClock", "TimerHandle"]
 
@@ -127,7 +130,9 @@ class FakeClock:
     (:meth:`call_later`) and the due work of every warmer on it, each at its due time.
     :meth:`sleep` and :meth:`asleep` (a cool-down wait, a ping's backoff) advance the clock
     by the time asked instead of waiting, and record it in :attr:`slept`. ``now`` is the
-    monotonic time (settable); :meth:`time` is ``wall`` seconds ahead of it.
+    monotonic time (settable); :meth:`time` is ``wall`` seconds ahead of it. (One thread
+    does start: an async ``ping=`` of a sync function runs on llmwarm's ping loop, which
+    keeps a client bound to a loop on the same loop from one ping to the next.)
 
     .. versionadded:: 0.2.0
     """
@@ -141,7 +146,7 @@ class FakeClock:
         self.slept: list[float] = []
         self._timers: list[tuple[float, int, TimerHandle]] = []
         self._order = itertools.count()
-        self._jobs: weakref.WeakSet[Any] = weakref.WeakSet()
+        self._jobs: weakref.WeakSet[Job] = weakref.WeakSet()
         self._lock = threading.RLock()
         self._advancing = threading.local()
 
@@ -170,7 +175,7 @@ class FakeClock:
             heapq.heappush(self._timers, (handle.when, next(self._order), handle))
         return handle
 
-    def watch(self, job: Any) -> None:
+    def watch(self, job: Job) -> None:
         """Drive ``job`` (a warmer on this clock) from :meth:`advance`: its due work runs there."""
         with self._lock:
             self._jobs.add(job)
@@ -261,9 +266,9 @@ def _timer_runner(handle: TimerHandle) -> Callable[[bool], Any]:
     return run
 
 
-def _job_runner(job: Any) -> Callable[[bool], Any]:
+def _job_runner(job: Job) -> Callable[[bool], Any]:
     def run(in_loop: bool) -> Any:
-        if getattr(job, "_is_async", False):
+        if job.is_async:
             if in_loop:
                 return job.arun_due()
             try:

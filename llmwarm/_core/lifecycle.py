@@ -2,13 +2,9 @@
 
 They end the parts of the runtime (:mod:`llmwarm._core.runtime`) stage by stage, so the
 lifecycle never imports a decorator (the decorators register their parts on first use).
-:func:`on_close`, :func:`on_exit` and :func:`on_fork_child` register a stateless part for
-code that has only a hook to give (telemetry's flush).
 """
 
 from __future__ import annotations
-
-from collections.abc import Awaitable, Callable
 
 from llmwarm._core.runtime import BATCHERS, POOLS, TELEMETRY, THREADS, WARMERS, runtime
 
@@ -20,58 +16,8 @@ __all__ = [
     "WARMERS",
     "aclose",
     "close",
-    "on_close",
-    "on_exit",
-    "on_fork_child",
     "shutdown",
 ]
-
-
-def _present() -> bool:
-    return True  # a hook's part holds no state: only its callbacks matter
-
-
-def _keep(value: bool) -> bool:
-    return value
-
-
-def on_exit(hook: Callable[[], None]) -> None:
-    """Run ``hook`` at interpreter exit (once, however often it is registered)."""
-    runtime.part(("exit", hook), _present, reset=_keep, after_fork=_keep, at_exit=lambda _: hook())
-
-
-def on_fork_child(hook: Callable[[], None]) -> None:
-    """Run ``hook`` in a child process right after ``os.fork()`` (once per hook)."""
-
-    def renew(value: bool) -> bool:
-        hook()
-        return value
-
-    runtime.part(("fork", hook), _present, reset=_keep, after_fork=renew)
-
-
-def on_close(
-    stage: int,
-    name: str,
-    close: Callable[[], None],
-    aclose: Callable[[], Awaitable[None]] | None = None,
-) -> None:
-    """Have :func:`close` call ``close`` (and :func:`aclose` await ``aclose``) at ``stage``.
-
-    ``name`` makes registering again harmless: the first registration of a name stays.
-    Without ``aclose``, :func:`aclose` calls ``close``.
-    """
-
-    async def aclose_part(_: bool) -> None:
-        if aclose is not None:
-            await aclose()
-        else:
-            close()
-
-    runtime.part(
-        name, _present, stage=stage, close=lambda _: close(), aclose=aclose_part,
-        reset=_keep, after_fork=_keep,
-    )  # fmt: skip
 
 
 def close() -> None:

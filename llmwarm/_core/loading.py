@@ -323,8 +323,15 @@ def _bound(call: Call) -> float:
     return DEFAULT_MAX_WAIT
 
 
-def until_ready(call: Call, *, sleep: Callable[[float], None] | None = None) -> Flow:
+def until_ready(
+    call: Call,
+    *,
+    sleep: Callable[[float], None] | None = None,
+    asleep: Callable[[float], Awaitable[None]] | None = None,
+) -> Flow:
     """Run ``call``; while its model answers "not ready", wait as advised and run it again.
+
+    ``sleep`` and ``asleep`` are the waits of the caller's clock (see :class:`Pause`).
 
     The call is tagged cold with the answer's kind. Under ``@routed`` with another tier
     ready, the error goes up at once (the router moves the call there).
@@ -347,7 +354,7 @@ def until_ready(call: Call, *, sleep: Callable[[float], None] | None = None) -> 
                 record.cold_start_kind = patience.kind
             if delay is None:
                 raise
-        yield Pause(delay, sleep)
+        yield Pause(delay, sleep, asleep)
 
 
 def patient(

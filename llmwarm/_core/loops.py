@@ -23,6 +23,7 @@ import weakref
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from llmwarm._core import runtime as _runtime
 from llmwarm._core.log import logger
 
 __all__ = ["CLOSE_TIMEOUT", "on_loop_close"]
@@ -35,12 +36,17 @@ Hook = Callable[[], Awaitable[Any]]
 _hooks: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, list[Hook]] = (
     weakref.WeakKeyDictionary()
 )
-_lock = threading.Lock()
+
+
+def _lock() -> threading.Lock:
+    # A runtime part: a forked child gets a new lock (the parent's may be held by a thread
+    # the child does not have); a reset keeps it.
+    return _runtime.runtime.part("loop-close hooks lock", threading.Lock, reset=lambda lock: lock)
 
 
 def on_loop_close(loop: asyncio.AbstractEventLoop, hook: Hook) -> None:
     """Run ``await hook()`` on ``loop`` right before the loop closes (at most once)."""
-    with _lock:
+    with _lock():
         hooks = _hooks.get(loop)
         if hooks is not None:
             hooks.append(hook)
@@ -56,7 +62,7 @@ def on_loop_close(loop: asyncio.AbstractEventLoop, hook: Hook) -> None:
 def _closing(ref: weakref.ref[asyncio.AbstractEventLoop], original: Callable[[], None]) -> Any:
     def close() -> None:
         loop = ref()
-        with _lock:
+        with _lock():
             hooks = _hooks.pop(loop, []) if loop is not None else []
         if hooks and loop is not None and not loop.is_closed() and not loop.is_running():
             try:

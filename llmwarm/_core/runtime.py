@@ -21,7 +21,7 @@ import atexit
 import contextlib
 import os
 import threading
-from collections.abc import Awaitable, Callable, Hashable, Iterator
+from collections.abc import Awaitable, Callable, Hashable
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar, cast
 
@@ -223,22 +223,13 @@ class Runtime:
                 self._values[part.name] = kept
 
     def _at_exit(self) -> None:
-        # Last made, first ended, as atexit itself does.
-        for part, value in reversed(self._live()):
+        # In close() order: staged parts by stage (warmers stop before the pools their pings
+        # use close), then the others last made, first ended, as atexit itself does.
+        rest = [(p, v) for p, v in self._live() if p.stage is None]
+        for part, value in self._staged() + rest[::-1]:
             if part.at_exit is not None:
                 with contextlib.suppress(Exception):  # the interpreter is going away anyway
                     part.at_exit(value)
-
-    # -- the clock
-
-    @contextlib.contextmanager
-    def using(self, clock: Clock) -> Iterator[Clock]:
-        """Make ``clock`` the runtime clock inside the ``with`` block, then restore the last."""
-        previous, self.clock = self.clock, clock
-        try:
-            yield clock
-        finally:
-            self.clock = previous
 
 
 #: The process's runtime.

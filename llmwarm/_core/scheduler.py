@@ -71,11 +71,26 @@ class Job(Protocol):
     ``_claim()`` returns the keys of the work due now and marks them in flight (they are not
     due again until ``_release(key)``, which the runner calls however the work ended);
     ``_work(key)`` is that work, a generator of steps (see
-    :func:`~llmwarm._core.driver.run_steps_sync`).
+    :func:`~llmwarm._core.driver.run_steps_sync`). A manual clock
+    (:class:`~llmwarm._core.clock.FakeClock`) drives a job it watches through
+    ``run_due()``, or ``arun_due()`` on a loop when ``is_async``.
     """
+
+    @property
+    def is_async(self) -> bool:
+        """Whether the job's work runs on an event loop (``arun_due``), not a thread."""
+        ...
 
     def delay(self) -> float | None:
         """Return seconds until the next due work (<= 0: now), or None when nothing is due."""
+        ...
+
+    def run_due(self) -> None:
+        """Do the work due now on this thread."""
+        ...
+
+    async def arun_due(self) -> None:
+        """Do the work due now on the running loop."""
         ...
 
     def _claim(self) -> list[str]: ...
@@ -142,12 +157,6 @@ class ThreadScheduler:
         with self._cond:
             self._woken = True
             self._cond.notify_all()
-
-    def join(self, timeout: float) -> None:
-        """Wait for the thread to end (after its last job was removed)."""
-        thread = self._thread
-        if thread is not None and thread is not threading.current_thread():
-            thread.join(timeout)
 
     def _run(self) -> None:
         while True:
@@ -464,8 +473,42 @@ def close_threads(timeout: float = 5.0) -> None:
 
 
 async def aclose_threads(timeout: float = 5.0) -> None:
-    """Do :func:`close_threads` in a worker thread: joining threads never blocks the loop."""
-    await asyncio.to_thread(close_threads, timeout)
+    """Do :func:`close_threads` on a thread of its own: joining threads never blocks the loop."""
+    await in_own_thread(close_threads, timeout)
+
+
+async def in_own_thread(fn: Callable[..., Any], *args: Any) -> Any:
+    """Await ``fn(*args)`` run on a new daemon thread (closing work: joins, flushes).
+
+    Not the loop's default executor, which llmwarm never uses (``asyncio.run`` waits for
+    its shutdown), nor llmwarm's workers, which the work may be ending.
+    """
+    loop = asyncio.get_running_loop()
+    done: asyncio.Future[Any] = loop.create_future()
+
+    def settle(error: BaseException | None, result: Any) -> None:
+        if done.cancelled():
+            return
+        if error is not None:
+            done.set_exception(error)
+        else:
+            done.set_result(result)
+
+    def run() -> None:
+        try:
+            result = fn(*args)
+        except BaseException as error:  # handed to the awaiting task
+            loop.call_soon_threadsafe(settle, error, None)
+        else:
+            loop.call_soon_threadsafe(settle, None, result)
+
+    thread = threading.Thread(target=run, name="llmwarm-close", daemon=True)
+    thread.start()
+    result = await done
+    # It has settled `done` and is returning: gone in microseconds, so that no llmwarm
+    # thread is left once aclose() returns.
+    thread.join(1.0)
+    return result
 
 
 def _stop_ping_loop() -> None:

@@ -9,8 +9,9 @@ frozen snapshot. Its fields are named after the OpenTelemetry metrics ``@traced`
 A snapshot fills the fields that concern its source (``scope`` says which); the others
 stay ``0`` (counters) or ``None`` (rates and latencies).
 
-The earlier shapes stay readable: ``stats["total_requests"]`` (the keys of the dict
-``llmwarm.stats()`` returned until 0.2) and ``stats.hits`` (the attributes of
+The earlier shapes stay readable: ``stats["total_requests"]``, ``stats.get(...)``,
+``.items()`` (the keys and mapping methods of the dict ``llmwarm.stats()`` returned until
+0.2) and ``stats.hits`` (the attributes of
 ``CacheStats`` and ``BatchStats``, deprecated) answer the new fields; ``["errors"]`` is
 ``request_errors`` as it was in the dict, ``.errors`` is ``cache_errors`` as it was on
 ``CacheStats``.
@@ -20,7 +21,7 @@ from __future__ import annotations
 
 import dataclasses
 import warnings
-from collections.abc import Iterator
+from collections.abc import ItemsView, Iterator, KeysView, ValuesView
 from typing import TYPE_CHECKING, Any, Literal
 
 __all__ = ["Stats"]
@@ -50,10 +51,14 @@ _OLD_ATTRIBUTES = {
     "errors": "cache_errors",
     "bypassed": "cache_bypassed",
     "corrupt_rows": "cache_corrupt_rows",
-    "items": "batch_items",
     "max_batch_size": "batch_max_size",
     "failed_batches": "batch_failures",
 }
+# BatchStats.items (now batch_items) is no attribute any more: `items()` is the mapping
+# method the former dict had. `stats["items"]` still reads it.
+# What `stats[key]` answers besides the fields: every former name, the dict's keys first
+# (its "errors" were failed calls; CacheStats.errors, back-end failures, is `.errors`).
+_OLD_NAMES = {**_OLD_ATTRIBUTES, "items": "batch_items", **_OLD_KEYS}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -131,11 +136,22 @@ class Stats:
     """Batches whose call raised or returned a result of the wrong length."""
 
     def __getitem__(self, key: str) -> Any:
-        """Read a field by name, or by a key of the dict ``llmwarm.stats()`` returned."""
-        name = _OLD_KEYS.get(key, key)
+        """Read a field by name, or by a former name.
+
+        Former names: the keys of the dict ``llmwarm.stats()`` returned before 0.2, the
+        attributes of ``CacheStats`` and ``BatchStats``.
+        """
+        name = _OLD_NAMES.get(key, key)
         if name in _FIELDS:
             return getattr(self, name)
         raise KeyError(key)
+
+    def get(self, key: str, default: Any = None) -> Any:
+        """Return ``stats[key]`` (any name ``[]`` reads), or ``default`` if none such."""
+        try:
+            return self[key]
+        except KeyError:
+            return default
 
     if not TYPE_CHECKING:  # type checkers refuse the old names; run time still answers
 
@@ -148,20 +164,37 @@ class Stats:
             warnings.warn(f"Stats.{name} is deprecated; read Stats.{new}.", DeprecationWarning, 2)
             return getattr(self, new)
 
-    def keys(self) -> list[str]:
+    # The mapping methods of the dict llmwarm.stats() returned before 0.2. They list the
+    # field names (the new names): dict(stats) and {**stats} give the fields.
+
+    def keys(self) -> KeysView[str]:
         """Return the field names (so ``dict(stats)`` and ``{**stats}`` work)."""
-        return list(_FIELDS)
+        return self.as_dict().keys()
+
+    def values(self) -> ValuesView[Any]:
+        """Return the fields' values, in the order of :meth:`keys`."""
+        return self.as_dict().values()
+
+    def items(self) -> ItemsView[str, Any]:
+        """Return ``(field name, value)`` pairs, in the order of :meth:`keys`."""
+        return self.as_dict().items()
 
     def __contains__(self, key: object) -> bool:
-        """Whether ``stats[key]`` answers (a field, or a key of the former dict)."""
-        return isinstance(key, str) and _OLD_KEYS.get(key, key) in _FIELDS
+        """Whether ``stats[key]`` answers (a field, or a former name)."""
+        return isinstance(key, str) and _OLD_NAMES.get(key, key) in _FIELDS
 
     def __iter__(self) -> Iterator[str]:
         return iter(_FIELDS)
 
+    def __len__(self) -> int:
+        return len(_FIELDS)
+
     def as_dict(self) -> dict[str, Any]:
-        """Return every field in a plain dict (for JSON or logging)."""
-        return dataclasses.asdict(self)
+        """Return every field in a plain dict (for JSON or logging).
+
+        ``json.dumps`` takes this dict, not the snapshot itself.
+        """
+        return {name: getattr(self, name) for name in _FIELDS}
 
 
 _FIELDS = tuple(f.name for f in dataclasses.fields(Stats))

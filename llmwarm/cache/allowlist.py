@@ -23,6 +23,8 @@ import sys
 import threading
 from typing import Any, TypeVar
 
+from llmwarm._core import runtime as _runtime
+
 __all__ = ["BUILTIN_TYPES", "kind_of", "name_of", "register_type", "resolve"]
 
 T = TypeVar("T", bound=type)
@@ -40,7 +42,13 @@ BUILTIN_TYPES: dict[str, tuple[str, str]] = {
 }
 """Stored name -> (module, attribute) of the SDK response models allowed by default."""
 
-_lock = threading.Lock()
+
+def _lock() -> threading.Lock:
+    # A runtime part: a forked child gets a new lock (the parent's may be held by a thread
+    # the child does not have); a reset keeps it (the registrations are the user's).
+    return _runtime.runtime.part("allow-list lock", threading.Lock, reset=lambda lock: lock)
+
+
 _by_name: dict[str, type] = {}
 _by_class: dict[type, str] = {}
 _loaded_packages: set[str] = set()
@@ -79,7 +87,7 @@ def register_type(cls: T, *, name: str | None = None) -> T:
         name = f"{cls.__module__}:{cls.__qualname__}"
     if not isinstance(name, str) or not name:
         raise ConfigError(f"register_type(name={name!r})", "must be a non-empty string.")
-    with _lock:
+    with _lock():
         taken = _by_name.get(name)
         if taken is not None and taken is not cls:
             raise ConfigError(
@@ -99,7 +107,7 @@ def _load_builtin(name: str) -> type | None:
         cls = getattr(importlib.import_module(module_name), attribute)
     except (ImportError, AttributeError):  # the SDK is absent, or this version lacks it
         return None
-    with _lock:
+    with _lock():
         _by_name.setdefault(name, cls)
         _by_class.setdefault(cls, name)
     return cls  # type: ignore[no-any-return]

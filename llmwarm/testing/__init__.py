@@ -12,7 +12,7 @@ and time moves only when the test says::
         complete("hi")           # a warmer on the fake clock starts no thread
         clock.advance(600)       # its pings run here, each at its due time
 
-:func:`reset` gives every part of the runtime fresh state (warmers stopped, pools closed,
+:func:`reset` gives every part of the runtime fresh state (warmers idle, pools closed,
 flights, breakers, cool-downs and statistics forgotten), as a new process would have.
 With pytest, the ``llmwarm_reset`` and ``fake_clock`` fixtures do both (see
 ``docs/testing.md``; set ``llmwarm_reset = true`` in the ini file to reset around every
@@ -35,7 +35,8 @@ __all__ = ["FakeClock", "ScaledClock", "SystemClock", "fake_clock", "reset", "se
 def reset() -> None:
     """Give every part of llmwarm's runtime fresh state, as in a new process.
 
-    Warmers stop (their functions' calls do not restart them), batches waiting are sent,
+    Warmers stop and forget what they learned and counted (their function's next call
+    starts each again, as in a new process), batches waiting are sent,
     sync pools close, and flights, breakers, cool-downs, statistics and llmwarm's threads
     are forgotten; the next use makes each afresh. The clock is left as it is.
 

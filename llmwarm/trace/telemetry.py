@@ -28,7 +28,6 @@ The SDK is imported inside :func:`setup` only, never at ``import llmwarm``.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import os
 import threading
@@ -266,5 +265,7 @@ def _flush(handles: list[Telemetry]) -> None:
 
 async def _aflush(handles: list[Telemetry]) -> None:
     # An exporter's flush is network I/O (seconds, when the collector is slow): never on
-    # the event loop that called llmwarm.aclose().
-    await asyncio.to_thread(_flush, handles)
+    # the event loop that called llmwarm.aclose(), nor in the loop's default executor.
+    from llmwarm._core.scheduler import in_own_thread
+
+    await in_own_thread(_flush, handles)

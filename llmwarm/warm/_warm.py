@@ -304,7 +304,11 @@ class _WarmPolicy(Policy):
             w._remember(call.instance)
         w._ensure_running()
         try:  # a "model loading" answer is waited out and the call run again (_loading)
-            result = yield from _loading.until_ready(call, sleep=getattr(w._clock, "sleep", None))
+            # Both waits of the clock: a sync sleep on the async path would block the loop.
+            clock = w._clock
+            result = yield from _loading.until_ready(
+                call, sleep=getattr(clock, "sleep", None), asleep=getattr(clock, "asleep", None)
+            )
         except BaseException:
             w._end(st, record, None, None, ok=False)
             raise
@@ -395,6 +399,7 @@ class Warmer:
             return _Model(True, None if interval else Learner(start))
 
         self._budget = budget
+        self._model_state = model_state  # llmwarm.testing.reset() makes each model afresh
         self._state = {m: model_state() for m in models}
         # An adapter that can set the provider's window is asked for the busy period at once.
         self._sets_window = bool(getattr(ping, "sets_window", False))
@@ -463,7 +468,11 @@ class Warmer:
         return st.active > 0 or self._clock.monotonic() - st.last <= self._window(st)
 
     def next_ping_at(self, model: str) -> float | None:
-        """Return when ``model``'s next ping is due (``time.monotonic()`` scale), or None."""
+        """Return when ``model``'s next ping is due (its clock's monotonic scale), or None.
+
+        The clock is the runtime clock (a ``llmwarm.testing.FakeClock`` in tests) unless
+        the warmer was given its own.
+        """
         st = self._state.get(model)
         if st is None or self._stopped:
             return None
@@ -534,6 +543,17 @@ class Warmer:
         """
         self.stop()
 
+    def _forget(self) -> None:
+        """Stop, and forget all it learned and counted, as in a new process (a reset).
+
+        The next call starts it again, as after ``llmwarm.close()``.
+        """
+        self._halt(reopen=True)
+        with self._lock:
+            self._state = {m: self._model_state() for m in self.models}
+            self._sent = self._failed = 0
+            self._rng = random.Random()
+
     async def aclose(self) -> None:
         """Stop warming and wait for an async warmer's task to end."""
         await self._ahalt(reopen=False)
@@ -545,6 +565,14 @@ class Warmer:
             await asyncio.wait([runner.task])
 
     # -- the Job protocol (driven by llmwarm._core.scheduler)
+
+    @property
+    def is_async(self) -> bool:
+        """Whether the warmed function is async: its warmer's work runs on the event loop.
+
+        .. versionadded:: 0.2.0
+        """
+        return self._is_async
 
     def delay(self) -> float | None:
         """Return seconds until due work (None: nothing scheduled)."""
@@ -939,6 +967,9 @@ def _after_fork(warmers: weakref.WeakSet[Warmer]) -> weakref.WeakSet[Warmer]:
         warmer._lock = threading.Lock()
         warmer._scheduler = None
         warmer._runner = None
+        # Its own random draws: children sharing the parent's rng state would all draw the
+        # same first-ping spread and jitter, pinging in step (what the spread is against).
+        warmer._rng = random.Random()
         for st in warmer._state.values():
             st.pinging = False
             # Calls in flight on the parent's other threads do not exist here; counted
@@ -950,8 +981,10 @@ def _after_fork(warmers: weakref.WeakSet[Warmer]) -> weakref.WeakSet[Warmer]:
 
 
 def _reset_warmers(warmers: weakref.WeakSet[Warmer]) -> weakref.WeakSet[Warmer]:
-    # Stop every warmer; the set stays: its warmers belong to functions that outlive a reset.
-    _stop_all(warmers)
+    # Every warmer as new: stopped until its function's next call, with nothing learned or
+    # counted. The set stays: its warmers belong to functions that outlive a reset.
+    for warmer in list(warmers):
+        warmer._forget()
     return warmers
 
 
