@@ -140,6 +140,11 @@ class Policy:
     #: Seconds this policy waits on one call before acting on its slowness (``@routed``'s
     #: ``hedge_after``), or None; timeouts further in should be no shorter.
     patience: float | None = None
+    #: Whether this policy passes each call on at once and at most once (``@traced``), never
+    #: again later (a fallback, a retry, a wait for a loading model): a policy further in
+    #: may then take the record's start time as the time its own flow began, which
+    #: ``@cached`` does to read its memory back end without a clock read of its own.
+    passes_once: ClassVar[bool] = False
     #: Keyword arguments this policy adds to the calls it passes on (``@pooled``'s client):
     #: ``@cached`` warns when such a policy sits outside it (its keys cannot see them).
     injects: tuple[str, ...] = ()

@@ -379,7 +379,19 @@ class CachePolicy(Policy):
             )
 
     def attach(self, stack: Stack) -> None:
-        """Warn once when a policy outside this one injects arguments (``@pooled``)."""
+        """Warn once when a policy outside this one injects arguments (``@pooled``).
+
+        And read entries at the record's start time only while every policy outside this
+        one passes a call on once, at once: under ``@routed`` a fallback reaches this
+        flow seconds after the call started, and an entry that expired meanwhile must
+        not be served.
+        """
+        for policy in stack.llmwarm_policies:
+            if policy is self:
+                break
+            if not policy.passes_once:
+                self._read_at = None  # for good: the policy may sit in this stack too
+                break
         if "order" in self._warned:
             return
         for policy in stack.llmwarm_policies:

@@ -372,6 +372,7 @@ class TracedPolicy(Policy):
     .. versionadded:: 0.1.0
     """
 
+    passes_once: ClassVar[bool] = True  # one span around one pass of the call
     reads: ClassVar[frozenset[str]] = frozenset(
         {
             "started", "model", "warmup", "cold_start", "cold_start_kind", "idle_s", "cache_hit",

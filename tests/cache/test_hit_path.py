@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
-from llmwarm import cached
+import httpx
+
+from llmwarm import Tier, cached, routed, traced
 from llmwarm.cache import keys
+from llmwarm.cache.backends import MemoryBackend
 
 
 def test_mutating_an_argument_between_calls_changes_the_key() -> None:
@@ -80,3 +84,33 @@ def test_a_hit_is_served_and_a_miss_calls_once() -> None:
         assert complete("a") == "A"
     assert complete("b") == "B"
     assert calls == ["a", "b"]
+
+
+def test_a_fallback_under_routed_never_reads_an_entry_that_expired_since_the_call_began() -> None:
+    # @routed sends the same call (the same record) again after a slow failure: the entry
+    # must be checked against the time of that second pass, not the call's start.
+    calls: list[str] = []
+
+    @routed([Tier("small", "s"), Tier("medium", "m")])
+    @cached(backend=MemoryBackend(ttl=0.2))
+    def complete(messages: Any, *, model: str = "x") -> str:
+        calls.append(model)
+        if model == "s":
+            time.sleep(0.3)  # a slow failure: the entry for "m" expires meanwhile
+            raise httpx.ConnectError("down")
+        return f"{model} answer {len(calls)}"
+
+    short = [{"role": "user", "content": "hi"}]
+    assert complete(short, model="m") == "m answer 1"  # fills the entry for "m"
+    assert complete(short) == "m answer 3"  # small fails, falls back: computed afresh
+    assert calls == ["m", "s", "m"]
+
+
+def test_a_traced_stack_still_reads_entries_at_the_call_start() -> None:
+    # @traced passes each call on once, at once: the fast read stays on.
+    @traced
+    @cached(backend=MemoryBackend(ttl=60))
+    def complete(prompt: str) -> str:
+        return prompt
+
+    assert complete.cache._policy._read_at is not None
