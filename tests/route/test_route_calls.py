@@ -186,3 +186,4 @@ async def test_prefer_warm(
     assert (await call(complete, messages)).model == model
     assert warmth.warmed == warmed
     assert capture.last.route_reason == ("warm" if warmed else "classified")
+    assert capture.last.tier == next(t.name for t in TIERS if t.model == model)

@@ -61,8 +61,9 @@ def test_warm_request_overhead_is_a_few_milliseconds(oai: openai.OpenAI) -> None
         start = time.perf_counter()
         oai.chat.completions.create(model="m", messages=MESSAGES)  # type: ignore[list-item]
         timings.append(time.perf_counter() - start)
-    # The fastest of 20 (a loaded machine delays some): with Nagle, every one takes ~40 ms.
-    assert min(timings) < 0.030
+    # The fastest quarter of 20 (a loaded machine delays some): with Nagle, every one takes
+    # ~40 ms, and a regression that slows most calls shows here too.
+    assert sorted(timings)[5] < 0.030
 
 
 def test_accepted_connections_have_tcp_nodelay(sim_server: SimServer) -> None:
