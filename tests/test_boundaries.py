@@ -144,7 +144,7 @@ def test_no_module_reaches_into_another_folders_private_names(path: Path) -> Non
         ("name = call._binder.positional[0]", "batch/_batched.py"),
         ("_call._current.set(record)", "route/_steps.py"),
         ("record.extra; record._extra", "cache/_cached.py"),
-        ("if type(policy).__name__ == 'Pooled': pass", "cache/_cached.py"),
+        ("if type(policy).__name__ == 'PooledPolicy': pass", "cache/_cached.py"),
         ("_trace_module._TRACER_PROVIDER is None", "trace/_traced.py"),
     ],
 )

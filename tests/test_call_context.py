@@ -232,7 +232,13 @@ def _policy_classes() -> list[type[Policy]]:
 def test_every_policy_declares_only_real_facts() -> None:
     classes = _policy_classes()
     names = {kind.__name__ for kind in classes}
-    assert {"Pooled", "CachePolicy", "Router", "Batcher", "TracedPolicy"} <= names
+    assert {
+        "PooledPolicy",
+        "CachedPolicy",
+        "RoutedPolicy",
+        "BatchedPolicy",
+        "TracedPolicy",
+    } <= names
     for kind in classes:
         assert kind.reads <= CallRecord.FACTS, kind
         assert kind.writes <= CallRecord.FACTS, kind

@@ -44,7 +44,7 @@ __all__ = [
     "DEFAULT_MAX_WAIT",
     "BatchSizeError",
     "BatchStats",
-    "Batcher",
+    "BatchedPolicy",
     "batched",
 ]
 
@@ -75,7 +75,7 @@ BatchStats = Stats
 
 @dataclasses.dataclass
 class _Counts:
-    """What a batcher has done so far (read through :attr:`Batcher.stats`)."""
+    """What a batcher has done so far (read through :attr:`BatchedPolicy.stats`)."""
 
     batches: int = 0
     items: int = 0
@@ -103,7 +103,7 @@ class _LoopBatches:
     the batcher ever ran on alive forever.
     """
 
-    def __init__(self, batcher: Batcher) -> None:
+    def __init__(self, batcher: BatchedPolicy) -> None:
         self.batcher = batcher
         self.pending: dict[Any, _Pending] = {}
         self.sending: set[asyncio.Task[None]] = set()
@@ -224,7 +224,7 @@ class _Enqueue(Step):
 
     __slots__ = ("batcher", "call")
 
-    def __init__(self, batcher: Batcher, call: Call) -> None:
+    def __init__(self, batcher: BatchedPolicy, call: Call) -> None:
         self.batcher = batcher
         self.call = call
 
@@ -239,7 +239,7 @@ class _Enqueue(Step):
         return await batches.submit(self.call, proceed)
 
 
-class Batcher(Policy):
+class BatchedPolicy(Policy):
     """The ``@batched`` policy; exposed as ``decorated.batcher`` (with :attr:`stats`).
 
     .. versionadded:: 0.1.0
@@ -275,7 +275,7 @@ class Batcher(Policy):
         )
 
     @property
-    def batcher(self) -> Batcher:
+    def batcher(self) -> BatchedPolicy:
         """Return this policy: its options and :attr:`stats`."""
         return self
 
@@ -346,7 +346,7 @@ def _timer(
     return loop.call_later(delay, flush)
 
 
-def _batchers() -> weakref.WeakSet[Batcher]:
+def _batchers() -> weakref.WeakSet[BatchedPolicy]:
     """Every batcher of the process: the runtime's ``"batchers"`` part."""
     return _runtime.runtime.part(
         "batchers",
@@ -359,21 +359,21 @@ def _batchers() -> weakref.WeakSet[Batcher]:
     )
 
 
-def _drain(batchers: weakref.WeakSet[Batcher]) -> None:
+def _drain(batchers: weakref.WeakSet[BatchedPolicy]) -> None:
     for batcher in list(batchers):
         batcher.close()
 
 
-async def _adrain(batchers: weakref.WeakSet[Batcher]) -> None:
+async def _adrain(batchers: weakref.WeakSet[BatchedPolicy]) -> None:
     for batcher in list(batchers):
         await batcher.aclose()
 
 
-def _keep(batchers: weakref.WeakSet[Batcher]) -> weakref.WeakSet[Batcher]:
+def _keep(batchers: weakref.WeakSet[BatchedPolicy]) -> weakref.WeakSet[BatchedPolicy]:
     return batchers  # a forked child's batchers are the parent's objects
 
 
-def _reset_batchers(batchers: weakref.WeakSet[Batcher]) -> weakref.WeakSet[Batcher]:
+def _reset_batchers(batchers: weakref.WeakSet[BatchedPolicy]) -> weakref.WeakSet[BatchedPolicy]:
     # Send what waits; the batchers belong to functions that outlive a reset.
     _drain(batchers)
     return batchers
@@ -418,6 +418,10 @@ def batched(
     size, wait = _check(max_size, max_wait)
 
     def decorate(target: Callable[..., Any]) -> Any:
-        return _core.apply(target, Batcher(size, wait))
+        return _core.apply(target, BatchedPolicy(size, wait))
 
     return decorate if fn is None else decorate(fn)
+
+
+Batcher = BatchedPolicy  # rename_policies: keep
+"""The type of ``fn.batcher``: the ``@batched`` policy itself (:class:`BatchedPolicy`)."""

@@ -190,7 +190,7 @@ class CacheHandle:
     .. versionadded:: 0.1.0
     """
 
-    def __init__(self, policy: CachePolicy) -> None:
+    def __init__(self, policy: CachedPolicy) -> None:
         self._policy = policy
 
     @property
@@ -286,7 +286,7 @@ Read it with ``record.get(SHARED_RESULT)``.
 """
 
 
-class CachePolicy(Policy):
+class CachedPolicy(Policy):
     """The policy behind :func:`cached` (one per decorated function)."""
 
     handles: ClassVar[tuple[str, ...]] = ("cache", "cache_key")
@@ -797,25 +797,25 @@ def _own_copy(error: BaseException, traceback: Any) -> BaseException:
     return own
 
 
-def _live() -> weakref.WeakSet[CachePolicy]:
+def _live() -> weakref.WeakSet[CachedPolicy]:
     """Every live cached function's policy: the runtime's ``"caches"`` part."""
     return _runtime.runtime.part(
         "caches", weakref.WeakSet, after_fork=_after_fork, reset=_reset_policies
     )
 
 
-def _track(policy: CachePolicy) -> None:
+def _track(policy: CachedPolicy) -> None:
     _live().add(policy)
 
 
-def _after_fork(policies: weakref.WeakSet[CachePolicy]) -> weakref.WeakSet[CachePolicy]:
+def _after_fork(policies: weakref.WeakSet[CachedPolicy]) -> weakref.WeakSet[CachedPolicy]:
     # The child's cached functions are the parent's objects: keep them, renewed.
     for policy in list(policies):
         policy._after_fork()
     return policies
 
 
-def _reset_policies(policies: weakref.WeakSet[CachePolicy]) -> weakref.WeakSet[CachePolicy]:
+def _reset_policies(policies: weakref.WeakSet[CachedPolicy]) -> weakref.WeakSet[CachedPolicy]:
     # Flights and breakers start afresh; the policies belong to functions that outlive it.
     for policy in list(policies):
         policy.flights.reset()
@@ -959,7 +959,7 @@ def cached(
                 "decorates a class; @cached decorates a function or method. Decorate the "
                 "method that calls the provider instead.",
             )
-        policy = CachePolicy(
+        policy = CachedPolicy(
             ttl=seconds,
             backend=shared if shared is not None else MemoryBackend(maxsize=maxsize, ttl=seconds),
             key=key,

@@ -33,7 +33,7 @@ from llmwarm.config._schema import PROVIDERS, ConfigError, StackConfig, parse_co
 
 __all__ = [
     "ConfigError",
-    "DefaultModel",
+    "DefaultModelPolicy",
     "StackConfig",
     "add_arguments",
     "from_config",
@@ -50,7 +50,7 @@ DEFAULT_PROVIDER = "openai"
 """The provider section ``from_config`` builds when none is named."""
 
 
-class DefaultModel(Policy):
+class DefaultModelPolicy(Policy):
     """Pass ``model=<default>`` when the caller passed no model (``default_model``).
 
     .. versionadded:: 0.1.0
@@ -157,7 +157,7 @@ def build(stack: StackConfig, target: F) -> F:
         decorated = decorator(decorated)
     if stack.default_model and stack.routing is None:
         # Outermost, so the cache key, the trace and every policy see the model.
-        decorated = _core.apply(decorated, DefaultModel(stack.default_model))
+        decorated = _core.apply(decorated, DefaultModelPolicy(stack.default_model))
     return cast(F, decorated)
 
 
@@ -306,3 +306,7 @@ def main(argv: list[str] | None = None) -> int:
 
 if __name__ == "__main__":
     raise SystemExit(main())
+
+
+DefaultModel = DefaultModelPolicy  # rename_policies: keep
+"""Deprecated: the former name of :class:`DefaultModelPolicy`."""

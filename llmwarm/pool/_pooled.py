@@ -55,7 +55,7 @@ __all__ = [
     "FromEnv",
     "Pool",
     "PoolHandle",
-    "Pooled",
+    "PooledPolicy",
     "aclose",
     "close",
     "from_env",
@@ -464,7 +464,7 @@ class _Lease:
         self.pool.release()
 
 
-class Pooled(Policy):
+class PooledPolicy(Policy):
     """The ``@pooled`` policy: injects a pooled client unless the caller passed one.
 
     .. versionadded:: 0.1.0
@@ -687,7 +687,7 @@ class PoolHandle:
     .. versionadded:: 0.1.0
     """
 
-    def __init__(self, policy: Pooled) -> None:
+    def __init__(self, policy: PooledPolicy) -> None:
         self._policy = policy
 
     def http_client(self) -> Any:
@@ -796,7 +796,7 @@ def pooled(
     limits, timeout = _check(factory, http2, limits, timeout, http_options, client_kwargs)
 
     def decorate(target: F) -> F:
-        policy = Pooled(factory, http2, limits, timeout, http_options or {}, client_kwargs)
+        policy = PooledPolicy(factory, http2, limits, timeout, http_options or {}, client_kwargs)
         return apply(target, policy)
 
     return cast("PoolDecorator", decorate)
@@ -852,3 +852,7 @@ def _check(
     if "http_client" in client_kwargs:
         raise TypeError("@pooled: http_client is the pooled client; do not pass it.")
     return cast(httpx.Limits, limits), cast(httpx.Timeout, timeout)
+
+
+Pooled = PooledPolicy  # rename_policies: keep
+"""Deprecated: the former name of :class:`PooledPolicy`."""

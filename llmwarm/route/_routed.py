@@ -46,7 +46,7 @@ __all__ = [
     "DEFAULT_MAX_COOLDOWN",
     "DEFAULT_MAX_WAIT",
     "DEFAULT_PREFER_WARM",
-    "Router",
+    "RoutedPolicy",
     "Tier",
     "default_classifier",
     "routed",
@@ -137,7 +137,7 @@ def _check_tiers(tiers: object) -> tuple[Tier, ...]:
     return checked
 
 
-class Router(Policy):
+class RoutedPolicy(Policy):
     """The ``@routed`` policy; exposed as ``decorated.router``.
 
     .. versionadded:: 0.1.0
@@ -175,7 +175,7 @@ class Router(Policy):
         self._by_model = {tier.model: tier for tier in reversed(tiers)}
 
     @property
-    def router(self) -> Router:
+    def router(self) -> RoutedPolicy:
         """Return this policy: its ``tiers`` and :meth:`cooling`."""
         return self
 
@@ -431,7 +431,13 @@ def routed(
     chosen_classifier = classify if classify is not None else default_classifier()
 
     def decorate(fn: F) -> F:
-        policy = Router(checked, chosen_classifier, fallback, prefer_warm, hedge, cool, most, wait)
+        policy = RoutedPolicy(
+            checked, chosen_classifier, fallback, prefer_warm, hedge, cool, most, wait
+        )
         return _core.apply(fn, policy)
 
     return cast("RouteDecorator", decorate)
+
+
+Router = RoutedPolicy  # rename_policies: keep
+"""The type of ``fn.router``: the ``@routed`` policy itself (:class:`RoutedPolicy`)."""

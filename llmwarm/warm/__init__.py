@@ -12,6 +12,7 @@ from llmwarm.warm._warm import (
     MIN_INTERVAL,
     PING_MESSAGES,
     Warmer,
+    WarmPolicy,
     warm,
 )
 
@@ -25,6 +26,7 @@ __all__ = [
     "MIN_INTERVAL",
     "PING_MESSAGES",
     "WarmDecorator",
+    "WarmPolicy",
     "WarmedFunction",
     "Warmer",
     "shutdown",

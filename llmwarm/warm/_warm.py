@@ -225,7 +225,7 @@ def warm(
             fleet = backend if isinstance(backend, Fleet) else Fleet(backend)
         policy = None if interval is not None else budget
         warmer = Warmer(models, every, window, ping, fleet, clock, policy)
-        return apply(function, _WarmPolicy(warmer))
+        return apply(function, WarmPolicy(warmer))
 
     return cast("WarmDecorator", decorate)
 
@@ -251,7 +251,7 @@ async def _aclose_all(warmers: weakref.WeakSet[Warmer]) -> None:
 # ------------------------------------------------------------------------------ policy
 
 
-class _WarmPolicy(Policy):
+class WarmPolicy(Policy):
     """Reads each call's model, predicts cold starts and records activity."""
 
     handles: ClassVar[tuple[str, ...]] = ("warmer",)

@@ -14,13 +14,13 @@ import pytest
 
 import llmwarm
 from llmwarm._core import driver as _core
-from llmwarm.cache._cached import CachePolicy
-from llmwarm.config import DefaultModel, from_config
-from llmwarm.pool import Pooled
-from llmwarm.route._routed import Router
+from llmwarm.cache._cached import CachedPolicy
+from llmwarm.config import DefaultModelPolicy, from_config
+from llmwarm.pool import PooledPolicy
+from llmwarm.route._routed import RoutedPolicy
 from llmwarm.sim import SimServer
 from llmwarm.trace import TracedPolicy
-from llmwarm.warm._warm import _WarmPolicy as WarmPolicy
+from llmwarm.warm._warm import WarmPolicy
 
 
 def _config(sim: SimServer, **sections: Any) -> dict[str, Any]:
@@ -63,7 +63,7 @@ def test_sync_stack_is_fused_and_calls_the_simulator(sim_server: SimServer) -> N
         return f"{response.model}:{response.choices[0].message.content}"
 
     assert type(complete) is _core.Stack
-    assert _names(complete) == [DefaultModel, TracedPolicy, CachePolicy, Pooled]
+    assert _names(complete) == [DefaultModelPolicy, TracedPolicy, CachedPolicy, PooledPolicy]
     first = complete("hello")
     assert first.startswith("gpt-4o-mini:")
     assert complete("hello") == first  # a cache hit: no second upstream call
@@ -85,7 +85,7 @@ async def test_async_stack_uses_the_async_client(sim_server: SimServer) -> None:
 
     assert inspect.iscoroutinefunction(complete)
     assert type(complete) is _core.Stack
-    assert _names(complete) == [DefaultModel, TracedPolicy, CachePolicy, Pooled]
+    assert _names(complete) == [DefaultModelPolicy, TracedPolicy, CachedPolicy, PooledPolicy]
     first = await complete("hello")
     assert first.startswith("gpt-4o-mini:")
     assert await complete("hello") == first
@@ -102,7 +102,7 @@ def test_wrong_key_reaches_the_provider_as_401(sim_server: SimServer) -> None:
             model=model, messages=[{"role": "user", "content": "hi"}]
         )
 
-    assert _names(complete) == [DefaultModel, Pooled]
+    assert _names(complete) == [DefaultModelPolicy, PooledPolicy]
     with pytest.raises(openai.AuthenticationError):
         complete()
 
@@ -131,7 +131,7 @@ def test_routing_replaces_the_default_model(sim_server: SimServer) -> None:
         )
         return f"{response.model}:{response.usage.completion_tokens}"
 
-    assert _names(complete) == [Router, Pooled]
+    assert _names(complete) == [RoutedPolicy, PooledPolicy]
     assert complete("hi") == "m-small:2"
     assert complete("hi", model="m-large").startswith("m-large:")
 
@@ -155,7 +155,7 @@ def test_ollama_gets_a_pooled_http_client_on_its_host(sim_server: SimServer) -> 
         reply = http_client.post("/api/chat", json=body).raise_for_status().json()
         return f"{reply['model']}:{reply['message']['content']}"
 
-    assert _names(chat) == [DefaultModel, CachePolicy, Pooled]
+    assert _names(chat) == [DefaultModelPolicy, CachedPolicy, PooledPolicy]
     assert chat("hi").startswith("llama3.2:")
     assert chat("hi") == chat("hi")
     assert _models(sim_server) == {"llama3.2": 1}
@@ -176,7 +176,7 @@ def test_yaml_file_source(tmp_path: Path, sim_server: SimServer) -> None:
         return str(response.model)
 
     assert complete() == "gpt-4o-mini"
-    assert _names(complete) == [DefaultModel, CachePolicy, Pooled]
+    assert _names(complete) == [DefaultModelPolicy, CachedPolicy, PooledPolicy]
 
 
 def test_decoration_errors_name_the_problem() -> None:
@@ -211,7 +211,7 @@ def test_default_model_keeps_an_explicit_model() -> None:
     assert echo() == "m"
     assert echo(model="other") == "other"
     assert echo(model=None) == "m"
-    assert _names(echo) == [DefaultModel]
+    assert _names(echo) == [DefaultModelPolicy]
 
 
 def _wait_for(predicate: Any, timeout: float = 10.0) -> None:
@@ -243,7 +243,7 @@ def test_full_openai_stack_pings_through_itself(sim_server: SimServer) -> None:
         )
         return str(response.model)
 
-    assert _names(complete) == [TracedPolicy, CachePolicy, Router, WarmPolicy, Pooled]
+    assert _names(complete) == [TracedPolicy, CachedPolicy, RoutedPolicy, WarmPolicy, PooledPolicy]
     assert complete([{"role": "user", "content": "hi"}]) == "gpt-4o-mini"
     # Idle for more than the interval: @warm pings through the same stack (pooled client).
     _wait_for(lambda: complete.warmer.pings_sent >= 1)
@@ -279,7 +279,7 @@ async def test_ollama_warmup_uses_the_preload(sim_server: SimServer, kind: str) 
 
         fn = from_config(data, provider="ollama")(achat)
         assert await fn() == "llama3.2"
-    assert _names(fn) == [DefaultModel, WarmPolicy, Pooled]
+    assert _names(fn) == [DefaultModelPolicy, WarmPolicy, PooledPolicy]
     # Idle past the interval: @warm sends the Ollama preload (POST /api/generate, no prompt).
     deadline = time.monotonic() + 10
     while sim_server.stats()["models"]["llama3.2"]["requests"] < 2:

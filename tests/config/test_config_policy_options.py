@@ -10,8 +10,8 @@ import pytest
 from llmwarm import ConfigError
 from llmwarm.config import from_config
 from llmwarm.config._schema import parse_config
-from llmwarm.route._routed import Router
-from llmwarm.warm._warm import _WarmPolicy as WarmPolicy
+from llmwarm.route._routed import RoutedPolicy
+from llmwarm.warm._warm import WarmPolicy
 
 
 def _openai(**sections: Any) -> dict[str, Any]:
@@ -37,7 +37,7 @@ def test_a_yaml_cooldown_above_the_default_max_builds() -> None:
     def complete(*, model: str | None = None, client: Any = None) -> str:
         return str(model)
 
-    router = _policy(complete, Router)
+    router = _policy(complete, RoutedPolicy)
     assert (router.cooldown, router.max_cooldown) == (3600.0, 3600.0)
 
 

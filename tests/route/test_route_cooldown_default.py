@@ -6,13 +6,13 @@ import pytest
 
 from llmwarm import ConfigError
 from llmwarm.route import DEFAULT_COOLDOWN, Tier, routed
-from llmwarm.route._routed import Router
+from llmwarm.route._routed import RoutedPolicy
 
 TIERS = [Tier("small", "s"), Tier("large", "l")]
 
 
-def _router(fn: object) -> Router:
-    (policy,) = [p for p in fn.llmwarm_policies if isinstance(p, Router)]  # type: ignore[attr-defined]
+def _router(fn: object) -> RoutedPolicy:
+    (policy,) = [p for p in fn.llmwarm_policies if isinstance(p, RoutedPolicy)]  # type: ignore[attr-defined]
     return policy
 
 
