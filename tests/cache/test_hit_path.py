@@ -91,19 +91,20 @@ def test_a_fallback_under_routed_never_reads_an_entry_that_expired_since_the_cal
     # must be checked against the time of that second pass, not the call's start.
     calls: list[str] = []
 
-    @routed([Tier("small", "s"), Tier("medium", "m")])
+    # Tier and model names of this test alone: cool-downs are process-wide.
+    @routed([Tier("hit-path-small", "hp-s"), Tier("hit-path-medium", "hp-m")])
     @cached(backend=MemoryBackend(ttl=0.2))
     def complete(messages: Any, *, model: str = "x") -> str:
         calls.append(model)
-        if model == "s":
+        if model == "hp-s":
             time.sleep(0.3)  # a slow failure: the entry for "m" expires meanwhile
             raise httpx.ConnectError("down")
         return f"{model} answer {len(calls)}"
 
     short = [{"role": "user", "content": "hi"}]
-    assert complete(short, model="m") == "m answer 1"  # fills the entry for "m"
-    assert complete(short) == "m answer 3"  # small fails, falls back: computed afresh
-    assert calls == ["m", "s", "m"]
+    assert complete(short, model="hp-m") == "hp-m answer 1"  # fills the entry
+    assert complete(short) == "hp-m answer 3"  # small fails, falls back: computed afresh
+    assert calls == ["hp-m", "hp-s", "hp-m"]
 
 
 def test_a_traced_stack_still_reads_entries_at_the_call_start() -> None:
