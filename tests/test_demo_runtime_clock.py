@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import time
 
+import pytest
+
 from llmwarm._core import runtime as _runtime
 from llmwarm.tools.demo import _virtual
 
@@ -30,3 +32,34 @@ def test_a_virtual_run_is_the_runtime_clock_and_patches_no_time_function() -> No
     assert seen["loop"] is True
     assert seen["wall"] is True
     assert _runtime.runtime.clock is before  # restored after the run
+
+
+def test_a_virtual_run_waits_for_a_thread_that_wakes_it() -> None:
+    # llmwarm.aclose() ends its threads on a thread of its own: a virtual run that awaits
+    # such a thread, with no timer due meanwhile, must wait for it rather than fail.
+    import threading
+
+    async def main(clock: _virtual.VirtualClock) -> str:
+        loop = asyncio.get_running_loop()
+        done: asyncio.Future[str] = loop.create_future()
+
+        def later() -> None:
+            time.sleep(0.2)
+            loop.call_soon_threadsafe(done.set_result, "woken")
+
+        threading.Thread(target=later).start()
+        return await done
+
+    assert _virtual.run(main) == "woken"
+
+
+def test_a_virtual_run_that_nothing_can_wake_fails_within_its_bound(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(_virtual, "_THREAD_WAKE_BOUND", 0.1)
+
+    async def main(clock: _virtual.VirtualClock) -> None:
+        await asyncio.get_running_loop().create_future()  # never resolved
+
+    with pytest.raises(RuntimeError, match="no timer is due"):
+        _virtual.run(main)

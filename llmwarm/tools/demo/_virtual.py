@@ -63,6 +63,10 @@ class VirtualClock:
         self.elapsed += max(0.0, seconds)
 
 
+#: Real seconds the loop waits for another thread to wake it when no timer is due.
+_THREAD_WAKE_BOUND = 30.0
+
+
 class _JumpingSelector(selectors.DefaultSelector):
     """Polls without blocking; where the loop would wait ``timeout``, advances the clock."""
 
@@ -76,8 +80,12 @@ class _JumpingSelector(selectors.DefaultSelector):
         if ready or timeout == 0:
             return ready
         if timeout is None:
-            # Nothing scheduled and nothing to read: only another thread could wake the
-            # loop, and nothing here uses one. Waiting would hang the demo.
+            # Nothing scheduled and nothing to read: only another thread can wake the loop
+            # (llmwarm.aclose() ends its threads on a thread of its own, which then wakes
+            # it). Wait for that in real time, within a bound: past it, nothing will.
+            ready = super().select(_THREAD_WAKE_BOUND)
+            if ready:
+                return ready
             raise RuntimeError("virtual time: every task waits and no timer is due")
         self._clock.advance(timeout)
         if self._limit is not None and self._clock.elapsed > self._limit:
