@@ -38,7 +38,7 @@ from typing import Any
 from llmwarm._core import runtime as _runtime
 from llmwarm._core.background import is_async_callable
 from llmwarm._core.call import Call, CallRecord
-from llmwarm._core.driver import Flow, Step, Work, run_steps_async, run_steps_sync
+from llmwarm._core.driver import Flow, Offload, Step, Work, run_steps_async, run_steps_sync
 from llmwarm._core.failures import retry_after, status_of
 from llmwarm._core.log import logger
 
@@ -384,18 +384,10 @@ def patient(
     return spatient
 
 
-class _Send(Step):
+class _Send(Offload):
     """Call ``function(*args)``: here on the sync path, awaiting what it returns on the other."""
 
-    __slots__ = ("args", "function")
-
-    def __init__(self, function: Callable[..., Any], *args: Any) -> None:
-        self.function = function
-        self.args = args
-
-    def run_sync(self, proceed: Callable[[Call], Any]) -> Any:
-        """Call the function on this thread."""
-        return self.function(*self.args)
+    __slots__ = ()
 
     async def run_async(self, proceed: Callable[[Call], Awaitable[Any]]) -> Any:
         """Call the function and await its answer on the running loop."""
