@@ -38,11 +38,11 @@ from llmwarm._core import (
     predict,
     safely,
 )
-from llmwarm._core import loading as _loading
 from llmwarm._core import observe_stream as _observe_stream
 from llmwarm._version import __version__
 from llmwarm.trace import _semconv as sc
 from llmwarm.trace._responses import (
+    NO_ENDPOINT,
     ResponseFacts,
     endpoint_of,
     messages_json,
@@ -211,19 +211,20 @@ def _number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
-class _Span:
+class _Span(ResponseFacts):
     """One traced call in flight: what was known at its start, finished exactly once.
 
     A whole traced call runs through the OpenTelemetry SDK's large code path (span,
     attribute validation, histograms), so every extra function or object of llmwarm's on
     it evicts some of the SDK's code and data from the first-level caches: the end of a
     call is one function (:meth:`finish`), which reads the response, ends the span and
-    records the metric points from values it reads once.
+    records the metric points from values it reads once; the response's facts are this
+    object's own fields (one object per call, not two).
     """
 
     __slots__ = (
-        "call", "common", "content", "facts", "late", "model", "policy", "provider", "span",
-        "start", "tel", "token", "ttfc",
+        "asked", "call", "common", "content", "late", "policy", "provider", "span", "start",
+        "tel", "token", "ttfc",
     )  # fmt: skip
 
     def __init__(
@@ -234,7 +235,7 @@ class _Span:
         self.policy = policy
         self.tel = tel
         self.call = call
-        self.model = model
+        self.asked = model  # the request's model (``model`` is the response's)
         self.provider = provider
         self.late = provider is None  # learnt from the response, set when the call ends
         #: The attributes the span starts with and every metric point carries (operation,
@@ -244,7 +245,13 @@ class _Span:
         self.start = start
         #: The context token of the span made current (None when it does not record).
         self.token = token
-        self.facts = ResponseFacts()
+        # ResponseFacts' own fields, set here: no second __init__ call per traced call.
+        self.model: str | None = None
+        self.id: str | None = None
+        self.finish_reasons: list[str] = []
+        self.input_tokens: int | None = None
+        self.output_tokens: int | None = None
+        self.text: list[str] = []
         self.ttfc: float | None = None
         self.content = content
 
@@ -252,7 +259,7 @@ class _Span:
     def on_chunk(self, chunk: Any) -> None:
         if self.ttfc is None:
             self.ttfc = _perf_counter() - self.start
-        self.facts.read(chunk, chunk=True, content=self.content)
+        self.read(chunk, chunk=True, content=self.content)
         if self.provider is None:
             self.provider = provider_of_result(chunk)
 
@@ -266,23 +273,26 @@ class _Span:
         common path is this one function.
         """
         duration = _perf_counter() - self.start
-        facts = self.facts
+        facts = self
         if result is not _NO_RESULT:
-            facts.read(result, content=self.content)
+            self.read(result, content=self.content)
             if self.provider is None:
                 self.provider = provider_of_result(result)
         call, tel, span = self.call, self.tel, self.span
         record = call.record
-        model = record.model or self.model
+        model = record.model or self.asked
         predict(record, call, model)
         provider = self.provider
         # Every fact is read once, for the span and the metric points alike.
         hit = record.cache_hit
         cold = record.cold_start
         warmup = record.warmup
-        cold_kind = _loading.kind_of(record)
+        # What loading.kind_of() answers, inline (a function less on every call's path).
+        cold_kind = record.cold_start_kind
+        if cold_kind is None and cold and not hit:
+            cold_kind = "blocking"
         late_provider = provider if provider and self.late else None
-        routed = model if model and model != self.model else None  # routed to another model
+        routed = model if model and model != self.asked else None  # routed to another model
         response_model = facts.model
         ttfc = self.ttfc
         tin = tout = None
@@ -507,7 +517,9 @@ class TracedPolicy(Policy):
         model = arguments.get("model")
         model = model if isinstance(model, str) else None
         client = arguments.get("client")
-        endpoint = endpoint_of(client if client is not None else arguments.get("http_client"))
+        if client is None:
+            client = arguments.get("http_client")
+        endpoint = NO_ENDPOINT if client is None else endpoint_of(client)
         provider = self.provider or endpoint.provider
         span = None
         token = None
