@@ -482,7 +482,17 @@ class TracedPolicy(Policy):
         Tracing never breaks the call it traces: if opening the span fails the call goes
         on untraced, and a failure to read the result or end the span is logged.
         """
-        tel = self._resolve(call.record.started)
+        # skips() has just resolved the providers: with both passed to @traced, its answer
+        # is the last one (what _resolve() returns first, inline: a frame less per call).
+        last = self._last
+        if (
+            last[0] is not None
+            and last[0] is self.tracer_provider
+            and last[1] is self.meter_provider
+        ):
+            tel = last[2]
+        else:
+            tel = self._resolve(call.record.started)
         if tel is None:
             return (yield call)
         try:
