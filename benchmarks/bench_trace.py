@@ -11,7 +11,9 @@ Every figure is a ratio measured in the same rounds as its reference:
   ``sdk_span_in_stack``: against that hand-written span inside an llmwarm stack with one
   empty policy, which isolates ``@traced``'s own cost from the stack's entry and hook.
 - ``sdk_span_and_metrics``: the same with an SDK meter provider too, against the hand-written
-  span plus the same histogram records.
+  span plus the same histogram records (the budget); ``sdk_span_and_metrics_in_stack``:
+  against that reference inside an llmwarm stack with one empty policy, which separates
+  ``@traced``'s own share of the budget from the stack entry's.
 
 The function returns a real SDK response object (an ``openai`` ``ChatCompletion``), as
 in production: reading the response's model, id, finish reasons and usage is part of the
@@ -136,7 +138,8 @@ def run(quick: bool) -> dict[str, Any]:
     span_only = _reference(tracer, None)
     span_metrics = _reference(tracer, histograms)
     span_in_stack = apply(span_only, Policy())  # same stack entry and stats hook as @traced
-    for fn in (noop, empty, sdk, sdk_all, span_only, span_metrics, span_in_stack):
+    metrics_in_stack = apply(span_metrics, Policy())
+    for fn in (noop, empty, sdk, sdk_all, span_only, span_metrics, span_in_stack, metrics_in_stack):
         fn("hi")  # warm caches
 
     def timer(fn: Any) -> Any:
@@ -159,6 +162,9 @@ def run(quick: bool) -> dict[str, Any]:
         ),
         "sdk_span_and_metrics": ratios(
             {"traced": timer(sdk_all)}, timer(span_metrics), rounds=rounds, number=sdk_number
+        ),
+        "sdk_span_and_metrics_in_stack": ratios(
+            {"traced": timer(sdk_all)}, timer(metrics_in_stack), rounds=rounds, number=sdk_number
         ),
         "one_sdk_span_us": round(per_call_cpu(lambda: span_only("hi"), sdk_number) * 1e6, 2),
         "traced_noop_us": round(per_call_cpu(lambda: noop("hi"), number) * 1e6, 2),

@@ -16,7 +16,14 @@ import orjson
 
 from llmwarm._core import base_url_of
 
-__all__ = ["Endpoint", "ResponseFacts", "endpoint_of", "messages_json", "provider_of_result"]
+__all__ = [
+    "NO_ENDPOINT",
+    "Endpoint",
+    "ResponseFacts",
+    "endpoint_of",
+    "messages_json",
+    "provider_of_result",
+]
 
 _HOST_PROVIDERS = (
     (".openai.azure.com", "azure.ai.openai"),
@@ -45,7 +52,8 @@ class Endpoint:
         self.port = port
 
 
-_NO_ENDPOINT = Endpoint(None, None, None)
+NO_ENDPOINT = Endpoint(None, None, None)
+"""What a call with no client tells (shared: an Endpoint is never changed)."""
 _endpoints: weakref.WeakKeyDictionary[Any, Endpoint] = weakref.WeakKeyDictionary()
 
 
@@ -88,7 +96,7 @@ def _infer(client: Any) -> Endpoint:
 def endpoint_of(client: Any) -> Endpoint:
     """Return what the class and ``base_url`` of ``client`` tell (cached per client)."""
     if client is None:
-        return _NO_ENDPOINT
+        return NO_ENDPOINT
     try:
         found = _endpoints.get(client)
     except TypeError:  # not weak-referenceable or not hashable
@@ -129,17 +137,13 @@ class ResponseFacts:
             return
         # Every traced call reads its response: plain getattr/dict.get calls here, not a
         # helper per field (a closure and seven calls were 1.5 us of a ChatCompletion).
-        if isinstance(response, dict):
-            get: Any = response.get
-            model = get("model")
-            rid = get("id")
-            usage = get("usage")
-            choices = get("choices")
+        is_dict = isinstance(response, dict)
+        if is_dict:
+            model = response.get("model")
+            rid = response.get("id")
+            usage = response.get("usage")
+            choices = response.get("choices")
         else:
-
-            def get(name: str, _r: Any = response) -> Any:
-                return getattr(_r, name, None)
-
             model = getattr(response, "model", None)
             rid = getattr(response, "id", None)
             usage = getattr(response, "usage", None)
@@ -178,7 +182,15 @@ class ResponseFacts:
             return
         if choices is not None:  # an OpenAI object (a usage-only final chunk): done
             return
-        # Ollama: done_reason, prompt_eval_count, eval_count; message.content or response
+        # Ollama: done_reason, prompt_eval_count, eval_count; message.content or response.
+        # The accessor is made only here, off the OpenAI path every chat call takes.
+        if is_dict:
+            get: Any = response.get
+        else:
+
+            def get(name: str, _r: Any = response) -> Any:
+                return getattr(_r, name, None)
+
         reason = get("done_reason")
         if isinstance(reason, str) and reason:
             self.finish_reasons.append(reason)

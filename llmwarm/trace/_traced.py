@@ -38,11 +38,11 @@ from llmwarm._core import (
     predict,
     safely,
 )
-from llmwarm._core import loading as _loading
 from llmwarm._core import observe_stream as _observe_stream
 from llmwarm._version import __version__
 from llmwarm.trace import _semconv as sc
 from llmwarm.trace._responses import (
+    NO_ENDPOINT,
     ResponseFacts,
     endpoint_of,
     messages_json,
@@ -203,26 +203,39 @@ _NUMBERS = (int, float)
 _perf_counter = time.perf_counter
 
 
+#: ``finish()`` of a call that ended with an error or a stream: no value to read.
+_NO_RESULT: Any = object()
+
+
 def _number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
-class _Span:
-    """One traced call in flight: what was known at its start, finished exactly once."""
+class _Span(ResponseFacts):
+    """One traced call in flight: what was known at its start, finished exactly once.
+
+    A whole traced call runs through the OpenTelemetry SDK's large code path (span,
+    attribute validation, histograms), so every extra function or object of llmwarm's on
+    it evicts some of the SDK's code and data from the first-level caches: the end of a
+    call is one function (:meth:`finish`), which reads the response, ends the span and
+    records the metric points from values it reads once; the response's facts are this
+    object's own fields (one object per call, not two).
+    """
 
     __slots__ = (
-        "call", "common", "content", "facts", "late", "model", "policy", "provider", "span",
-        "start", "tel", "ttfc",
+        "asked", "call", "common", "content", "late", "policy", "provider", "span", "start",
+        "tel", "token", "ttfc",
     )  # fmt: skip
 
     def __init__(
         self, policy: TracedPolicy, tel: _Telemetry, call: Call, model: str | None,
-        provider: str | None, common: dict[str, Any], span: Any, start: float,
+        provider: str | None, common: dict[str, Any], span: Any, start: float, token: Any,
+        content: bool,
     ) -> None:  # fmt: skip
         self.policy = policy
         self.tel = tel
         self.call = call
-        self.model = model
+        self.asked = model  # the request's model (``model`` is the response's)
         self.provider = provider
         self.late = provider is None  # learnt from the response, set when the call ends
         #: The attributes the span starts with and every metric point carries (operation,
@@ -230,39 +243,62 @@ class _Span:
         self.common = common
         self.span = span
         self.start = start
-        self.facts = ResponseFacts()
+        #: The context token of the span made current (None when it does not record).
+        self.token = token
+        # ResponseFacts' own fields, set here: no second __init__ call per traced call.
+        self.model: str | None = None
+        self.id: str | None = None
+        self.finish_reasons: list[str] = []
+        self.input_tokens: int | None = None
+        self.output_tokens: int | None = None
+        self.text: list[str] = []
         self.ttfc: float | None = None
-        self.content = policy.content
+        self.content = content
 
     # -- stream observer
     def on_chunk(self, chunk: Any) -> None:
         if self.ttfc is None:
             self.ttfc = _perf_counter() - self.start
-        self.facts.read(chunk, chunk=True, content=self.content)
+        self.read(chunk, chunk=True, content=self.content)
         if self.provider is None:
             self.provider = provider_of_result(chunk)
 
     def on_end(self, error: BaseException | None, completed: bool) -> None:
         self.finish(error)
 
-    def complete(self, result: Any) -> None:
-        """End the span of a call that returned ``result`` (not a stream)."""
-        self.facts.read(result, content=self.content)
-        if self.provider is None:
-            self.provider = provider_of_result(result)
-        self.finish(None)
+    def finish(self, error: BaseException | None, result: Any = _NO_RESULT) -> None:
+        """End the span and record the metric points, once.
 
-    def finish(self, error: BaseException | None) -> None:
+        ``result`` is the value a call returned (not a stream): it is read here, so the
+        common path is this one function.
+        """
         duration = _perf_counter() - self.start
-        call, tel, facts, span = self.call, self.tel, self.facts, self.span
+        facts = self
+        if result is not _NO_RESULT:
+            self.read(result, content=self.content)
+            if self.provider is None:
+                self.provider = provider_of_result(result)
+        call, tel, span = self.call, self.tel, self.span
         record = call.record
-        model = record.model or self.model
+        model = record.model or self.asked
         predict(record, call, model)
         provider = self.provider
+        # Every fact is read once, for the span and the metric points alike.
         hit = record.cache_hit
         cold = record.cold_start
-        # Read once for the span and the metric points alike.
-        cold_kind = _loading.kind_of(record)
+        warmup = record.warmup
+        # What loading.kind_of() answers, inline (a function less on every call's path).
+        cold_kind = record.cold_start_kind
+        if cold_kind is None and cold and not hit:
+            cold_kind = "blocking"
+        late_provider = provider if provider and self.late else None
+        routed = model if model and model != self.asked else None  # routed to another model
+        response_model = facts.model
+        ttfc = self.ttfc
+        tin = tout = None
+        if not hit:
+            tin = facts.input_tokens
+            tout = facts.output_tokens
         if error is None:
             error_type = None
         elif isinstance(error, StreamAbandoned):
@@ -272,27 +308,26 @@ class _Span:
         op = self.policy.operation
         if span is not None:
             attrs: dict[str, Any] = {}
-            if model and model != self.model:  # routed to another model
-                span.update_name(f"{op} {model}")
-                attrs[sc.REQUEST_MODEL] = model
-            if provider and self.late:
-                attrs[sc.PROVIDER_NAME] = provider
-            if facts.model:
-                attrs[sc.RESPONSE_MODEL] = facts.model
+            if routed:
+                span.update_name(f"{op} {routed}")
+                attrs[sc.REQUEST_MODEL] = routed
+            if late_provider:
+                attrs[sc.PROVIDER_NAME] = late_provider
+            if response_model:
+                attrs[sc.RESPONSE_MODEL] = response_model
             if facts.id:
                 attrs[sc.RESPONSE_ID] = facts.id
             if facts.finish_reasons:
                 attrs[sc.RESPONSE_FINISH_REASONS] = facts.finish_reasons
-            if not hit:
-                if facts.input_tokens is not None:
-                    attrs[sc.USAGE_INPUT_TOKENS] = facts.input_tokens
-                if facts.output_tokens is not None:
-                    attrs[sc.USAGE_OUTPUT_TOKENS] = facts.output_tokens
-            if self.ttfc is not None:
-                attrs[sc.RESPONSE_TIME_TO_FIRST_CHUNK] = self.ttfc
+            if tin is not None:
+                attrs[sc.USAGE_INPUT_TOKENS] = tin
+            if tout is not None:
+                attrs[sc.USAGE_OUTPUT_TOKENS] = tout
+            if ttfc is not None:
+                attrs[sc.RESPONSE_TIME_TO_FIRST_CHUNK] = ttfc
             if self.content and facts.text:
                 attrs[sc.OUTPUT_MESSAGES] = output_json(facts)
-            if record.warmup:
+            if warmup:
                 attrs[sc.WARMUP] = True
             if cold is not None:
                 attrs[sc.COLD_START] = cold
@@ -315,55 +350,53 @@ class _Span:
                     span.record_exception(error)
             span.set_attributes(attrs)
             span.end()
-        if tel.metering:
-            self._measure(tel, op, model, provider, duration, error_type, cold_kind)
-
-    def _measure(
-        self, tel: _Telemetry, op: str, model: str | None, provider: str | None,
-        duration: float, error_type: str | None, cold_kind: str | None,
-    ) -> None:  # fmt: skip
-        record, facts = self.call.record, self.facts
-        # The span's start attributes (a dict copy in C), then what the call's end taught.
-        attrs = self.common.copy()
-        attrs[sc.WARMUP] = record.warmup
-        if provider and self.late:
-            attrs[sc.PROVIDER_NAME] = provider
-        if model and model != self.model:  # routed to another model
-            attrs[sc.REQUEST_MODEL] = model
-        if facts.model:
-            attrs[sc.RESPONSE_MODEL] = facts.model
-        if record.cold_start is not None:
-            attrs[sc.COLD_START] = record.cold_start
+        if not tel.metering:
+            return
+        # The span's start attributes (a dict copy in C), then what the call's end taught;
+        # the same dict goes to every point that carries no attribute of its own (the SDK
+        # only reads it).
+        point = self.common.copy()
+        point[sc.WARMUP] = warmup
+        if late_provider:
+            point[sc.PROVIDER_NAME] = late_provider
+        if routed:
+            point[sc.REQUEST_MODEL] = routed
+        if response_model:
+            point[sc.RESPONSE_MODEL] = response_model
+        if cold is not None:
+            point[sc.COLD_START] = cold
         if cold_kind:
-            attrs[sc.COLD_START_KIND] = cold_kind
-        if record.cache_hit is not None:
-            attrs[sc.CACHE_HIT] = record.cache_hit
+            point[sc.COLD_START_KIND] = cold_kind
+        if hit is not None:
+            point[sc.CACHE_HIT] = hit
         inference = tel.latest and op in _INFERENCE_OPERATIONS
-        timed = dict(attrs)
-        if error_type is not None:
-            timed[sc.ERROR_TYPE] = error_type
-        (tel.inference_duration if inference else tel.duration).record(duration, timed)
-        if self.ttfc is not None:
-            (tel.inference_ttfc if inference else tel.ttfc).record(self.ttfc, attrs)
-        if not record.cache_hit:
-            for count, kind in ((facts.input_tokens, "input"), (facts.output_tokens, "output")):
-                if count is None:
-                    continue
-                if inference:
-                    (tel.input_tokens if kind == "input" else tel.output_tokens).record(
-                        count, attrs
-                    )
-                else:
-                    tel.tokens.record(count, {**attrs, sc.TOKEN_TYPE: kind})
-        small = {sc.OPERATION_NAME: op}
-        if model:
-            small[sc.REQUEST_MODEL] = model
-        if record.cold_start:
-            tel.coldstarts.add(1, {**small, sc.COLD_START_KIND: cold_kind} if cold_kind else small)
-        if record.warmup:
-            tel.pings.add(1, small)
-        if record.cache_hit is not None:
-            tel.lookups.add(1, {**small, sc.CACHE_HIT: record.cache_hit})
+        (tel.inference_duration if inference else tel.duration).record(
+            duration, point if error_type is None else {**point, sc.ERROR_TYPE: error_type}
+        )
+        if ttfc is not None:
+            (tel.inference_ttfc if inference else tel.ttfc).record(ttfc, point)
+        if inference:
+            if tin is not None:
+                tel.input_tokens.record(tin, point)
+            if tout is not None:
+                tel.output_tokens.record(tout, point)
+        else:
+            if tin is not None:
+                tel.tokens.record(tin, {**point, sc.TOKEN_TYPE: "input"})
+            if tout is not None:
+                tel.tokens.record(tout, {**point, sc.TOKEN_TYPE: "output"})
+        if cold or warmup or hit is not None:
+            small = {sc.OPERATION_NAME: op}
+            if model:
+                small[sc.REQUEST_MODEL] = model
+            if cold:
+                tel.coldstarts.add(
+                    1, {**small, sc.COLD_START_KIND: cold_kind} if cold_kind else small
+                )
+            if warmup:
+                tel.pings.add(1, small)
+            if hit is not None:
+                tel.lookups.add(1, {**small, sc.CACHE_HIT: hit})
 
 
 class TracedPolicy(Policy):
@@ -449,40 +482,54 @@ class TracedPolicy(Policy):
         Tracing never breaks the call it traces: if opening the span fails the call goes
         on untraced, and a failure to read the result or end the span is logged.
         """
-        tel = self._resolve(call.record.started)
+        # skips() has just resolved the providers: with both passed to @traced, its answer
+        # is the last one (what _resolve() returns first, inline: a frame less per call).
+        last = self._last
+        if (
+            last[0] is not None
+            and last[0] is self.tracer_provider
+            and last[1] is self.meter_provider
+        ):
+            tel = last[2]
+        else:
+            tel = self._resolve(call.record.started)
         if tel is None:
             return (yield call)
         try:
-            state, token = self._open(call, tel)
+            state = self._open(call, tel)
         except Exception:
             logger.exception("llmwarm: @traced could not start a span; the call goes on")
             return (yield call)
         try:
             result = yield call
         except BaseException as exc:
-            if token is not None:
-                otel_context.detach(token)
+            if state.token is not None:
+                otel_context.detach(state.token)
             safely("@traced (ending an error span)", state.finish, exc)
             raise
-        if token is not None:
-            otel_context.detach(token)
+        if state.token is not None:
+            otel_context.detach(state.token)
         if is_stream(result):
             return _observe_stream(result, state)
         try:  # what safely() does, inline: this is every traced call's path
-            state.complete(result)
+            state.finish(None, result)
         except Exception:
             logger.exception("llmwarm: @traced (reading the response) failed; the call goes on")
         return result
 
-    def _open(self, call: Call, tel: _Telemetry) -> tuple[_Span, Any]:
+    def _open(self, call: Call, tel: _Telemetry) -> _Span:
         """Start the span with the attributes known before the call; make it current."""
         start = _perf_counter()
-        content = self.content
+        content = self._capture
+        if content is None:  # the environment, read at the first call
+            content = self.content
         arguments = call.arguments
         model = arguments.get("model")
         model = model if isinstance(model, str) else None
         client = arguments.get("client")
-        endpoint = endpoint_of(client if client is not None else arguments.get("http_client"))
+        if client is None:
+            client = arguments.get("http_client")
+        endpoint = NO_ENDPOINT if client is None else endpoint_of(client)
         provider = self.provider or endpoint.provider
         span = None
         token = None
@@ -523,7 +570,7 @@ class TracedPolicy(Policy):
                 token = otel_context.attach(otel_trace.set_span_in_context(span))
             else:
                 span = None
-        return _Span(self, tel, call, model, provider, common, span, start), token
+        return _Span(self, tel, call, model, provider, common, span, start, token, content)
 
 
 @overload
