@@ -94,6 +94,11 @@ def _weekend(t: float) -> bool:
     return ((t + _EPOCH_MONDAY) // _DAY) % 7 >= 5
 
 
+def _bin(t: float) -> tuple[bool, int]:
+    """Return the time-of-day profile's key of ``t``: (weekend, bin of the day)."""
+    return _weekend(t), int((t % _DAY) // BIN)
+
+
 class WarmingPolicy:
     """The warming decisions of one model, from the calls it saw (see the module doc)."""
 
@@ -113,19 +118,31 @@ class WarmingPolicy:
         self._profile: dict[tuple[bool, int], float] = {}  # idle-call counts per (weekend, bin)
         self._idle_calls = 0.0
         self._burst = 1.0  # the calls one cold start makes wait (itself and those in its load)
+        # Kept in step with `calls` as calls come and go (O(log n) each, not a rebuild of the
+        # whole history on every plan): the starts of the calls that followed an idle spell,
+        # the calls that arrived while those loaded, and what both were counted with.
+        self._idle: deque[float] = deque()
+        self._followers = 0
+        self._basis: tuple[float, float] | None = None  # (keep_alive, load) of the counts
         self._stale = True
 
     # -- what the policy learns from
 
     def observe_call(self, at: float) -> None:
         """Learn from one user call that started at ``at`` (calls come in order)."""
-        if self.calls and at < self.calls[-1]:
-            at = self.calls[-1]  # threads may report a hair out of order
+        calls = self.calls
+        if calls and at < calls[-1]:
+            at = calls[-1]  # threads may report a hair out of order
         if self.started is None:
             self.started = at
-        self.calls.append(at)
+        if self._stale or self._basis != (self.keep_alive, self.load):
+            self._stale = True  # counted from scratch at the next plan
+        else:
+            if len(calls) == calls.maxlen:  # the append below drops the oldest call
+                self._forget_oldest()
+            self._count_new(at)
+        calls.append(at)
         self.spent = 0.0
-        self._stale = True
 
     def observe_ping(self, latency: float, cold: bool) -> None:
         """Learn from one ping: its latency, and whether it had to load the model."""
@@ -204,32 +221,82 @@ class WarmingPolicy:
     def _refresh(self, now: float) -> None:
         old = now - HISTORY_DAYS * _DAY
         while self.calls and self.calls[0] < old:
-            self.calls.popleft()
-            self._stale = True
+            if self._stale:
+                self.calls.popleft()
+            else:
+                self._forget_oldest()
+                self.calls.popleft()
         if self.started is not None and self.started < old:
             self.started = old
         if self.calls and len(self.calls) == self.calls.maxlen and self.started is not None:
             # Older calls fell out of the bounded history: it covers only what it keeps.
             self.started = max(self.started, self.calls[0])
-        if not self._stale:
+        load = self.load  # what a cold start takes: `lead` less its margin
+        if not self._stale and self._basis == (self.keep_alive, load):
             return
         calls = list(self.calls)
         gaps = [b - a for a, b in itertools.pairwise(calls)]
         self._gaps = sorted(gaps)
         profile: dict[tuple[bool, int], float] = {}
-        load = self.lead - self.margin
+        idle: deque[float] = deque()
         followers = 0
         for i, (before, at) in enumerate(itertools.pairwise(calls), start=1):
             if at - before > self.keep_alive:  # only a call after an idle spell can be cold
-                key = (_weekend(at), int((at % _DAY) // BIN))
+                key = _bin(at)
                 profile[key] = profile.get(key, 0.0) + 1.0
+                idle.append(at)
                 # The calls that arrive while a cold model loads wait too (a session).
                 followers += bisect.bisect_right(calls, at + load, lo=i + 1) - i - 1
-        self._profile = profile
-        idle_calls = sum(profile.values())
-        self._burst = 1.0 + followers / idle_calls if idle_calls else 1.0
-        self._idle_calls = idle_calls
+        self._profile, self._idle, self._followers = profile, idle, followers
+        self._basis = (self.keep_alive, load)
+        self._counted()
         self._stale = False
+
+    def _counted(self) -> None:
+        """Derive the totals from the per-bin counts (exact: sums of whole numbers)."""
+        idle_calls = sum(self._profile.values())
+        self._burst = 1.0 + self._followers / idle_calls if idle_calls else 1.0
+        self._idle_calls = idle_calls
+
+    def _count_new(self, at: float) -> None:
+        """Count a call starting at ``at``, about to be appended, as :meth:`_refresh` would."""
+        calls = self.calls
+        if not calls:
+            return
+        assert self._basis is not None
+        load = self._basis[1]
+        gap = at - calls[-1]
+        bisect.insort(self._gaps, gap)
+        # It waited on every earlier idle call whose load it arrived within (`at + load`
+        # grows with `at`, so those are a suffix of the idle calls).
+        idle = self._idle
+        self._followers += len(idle) - bisect.bisect_left(idle, at, key=lambda t: t + load)
+        if gap > self.keep_alive:
+            key = _bin(at)
+            self._profile[key] = self._profile.get(key, 0.0) + 1.0
+            idle.append(at)
+        self._counted()
+
+    def _forget_oldest(self) -> None:
+        """Uncount the oldest call, about to leave the history, as :meth:`_refresh` would."""
+        calls = self.calls
+        if len(calls) < 2:
+            return
+        assert self._basis is not None
+        first, second = calls[0], calls[1]
+        gap = second - first
+        gaps = self._gaps
+        del gaps[bisect.bisect_left(gaps, gap)]
+        if gap > self.keep_alive:  # the second call stops following an idle spell
+            key = _bin(second)
+            count = self._profile[key] - 1.0
+            if count:
+                self._profile[key] = count
+            else:
+                del self._profile[key]
+            self._idle.popleft()
+            self._followers -= bisect.bisect_right(calls, second + self._basis[1], lo=2) - 2
+        self._counted()
 
     def _coverage(self, weekend: bool, index: int, now: float) -> int:
         """Days of the history, of this class, that fully saw bin ``index``."""
