@@ -16,7 +16,7 @@ import math
 import threading
 import time
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:  # the scheduler imports this module
@@ -123,6 +123,10 @@ class TimerHandle:
         self.cancelled = True
 
 
+#: The most due things one advance() runs before it takes the work for never-ending.
+_MAX_STEPS = 100_000
+
+
 class FakeClock:
     """A clock that moves only when told: no real time passes, no thread or task starts.
 
@@ -186,53 +190,54 @@ class FakeClock:
         An async warmer's work runs on a loop of its own when no loop runs in this
         thread; from a coroutine, use :meth:`aadvance`.
         """
-        if seconds < 0:
-            raise ValueError(f"a clock cannot go back; got advance({seconds!r}).")
-        target = self.now + seconds
+        target = self._target(seconds, "advance")
         if getattr(self._advancing, "on", False):  # a sleep inside due work: time only
             self.now = max(self.now, target)
             return
         self._advancing.on = True
         try:
-            for _ in range(100_000):
-                due = self._next(target)
-                if due is None:
-                    break
-                when, run = due
-                self.now = max(self.now, when)
+            for run in self._due_until(target, "advance"):
                 run(False)
-            else:
-                raise RuntimeError("llmwarm: FakeClock.advance ran 100000 steps; work never ends")
-            self.now = max(self.now, target)
         finally:
             self._advancing.on = False
 
     async def aadvance(self, seconds: float) -> None:
         """:meth:`advance` from a coroutine: async warmers' work runs on the running loop."""
-        if seconds < 0:
-            raise ValueError(f"a clock cannot go back; got aadvance({seconds!r}).")
-        target = self.now + seconds
+        target = self._target(seconds, "aadvance")
         if getattr(self._advancing, "on", False):
             self.now = max(self.now, target)
             await asyncio.sleep(0)
             return
         self._advancing.on = True
         try:
-            for _ in range(100_000):
-                due = self._next(target)
-                if due is None:
-                    break
-                when, run = due
-                self.now = max(self.now, when)
+            for run in self._due_until(target, "aadvance"):
                 result = run(True)
                 if result is not None:
                     await result
-            else:
-                raise RuntimeError("llmwarm: FakeClock.aadvance ran 100000 steps; work never ends")
-            self.now = max(self.now, target)
         finally:
             self._advancing.on = False
         await asyncio.sleep(0)
+
+    def _target(self, seconds: float, verb: str) -> float:
+        if seconds < 0:
+            raise ValueError(f"a clock cannot go back; got {verb}({seconds!r}).")
+        return self.now + seconds
+
+    def _due_until(self, target: float, verb: str) -> Iterator[Callable[[bool], Any]]:
+        """Yield what falls due up to ``target`` in time order, moving the clock to each.
+
+        The one loop of :meth:`advance` and :meth:`aadvance`: they differ only in how they
+        run what is yielded (``run(False)`` here, ``run(True)`` awaited on the loop).
+        """
+        for _ in range(_MAX_STEPS):
+            due = self._next(target)
+            if due is None:
+                self.now = max(self.now, target)
+                return
+            when, run = due
+            self.now = max(self.now, when)
+            yield run
+        raise RuntimeError(f"llmwarm: FakeClock.{verb} ran {_MAX_STEPS} steps; work never ends")
 
     def _next(self, target: float) -> tuple[float, Callable[[bool], Any]] | None:
         """Return the earliest thing due by ``target`` and how to run it, or None.
