@@ -20,7 +20,7 @@ import dataclasses
 import inspect
 import weakref
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
-from typing import TYPE_CHECKING, Any, ClassVar, Concatenate, ParamSpec, TypeVar, cast, overload
+from typing import TYPE_CHECKING, Any, ClassVar, Concatenate, ParamSpec, TypeVar, overload
 
 from llmwarm._core import (
     BatchSizeError,
@@ -37,7 +37,6 @@ from llmwarm._core import (
 from llmwarm._core import driver as _core
 from llmwarm._core import options as _numbers
 from llmwarm._core import runtime as _runtime
-from llmwarm._core.clock import TimerHandle
 
 __all__ = [
     "DEFAULT_MAX_SIZE",
@@ -92,7 +91,7 @@ class _Pending:
         self.call = call
         self.proceed = proceed
         self.entries: list[tuple[Any, asyncio.Future[Any], CallRecord]] = []
-        self.timer: asyncio.TimerHandle | TimerHandle | None = None
+        self.timer: _runtime.Cancellable | None = None
 
 
 class _LoopBatches:
@@ -115,7 +114,9 @@ class _LoopBatches:
         batch = self.pending.get(key)
         if batch is None:
             batch = self.pending[key] = _Pending(call, proceed)
-            batch.timer = _timer(loop, self.batcher.max_wait, lambda: self.flush(key, batch))
+            batch.timer = _runtime.call_later(
+                loop, self.batcher.max_wait, lambda: self.flush(key, batch)
+            )
         future: asyncio.Future[Any] = loop.create_future()
         batch.entries.append((item, future, call.record))
         if len(batch.entries) >= self.batcher.max_size:
@@ -329,21 +330,6 @@ class BatchedPolicy(Policy):
         if call.record.warmup:
             return (yield call)
         return (yield _Enqueue(self, call))
-
-
-def _timer(
-    loop: asyncio.AbstractEventLoop, delay: float, flush: Callable[[], None]
-) -> asyncio.TimerHandle | TimerHandle:
-    """Call ``flush`` on ``loop`` after ``delay`` seconds of the runtime clock.
-
-    On a test's fake clock (``llmwarm.testing``) the wait is the clock's: ``advance``
-    sends the batch, handing the flush to its loop.
-    """
-    clock = _runtime.runtime.clock
-    call_later = getattr(clock, "call_later", None)
-    if clock.manual and call_later is not None:
-        return cast(TimerHandle, call_later(delay, lambda: loop.call_soon_threadsafe(flush)))
-    return loop.call_later(delay, flush)
 
 
 def _batchers() -> weakref.WeakSet[BatchedPolicy]:
