@@ -4,11 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import json
-import os
-import select
 import threading
-import warnings
 from collections.abc import Callable
 from typing import Any
 
@@ -18,33 +14,9 @@ from llmwarm import warm
 from llmwarm._core import loops
 from llmwarm.cache import allowlist
 from llmwarm.testing import fake_clock
+from tests.forktools import in_child
 
 MODEL = "m"
-
-
-def _in_child(report: Callable[[], Any]) -> Any:
-    """Fork; return what ``report()`` gave in the child (run within 30 s)."""
-    read, write = os.pipe()
-    with warnings.catch_warnings():  # 3.12+: "multi-threaded fork"
-        warnings.simplefilter("ignore", DeprecationWarning)
-        pid = os.fork()
-    if pid == 0:  # the child: report, and leave at once (no test machinery runs here)
-        code = 1
-        try:
-            os.write(write, json.dumps(report()).encode())
-            code = 0
-        finally:
-            os._exit(code)
-    os.close(write)
-    try:
-        ready, _, _ = select.select([read], [], [], 60)
-        assert ready, "the child never reported"
-        answer = json.loads(os.read(read, 4096).decode())
-    finally:
-        os.close(read)
-        _, status = os.waitpid(pid, 0)
-    assert os.waitstatus_to_exitcode(status) == 0
-    return answer
 
 
 def test_forked_workers_spread_their_first_pings_differently() -> None:
@@ -59,7 +31,7 @@ def test_forked_workers_spread_their_first_pings_differently() -> None:
             return complete.warmer.next_ping_at(MODEL)
 
         # Two children, as two workers of a prefork server made after the decoration.
-        children = [_in_child(first_ping), _in_child(first_ping)]
+        children = [in_child(first_ping), in_child(first_ping)]
         assert children[0] != children[1]
 
 
@@ -104,7 +76,7 @@ def test_a_child_forked_while_a_lock_was_held_does_not_hang(
             worker.join(5)
             return not worker.is_alive()
 
-        assert _in_child(finishes) is True
+        assert in_child(finishes) is True
     finally:
         release.set()
         holder.join()

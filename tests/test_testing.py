@@ -8,11 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import importlib
-import json
-import os
-import select
 import threading
-import warnings
 from typing import Any
 
 import pytest
@@ -23,6 +19,7 @@ from llmwarm._core import cooldowns
 from llmwarm._core.runtime import POOLS, WARMERS, Runtime, runtime
 from llmwarm.route import Tier
 from llmwarm.testing import FakeClock, fake_clock, reset, set_clock
+from tests.forktools import in_child
 
 MODEL = "gpt-4o-mini"
 WARM = importlib.import_module("llmwarm.warm._warm")  # the module (llmwarm.warm is the decorator)
@@ -302,33 +299,15 @@ def test_a_forked_child_sees_fresh_process_state_everywhere_at_once() -> None:
     assert parent_scheduler is not None
     cooldowns.cool("s", 300)
 
-    read, write = os.pipe()
-    with warnings.catch_warnings():  # 3.12+: "multi-threaded fork" (our thread is asleep)
-        warnings.simplefilter("ignore", DeprecationWarning)
-        pid = os.fork()
-    if pid == 0:  # the child: report, and leave at once (no test machinery runs here)
-        code = 1
-        try:
-            report = {
-                "scheduler_fresh": runtime.peek("scheduler") is None,
-                "new_pool": fetch() is not parent_client,
-                "schedule_kept": idle.warmer.next_ping_at(MODEL) is not None,
-                "cooling_kept": cooldowns.cooling("s"),
-                "new_scheduler": llmwarm._core.scheduler.shared() is not parent_scheduler,
-            }
-            os.write(write, json.dumps(report).encode())
-            code = 0
-        finally:
-            os._exit(code)
-    os.close(write)
-    try:
-        ready, _, _ = select.select([read], [], [], 60)
-        assert ready, "the child never reported"
-        report = json.loads(os.read(read, 4096).decode())
-    finally:
-        os.close(read)
-        _, status = os.waitpid(pid, 0)
-    assert os.waitstatus_to_exitcode(status) == 0
+    report = in_child(
+        lambda: {
+            "scheduler_fresh": runtime.peek("scheduler") is None,
+            "new_pool": fetch() is not parent_client,
+            "schedule_kept": idle.warmer.next_ping_at(MODEL) is not None,
+            "cooling_kept": cooldowns.cooling("s"),
+            "new_scheduler": llmwarm._core.scheduler.shared() is not parent_scheduler,
+        }
+    )
     assert report == {
         "scheduler_fresh": True,
         "new_pool": True,
