@@ -17,10 +17,9 @@ import threading
 import time
 import weakref
 from collections.abc import Callable, Iterator
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 
-if TYPE_CHECKING:  # the scheduler imports this module
-    from llmwarm._core.scheduler import Job
+from llmwarm._core.jobs import Job
 
 __all__ = ["Clock", "FakeClock", "ScaledClock", "SystemClock", "TimerHandle"]
 

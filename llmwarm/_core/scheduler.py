@@ -35,11 +35,12 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Coroutine
-from typing import Any, Protocol
+from typing import Any
 
 from llmwarm._core import loops as _loops
 from llmwarm._core.clock import Clock, ScaledClock, SystemClock
-from llmwarm._core.driver import Work, run_steps_async, run_steps_sync
+from llmwarm._core.driver import run_steps_async, run_steps_sync
+from llmwarm._core.jobs import Job
 from llmwarm._core.log import logger
 from llmwarm._core.runtime import runtime
 
@@ -63,41 +64,6 @@ __all__ = [
 MAX_WAIT = 30.0
 #: The most worker threads running keep-warm work at once (more work waits in a queue).
 MAX_WORKERS = 8
-
-
-class Job(Protocol):
-    """Work a runner drives: how long until it is due, and the due pieces of it.
-
-    ``_claim()`` returns the keys of the work due now and marks them in flight (they are not
-    due again until ``_release(key)``, which the runner calls however the work ended);
-    ``_work(key)`` is that work, a generator of steps (see
-    :func:`~llmwarm._core.driver.run_steps_sync`). A manual clock
-    (:class:`~llmwarm._core.clock.FakeClock`) drives a job it watches through
-    ``run_due()``, or ``arun_due()`` on a loop when ``is_async``.
-    """
-
-    @property
-    def is_async(self) -> bool:
-        """Whether the job's work runs on an event loop (``arun_due``), not a thread."""
-        ...
-
-    def delay(self) -> float | None:
-        """Return seconds until the next due work (<= 0: now), or None when nothing is due."""
-        ...
-
-    def run_due(self) -> None:
-        """Do the work due now on this thread."""
-        ...
-
-    async def arun_due(self) -> None:
-        """Do the work due now on the running loop."""
-        ...
-
-    def _claim(self) -> list[str]: ...
-
-    def _work(self, key: str) -> Work[None]: ...
-
-    def _release(self, key: str) -> None: ...
 
 
 def run_claimed(job: Job, key: str) -> None:
