@@ -646,7 +646,9 @@ class CachedPolicy(Policy):
         return self._failed("read", exc)
 
     def _set(self, key: str, value: Any) -> None:
-        if not self.breaker.allow():
+        breaker = self.breaker
+        # A closed breaker (every miss, nearly always) is asked no question: a call less.
+        if breaker.backoff and not breaker.allow():
             self.bypassed += 1
             return
         try:

@@ -140,7 +140,7 @@ class MemoryBackend:
     ``timer`` is the clock (tests pass a fake one).
 
     .. versionadded:: 0.1.0
-    .. versionchanged:: 0.3.0 no longer a ``cachetools.TTLCache`` inside: a write costs
+    .. versionchanged:: 0.2.0 no longer a ``cachetools.TTLCache`` inside: a write costs
        about a microsecond instead of five (same eviction and expiry).
     """
 
