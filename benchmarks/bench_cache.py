@@ -3,6 +3,10 @@
 - ``hit_path``: a hit through ``@cached`` (memory back end) against a bare call of the
   same function, sync and async; ``stack_entry`` is an llmwarm stack with one empty policy,
   to separate the core's entry from ``@cached`` itself.
+- ``miss_path``: a miss through ``@cached`` (memory back end, full: each store evicts the
+  oldest entry) against a bare call of a function returning a ``ChatCompletion``, sync and
+  async, in thread CPU time; ``stack_entry`` is an llmwarm stack with one empty policy,
+  taking the same fresh arguments. Every call has a prompt of its own, as real misses do.
 - ``key_building``: the key of a short chat request and of an 8 KB prompt, with stdlib
   ``json.dumps(sort_keys=True)`` + SHA-256 and with ``orjson`` (``OPT_SORT_KEYS``) +
   truncated SHA-256 (what llmwarm uses): microseconds, and the ratio stdlib / orjson.
@@ -22,6 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import itertools
 import json
 import os
 import shutil
@@ -38,7 +43,13 @@ if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 
-from benchmarks._timing import per_await, per_call, ratios
+from benchmarks._timing import (
+    per_await,
+    per_call,
+    per_call_cpu,
+    per_call_cpu_async,
+    ratios,
+)
 from llmwarm import cached
 from llmwarm._core import Policy, apply
 from llmwarm.cache import keys
@@ -134,6 +145,77 @@ def hit_path(quick: bool) -> dict[str, Any]:
             per_call(lambda: bare(messages, model="gpt-4o-mini"), number) * 1e6, 3
         ),
     }
+
+
+def miss_path(quick: bool) -> dict[str, Any]:
+    """A miss through ``@cached`` (a full memory back end) against a bare call, in thread CPU."""
+    from benchmarks._responses import chat_completion
+
+    rounds, number = (3, 2_000) if quick else (7, 10_000)
+    maxsize = 1_000
+    response = chat_completion()
+
+    def bare(messages: Any, *, model: str = "gpt-4o-mini") -> Any:
+        return response
+
+    async def abare(messages: Any, *, model: str = "gpt-4o-mini") -> Any:
+        return response
+
+    # Fresh prompts for every call of every candidate in every round (made up front, so
+    # building them is not timed): a miss each time, as a new question is.
+    prompts = ([{"role": "user", "content": f"question {i}"}] for i in itertools.count())
+
+    def fill(fn: Any, is_async: bool) -> Any:
+        async def afill() -> None:
+            for _ in range(maxsize):
+                await fn(next(prompts))
+
+        if is_async:
+            asyncio.run(afill())
+        else:
+            for _ in range(maxsize):  # a full cache: every timed store also evicts
+                fn(next(prompts))
+        return fn
+
+    def timer(fn: Any) -> Any:
+        def timed(n: int) -> float:
+            batch = [next(prompts) for _ in range(n)]
+            it = iter(batch)
+            return per_call_cpu(lambda: fn(next(it), model="gpt-4o-mini"), n)
+
+        return timed
+
+    def atimer(fn: Any) -> Any:
+        def timed(n: int) -> float:
+            batch = [next(prompts) for _ in range(n)]
+            it = iter(batch)
+            return per_call_cpu_async(lambda: fn(next(it), model="gpt-4o-mini"), n)
+
+        return timed
+
+    miss = fill(cached(maxsize=maxsize)(bare), False)
+    amiss = fill(cached(maxsize=maxsize)(abare), True)
+    results: dict[str, Any] = {}
+    for mode, make, base, candidate, empty in (
+        ("sync", timer, bare, miss, apply(bare, Policy())),
+        ("async", atimer, abare, amiss, apply(abare, Policy())),
+    ):
+        before = candidate.cache.stats.cache_hits
+        results[mode] = ratios(
+            {"stack_entry": make(empty), "cached_miss": make(candidate)},
+            make(base),
+            rounds=rounds,
+            number=number,
+        )
+        assert candidate.cache.stats.cache_hits == before, "the benchmark must time misses only"
+    # Microseconds a miss adds over the bare call, best of three, for the docs' figures.
+    for mode, make, base, candidate in (
+        ("sync", timer, bare, miss),
+        ("async", atimer, abare, amiss),
+    ):
+        added = min(make(candidate)(number) - make(base)(number) for _ in range(3))
+        results[f"{mode}_added_us"] = round(added * 1e6, 2)
+    return results
 
 
 def full_stack(quick: bool) -> dict[str, Any]:
@@ -339,6 +421,7 @@ def run(quick: bool) -> dict[str, Any]:
     """Measure; ``quick`` makes fewer, shorter rounds and a smaller memory test (CI)."""
     return {
         "hit_path": hit_path(quick),
+        "miss_path": miss_path(quick),
         "full_stack": full_stack(quick),
         "key_building": key_building(quick),
         "signed_rows": signed_rows(quick),
