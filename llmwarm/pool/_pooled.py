@@ -45,6 +45,7 @@ from llmwarm._core import loops as _loops
 from llmwarm._core import options as _numbers
 from llmwarm._core import runtime as _runtime
 from llmwarm._core.streams import NOT_STREAMS, is_stream, observe_stream
+from llmwarm.pool._idle import install as install_cheap_idle_checks
 from llmwarm.pool._reclaim import reclaim
 from llmwarm.pool._stale import install as install_stale_retry
 from llmwarm.pool._transports import adapter_for
@@ -580,6 +581,7 @@ class PooledPolicy(Policy):
             def build() -> Any:
                 client = adapter.build_http(is_async, http2, limits, timeout, options)
                 install_stale_retry(client)  # before an SDK (or ollama) takes its transport
+                install_cheap_idle_checks(client)  # one poll per idle connection and check
                 return client
 
             pool = _get_pool(key, is_async, build, http2)
