@@ -170,3 +170,15 @@ def test_other_clients_are_left_as_they_are() -> None:
     assert type(backend) is before
     sync_client.close()
 
+
+async def test_a_second_burst_of_fifty_reuses_the_first_ones_connections(
+    server: KeepAliveServer,
+) -> None:
+    call = _functions(server.url)["httpx2 (openai)"]
+    await asyncio.gather(*(call() for _ in range(50)))
+    opened = server.connections
+    await asyncio.gather(*(call() for _ in range(50)))
+    # The default limits keep 50 idle: none of the first burst's connections was closed
+    # (with 20 kept, every burst of 50 reopened 30, each a new TCP and TLS handshake).
+    assert server.connections == opened
+    assert server.requests == 100
