@@ -102,3 +102,10 @@ def test_the_target_is_set_at_one_to_two_hundred_not_after_the_burst() -> None:
     assert bench._met(summary, "cpu", ("@pooled",))
     measured[("50", "@pooled")] = [(s[0] / 2, s[1] * 2, s[2]) for s in measured[("50", "bare")]]
     assert not bench._met(bench._summarise(measured), "cpu", ("@pooled",))
+
+
+def test_a_level_left_out_of_a_run_is_left_out_of_its_summary() -> None:
+    measured = {key: value for key, value in samples({}).items() if key[0] not in bench.PAUSES}
+    summary = bench._summarise(measured)
+    assert list(summary) == [f"c={level}" for level in bench.LEVELS if level not in bench.PAUSES]
+    assert bench._met(summary, "cpu")
