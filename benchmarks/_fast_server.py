@@ -1,21 +1,24 @@
 """A fast, minimal OpenAI-compatible server for client-side benchmarks, in its own process.
 
-It answers every ``POST`` with one canned chat completion over HTTP/1.1 keep-alive, with
+It answers every request with one canned chat completion over HTTP/1.1 keep-alive, with
 no model, no sleep and almost no parsing, so a benchmark measures what the *clients* cost.
 It runs in a subprocess (its CPU time is not the client's GIL), bound to 127.0.0.1 only,
 and stops when the benchmark's context manager exits (or when its parent dies: it reads
 its stdin, which closes with the parent). ``python -m benchmarks._fast_server`` runs it
-and prints its port.
+and prints its port. ``GET /_connections`` answers instead the number of connections
+accepted so far (:func:`connections`): how many a client opened during a sample.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import http.client
 import json
 import socket
 import subprocess
 import sys
+import urllib.parse
 from collections.abc import Iterator
 
 from benchmarks._responses import COMPLETION
@@ -30,10 +33,16 @@ _QUICKACK = getattr(socket, "TCP_QUICKACK", None)  # Linux only
 _MAX_HEAD = 64 * 1024
 
 
+#: Connections accepted so far; ``GET /_connections`` answers it (see :func:`connections`).
+_accepted = 0
+
+
 class _Connection(asyncio.Protocol):
     """One keep-alive connection: read a head and its body, answer, repeat."""
 
     def __init__(self) -> None:
+        global _accepted
+        _accepted += 1
         self.buffer = b""
         self.transport: asyncio.Transport | None = None
         self.sock: socket.socket | None = None
@@ -67,7 +76,29 @@ class _Connection(asyncio.Protocol):
                 return
             self.buffer = self.buffer[total:]
             if self.transport is not None:
-                self.transport.write(_RESPONSE)
+                self.transport.write(
+                    _count() if head.startswith(b"get /_connections") else _RESPONSE
+                )
+
+
+def _count() -> bytes:
+    body = str(_accepted).encode()
+    return b"HTTP/1.1 200 OK\r\ncontent-length: " + str(len(body)).encode() + b"\r\n\r\n" + body
+
+
+def connections(url: str) -> int:
+    """Return how many connections the server at ``url`` has accepted (this query's too).
+
+    Asked on a connection of its own, outside any measured span: a benchmark takes the
+    difference around a sample (less one) as the connections its client opened.
+    """
+    parsed = urllib.parse.urlsplit(url)
+    connection = http.client.HTTPConnection(parsed.hostname or "127.0.0.1", parsed.port)
+    try:
+        connection.request("GET", "/_connections")
+        return int(connection.getresponse().read())
+    finally:
+        connection.close()
 
 
 async def _main() -> None:

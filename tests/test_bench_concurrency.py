@@ -72,3 +72,40 @@ def test_the_published_section_has_the_table_and_median_iqr_rows() -> None:
     assert "| async | 50 | " in text
     assert text.count("| sync (threads) | ") == len(bench.LEVELS)
     assert "table" not in text.split(header)[0].split("### concurrency")[1]
+
+
+def test_connections_opened_are_summarised_per_client_and_shown_in_the_table() -> None:
+    measured = samples({})
+    opened = {key: [0, 2, 30, 1] for key in measured}
+    summary = bench._summarise(measured, opened)
+    assert summary["c=50"]["@pooled"]["connections_opened"] == {"median": 1.5, "max": 30}
+    assert summary["c=50"]["bare"]["connections_opened"] == {"median": 1.5, "max": 30}
+    table = bench._table({"async": summary, "sync (threads)": bench._summarise(measured)})
+    assert table[0][-1] == "connections opened per sample: bare / @pooled"
+    assert table[1][-1] == "1.5 (max 30) / 1.5 (max 30)"
+    assert table[-1][-1] == "- / -"  # not counted: said, not invented
+
+
+def test_a_level_whose_control_reads_off_is_flagged_unresolved() -> None:
+    off = bench._summarise(samples({"bare again": 1.1}))
+    assert bench._unresolved(off, "cpu") == list(off)
+    assert bench._unresolved(bench._summarise(samples({})), "cpu") == []
+
+
+def test_the_target_is_set_at_one_to_two_hundred_not_after_the_burst() -> None:
+    measured = samples({})
+    measured[("1 after 200", "@pooled")] = [
+        (s[0] / 2, s[1] * 2, s[2]) for s in measured[("1 after 200", "bare")]
+    ]
+    summary = bench._summarise(measured)
+    assert summary["c=1 after 200"]["@pooled"]["cpu"]["median"] == 0.5
+    assert bench._met(summary, "cpu", ("@pooled",))
+    measured[("50", "@pooled")] = [(s[0] / 2, s[1] * 2, s[2]) for s in measured[("50", "bare")]]
+    assert not bench._met(bench._summarise(measured), "cpu", ("@pooled",))
+
+
+def test_a_level_left_out_of_a_run_is_left_out_of_its_summary() -> None:
+    measured = {key: value for key, value in samples({}).items() if key[0] not in bench.PAUSES}
+    summary = bench._summarise(measured)
+    assert list(summary) == [f"c={level}" for level in bench.LEVELS if level not in bench.PAUSES]
+    assert bench._met(summary, "cpu")
