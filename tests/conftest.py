@@ -120,13 +120,55 @@ def _small_trust_store() -> None:
     os.environ["SSL_CERT_FILE"] = path
 
 
+# The files that take seconds, longest first (measured with --durations; about 2 s and
+# up). `make test` runs files on two workers (pytest-xdist, --dist loadfile), which hand
+# out one file at a time as they go; started first, these cannot be the last file left
+# while the other worker idles. xdist's own order (most tests first) put several of them,
+# each a single test of several seconds, at the very end.
+SLOW_FILES_FIRST = (
+    "tests/test_demo.py",
+    "tests/probe/test_probe.py",
+    "tests/cache/test_backends.py",
+    "tests/trace/test_telemetry.py",
+    "tests/warm/test_warm_sim.py",
+    "tests/warm/test_warm_fleet.py",
+    "tests/test_examples.py",
+    "tests/sim/test_sim_openai.py",
+    "tests/cache/test_rows.py",
+    "tests/replay/test_cli.py",
+    "tests/test_owned_loops.py",
+    "tests/test_fault_injection.py",
+    "tests/sim/test_sim_server.py",
+    "tests/sim/test_replay_agrees.py",
+    "tests/config/test_config_build.py",
+    "tests/providers/test_loading.py",
+    "tests/test_exported_members.py",
+    "tests/route/test_route_calls.py",
+    "tests/cache/test_keys.py",
+    "tests/test_pytest_plugin.py",
+    "tests/sim/test_sim_ollama.py",
+    "tests/test_lifecycle.py",
+    "tests/trace/test_traced.py",
+    "tests/sim/test_sim_styles.py",
+)
+
+
 def pytest_configure(config: pytest.Config) -> None:
     _small_trust_store()
+    if getattr(config.option, "loadscopereorder", False):
+        # Keep the collection order (below) as the order files are handed out in.
+        config.option.loadscopereorder = False
     config.addinivalue_line(
         "markers",
         "sim(**options): options for the sim_server fixture, e.g. "
         "@pytest.mark.sim(cold_start=5, keep_alive=60)",
     )
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Run the slow files first (see ``SLOW_FILES_FIRST``); the rest keep their order."""
+    rank = {path: index for index, path in enumerate(SLOW_FILES_FIRST)}
+    items.sort(key=lambda item: rank.get(item.nodeid.partition("::")[0], len(rank)))
 
 
 @pytest.fixture
