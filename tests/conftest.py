@@ -15,6 +15,8 @@ import pytest
 if TYPE_CHECKING:
     from oteltools import Otel
 
+    from llmwarm.testing import FakeClock
+
 
 class RedisServer:
     """A real ``redis-server`` on a free loopback port, stoppable and restartable by tests."""
@@ -211,25 +213,15 @@ def sim_server(request: pytest.FixtureRequest) -> Iterator[object]:
         yield server
 
 
-class ManualClock:
-    """A warmer clock that moves only when a test sets ``now``: no thread or task starts."""
-
-    manual = True
-
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def monotonic(self) -> float:
-        return self.now
-
-    def time(self) -> float:
-        return 1_700_000_000.0 + self.now
-
-
 @pytest.fixture
-def manual_clock() -> ManualClock:
-    """A :class:`ManualClock` for ``@warm(_clock=...)`` in any folder's tests."""
-    return ManualClock()
+def manual_clock() -> FakeClock:
+    """A :class:`llmwarm.testing.FakeClock` for ``@warm(_clock=...)`` in any folder's tests.
+
+    A warmer on it starts no thread or task: the test sets ``now`` and runs the due work.
+    """
+    from llmwarm.testing import FakeClock
+
+    return FakeClock()
 
 
 # -- OpenTelemetry: in-memory SDK providers (the SDK is imported only by tests that ask)
