@@ -15,6 +15,8 @@ import pytest
 if TYPE_CHECKING:
     from oteltools import Otel
 
+    from llmwarm.testing import FakeClock
+
 
 class RedisServer:
     """A real ``redis-server`` on a free loopback port, stoppable and restartable by tests."""
@@ -120,13 +122,71 @@ def _small_trust_store() -> None:
     os.environ["SSL_CERT_FILE"] = path
 
 
+# The files that take seconds, longest first (measured with --durations; about 2 s and
+# up). `make test` runs files on two workers (pytest-xdist, --dist loadfile), which hand
+# out one file at a time as they go; started first, these cannot be the last file left
+# while the other worker idles. xdist's own order (most tests first) put several of them,
+# each a single test of several seconds, at the very end.
+SLOW_FILES_FIRST = (
+    "tests/test_demo.py",
+    "tests/probe/test_probe.py",
+    "tests/cache/test_backends.py",
+    "tests/trace/test_telemetry.py",
+    "tests/warm/test_warm_sim.py",
+    "tests/warm/test_warm_fleet.py",
+    "tests/test_examples.py",
+    "tests/sim/test_sim_openai.py",
+    "tests/cache/test_rows.py",
+    "tests/replay/test_cli.py",
+    "tests/test_owned_loops.py",
+    "tests/test_fault_injection.py",
+    "tests/sim/test_sim_server.py",
+    "tests/sim/test_replay_agrees.py",
+    "tests/config/test_config_build.py",
+    "tests/providers/test_loading.py",
+    "tests/test_exported_members.py",
+    "tests/route/test_route_calls.py",
+    "tests/cache/test_keys.py",
+    "tests/test_pytest_plugin.py",
+    "tests/sim/test_sim_ollama.py",
+    "tests/test_lifecycle.py",
+    "tests/trace/test_traced.py",
+    "tests/sim/test_sim_styles.py",
+)
+
+
+def pytest_xdist_auto_num_workers(config: pytest.Config) -> int | None:
+    """``-n auto``: two workers per core (four on two cores), a few more than cores at most.
+
+    Most of the suite's time is waiting, not computing: time-scaled simulators' timers,
+    subprocesses starting, servers answering. (Summed over a run, the CPU time of the test
+    processes and their children is about a third of their wall time.) With one worker
+    per core, a core idles while its worker waits; a second worker fills that time.
+    ``PYTEST_XDIST_AUTO_NUM_WORKERS`` still sets the number, as without this hook.
+    """
+    if os.environ.get("PYTEST_XDIST_AUTO_NUM_WORKERS"):
+        return None  # xdist's own hook reads it
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    cores = cores or 1
+    return min(2 * cores, cores + 4)
+
+
 def pytest_configure(config: pytest.Config) -> None:
     _small_trust_store()
+    if getattr(config.option, "loadscopereorder", False):
+        # Keep the collection order (below) as the order files are handed out in.
+        config.option.loadscopereorder = False
     config.addinivalue_line(
         "markers",
         "sim(**options): options for the sim_server fixture, e.g. "
         "@pytest.mark.sim(cold_start=5, keep_alive=60)",
     )
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Run the slow files first (see ``SLOW_FILES_FIRST``); the rest keep their order."""
+    rank = {path: index for index, path in enumerate(SLOW_FILES_FIRST)}
+    items.sort(key=lambda item: rank.get(item.nodeid.partition("::")[0], len(rank)))
 
 
 @pytest.fixture
@@ -153,25 +213,15 @@ def sim_server(request: pytest.FixtureRequest) -> Iterator[object]:
         yield server
 
 
-class ManualClock:
-    """A warmer clock that moves only when a test sets ``now``: no thread or task starts."""
-
-    manual = True
-
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def monotonic(self) -> float:
-        return self.now
-
-    def time(self) -> float:
-        return 1_700_000_000.0 + self.now
-
-
 @pytest.fixture
-def manual_clock() -> ManualClock:
-    """A :class:`ManualClock` for ``@warm(_clock=...)`` in any folder's tests."""
-    return ManualClock()
+def manual_clock() -> FakeClock:
+    """A :class:`llmwarm.testing.FakeClock` for ``@warm(_clock=...)`` in any folder's tests.
+
+    A warmer on it starts no thread or task: the test sets ``now`` and runs the due work.
+    """
+    from llmwarm.testing import FakeClock
+
+    return FakeClock()
 
 
 # -- OpenTelemetry: in-memory SDK providers (the SDK is imported only by tests that ask)

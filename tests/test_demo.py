@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 from rich.console import Console
 
+from llmwarm.tools import cli
 from llmwarm.tools.demo import __main__ as figures_script
 from llmwarm.tools.demo import _report
 from llmwarm.tools.demo._run import SetupResult, percentile, run_demo
@@ -126,11 +127,24 @@ def test_a_narrow_terminal_folds_cells_instead_of_eliding_them(demo: tuple) -> N
     assert "…" not in out.getvalue()
 
 
-def test_the_same_seed_gives_the_same_figures_whatever_the_machine_does() -> None:
+SEEDED = DemoConfig(requests=25, seed=11, days=1)
+
+
+@pytest.fixture(scope="module")
+def seeded_results() -> list[SetupResult]:
+    """A short demo run (:data:`SEEDED`) on a quiet machine, shared by the tests below."""
+    if "seeded" not in _RUNS:
+        _RUNS["seeded"] = run_demo(SEEDED)
+    results: list[SetupResult] = _RUNS["seeded"]
+    return results
+
+
+def test_the_same_seed_gives_the_same_figures_whatever_the_machine_does(
+    seeded_results: list[SetupResult],
+) -> None:
     # Virtual time: CPU time costs no simulated time, so a busy machine changes nothing.
     # Burn CPU in a thread during one of the runs to show that load cannot move a figure.
-    config = DemoConfig(requests=25, seed=11, days=1)
-    quiet = [r.summary() for r in run_demo(config)]
+    quiet = [r.summary() for r in seeded_results]
     stop = threading.Event()
 
     def burn() -> None:
@@ -140,7 +154,7 @@ def test_the_same_seed_gives_the_same_figures_whatever_the_machine_does() -> Non
     burner = threading.Thread(target=burn, daemon=True)
     burner.start()
     try:
-        busy = [r.summary() for r in run_demo(config)]
+        busy = [r.summary() for r in run_demo(SEEDED)]
     finally:
         stop.set()
         burner.join(timeout=10)
@@ -149,10 +163,12 @@ def test_the_same_seed_gives_the_same_figures_whatever_the_machine_does() -> Non
     assert [r.summary() for r in run_demo(DemoConfig(requests=25, seed=12, days=1))] != quiet
 
 
-def test_the_chart_labels_cache_answers_apart_from_warm_and_cold_calls() -> None:
+def test_the_chart_labels_cache_answers_apart_from_warm_and_cold_calls(
+    seeded_results: list[SetupResult],
+) -> None:
     import matplotlib.pyplot as plt
 
-    results = run_demo(DemoConfig(requests=25, seed=11, days=1), names=["llmwarm"])
+    results = [r for r in seeded_results if r.name == "llmwarm"]
     (ours,) = results
     assert sum(ours.cached) == ours.cache_hits > 0  # per-request flags match the counter
     figure = _report.chart(results)
@@ -229,12 +245,12 @@ def test_the_figures_script_replaces_only_the_marked_block(
      ("--time-scale", "2", "--time-scale must be in (0, 1]")],
 )  # fmt: skip
 def test_bad_options_are_refused_by_name(flag: str, value: str, message: str) -> None:
-    done = subprocess.run(
-        [sys.executable, "-m", "llmwarm.tools.cli", "demo", flag, value],
-        capture_output=True, text=True, timeout=60,
-    )  # fmt: skip
-    assert done.returncode != 0
-    assert message in done.stderr
+    # In this process: `python -m llmwarm.tools.cli` is run once above (the `demo`
+    # fixture), and the interpreter prints a SystemExit's message to stderr and exits 1.
+    with pytest.raises(SystemExit) as refused:
+        cli.main(["demo", flag, value])
+    assert refused.value.code not in (0, None)
+    assert message in str(refused.value.code)
 
 
 def test_working_days_repeat_the_rhythm_with_silent_nights() -> None:

@@ -7,6 +7,7 @@ from collections.abc import Iterator
 import pytest
 
 import llmwarm.cache._cached
+from llmwarm.testing import FakeClock
 
 
 @pytest.fixture(autouse=True)
@@ -16,19 +17,7 @@ def _reset_cache_state() -> Iterator[None]:
     llmwarm.cache._cached._reset()
 
 
-class FakeClock:
-    """A monotonic clock the test moves by hand."""
-
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
-
-
 @pytest.fixture
 def clock() -> FakeClock:
+    """The public fake clock; hand a back end ``clock.monotonic`` (SQLite: ``clock.time``)."""
     return FakeClock()

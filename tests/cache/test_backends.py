@@ -21,7 +21,7 @@ from openai.types.chat import ChatCompletion, ChatCompletionChunk
 from llmwarm import cached
 from llmwarm.cache import MemoryBackend, RedisBackend, SQLiteBackend, codec, register_type
 from llmwarm.cache.backends import MISSING
-from tests.cache.conftest import FakeClock
+from llmwarm.testing import FakeClock
 
 COMPLETION = {
     "id": "chatcmpl-1",
@@ -114,7 +114,7 @@ def test_redis_outage_goes_upstream_and_recovers(
         calls.append(prompt)
         return prompt.upper()
 
-    complete.cache.breaker.clock = clock
+    complete.cache.breaker.clock = clock.monotonic
     assert complete("a") == "A"
     assert complete("a") == "A"
     assert calls == ["a"]
@@ -146,7 +146,7 @@ async def test_async_redis_outage_goes_upstream_and_recovers(
         calls.append(prompt)
         return prompt.upper()
 
-    complete.cache.breaker.clock = clock
+    complete.cache.breaker.clock = clock.monotonic
     assert await complete("a") == "A"
     assert await complete("a") == "A"
     redis_server.stop()
@@ -181,7 +181,7 @@ def test_redis_clear_is_per_function_and_namespace(redis_server: Any) -> None:
 
 
 def test_sqlite_expired_rows_are_skipped_and_cleaned(tmp_path: Path, clock: FakeClock) -> None:
-    backend = SQLiteBackend(tmp_path / "c.db", timer=clock)
+    backend = SQLiteBackend(tmp_path / "c.db", timer=clock.time)
     backend.set("k", {"a": 1}, 0.05)
     backend.set("keep", [1, 2], None)
     assert backend.get("k") == {"a": 1}
@@ -320,7 +320,7 @@ def test_an_unstorable_result_is_returned_and_counted(
 
 
 def test_ttl_is_honoured_with_a_memory_backend_instance(clock: FakeClock) -> None:
-    backend = MemoryBackend(ttl=3600, timer=clock)
+    backend = MemoryBackend(ttl=3600, timer=clock.monotonic)
     calls: list[str] = []
 
     @cached(ttl=10, backend=backend)

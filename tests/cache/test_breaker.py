@@ -9,7 +9,7 @@ import pytest
 
 from llmwarm import cached
 from llmwarm.cache.backends import MISSING
-from tests.cache.conftest import FakeClock
+from llmwarm.testing import FakeClock
 
 
 class FailingBackend:
@@ -51,7 +51,7 @@ def test_a_failing_backend_is_skipped_then_probed_then_recovers(
     def complete(prompt: str) -> str:
         return prompt
 
-    complete.cache.breaker.clock = clock
+    complete.cache.breaker.clock = clock.monotonic
     with caplog.at_level(logging.INFO, logger="llmwarm"):
         for _ in range(10):
             assert complete("a") == "a"
@@ -81,7 +81,7 @@ async def test_async_a_failing_backend_is_skipped_then_recovers(clock: FakeClock
     async def complete(prompt: str) -> str:
         return prompt
 
-    complete.cache.breaker.clock = clock
+    complete.cache.breaker.clock = clock.monotonic
     for _ in range(10):
         assert await complete("a") == "a"
     assert (backend.gets, backend.sets) == (1, 0)

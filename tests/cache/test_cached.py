@@ -110,7 +110,9 @@ async def test_ttl_expiry_with_a_fake_clock(kind: str, clock: Any) -> None:
         calls.append(1)
         return len(calls)
 
-    complete = cached_over(kind, body, backend=MemoryBackend(maxsize=10, ttl=30, timer=clock))
+    complete = cached_over(
+        kind, body, backend=MemoryBackend(maxsize=10, ttl=30, timer=clock.monotonic)
+    )
     assert await call(complete, "a") == 1
     clock.advance(29.9)
     assert await call(complete, "a") == 1
@@ -120,7 +122,7 @@ async def test_ttl_expiry_with_a_fake_clock(kind: str, clock: Any) -> None:
 
 
 def test_maxsize_evicts_the_oldest_entry(clock: Any) -> None:
-    backend = MemoryBackend(maxsize=2, ttl=60, timer=clock)
+    backend = MemoryBackend(maxsize=2, ttl=60, timer=clock.monotonic)
     backend.set("a", 1, None)
     backend.set("b", 2, None)
     backend.set("c", 3, None)

@@ -30,7 +30,7 @@ import redis
 from llmwarm import ConfigError, cached
 from llmwarm.cache import BREAKER_BACKOFF, CacheRowError, RedisBackend, SQLiteBackend
 from llmwarm.cache.backends import DEFAULT_REDIS_TIMEOUT, MISSING
-from tests.cache.conftest import FakeClock
+from llmwarm.testing import FakeClock
 
 
 def _counting(backend: Any) -> tuple[Any, list[str]]:
@@ -106,7 +106,7 @@ def test_a_per_key_fault_closes_a_breaker_that_was_open(
     redis_server: Any, clock: FakeClock
 ) -> None:
     complete, upstream = _counting(redis_server.url)
-    complete.cache.breaker.clock = clock
+    complete.cache.breaker.clock = clock.monotonic
     redis_server.stop()
     complete("a")  # connection refused: the breaker opens
     assert complete.cache.breaker.backoff > 0
@@ -126,7 +126,7 @@ def test_a_per_key_fault_closes_a_breaker_that_was_open(
 def test_a_hung_redis_adds_at_most_its_short_timeout(redis_server: Any, clock: FakeClock) -> None:
     complete, upstream = _counting(redis_server.url + "?timeout=0.1")
     assert complete.cache.backend.timeout == 0.1
-    complete.cache.breaker.clock = clock
+    complete.cache.breaker.clock = clock.monotonic
     complete("a")
     pid = redis_server.process.pid
     os.kill(pid, signal.SIGSTOP)  # the server accepts nothing and answers nothing
@@ -172,7 +172,7 @@ def test_redis_killed_mid_call_then_restarted(redis_server: Any, clock: FakeCloc
             assert gate.wait(10)
         return f"answer {prompt}"
 
-    complete.cache.breaker.clock = clock
+    complete.cache.breaker.clock = clock.monotonic
     assert complete("a") == complete("a")
     results: list[str] = []
     worker = threading.Thread(target=lambda: results.append(complete("in flight")))

@@ -21,7 +21,7 @@ def _no_call(call: Any) -> None:
 
 
 def test_storing_a_key_again_makes_it_the_newest(clock: Any) -> None:
-    backend = MemoryBackend(maxsize=2, ttl=60, timer=clock)
+    backend = MemoryBackend(maxsize=2, ttl=60, timer=clock.monotonic)
     backend.set("a", 1, None)
     backend.set("b", 2, None)
     backend.set("a", 3, None)  # now b is the least recently stored
@@ -30,7 +30,7 @@ def test_storing_a_key_again_makes_it_the_newest(clock: Any) -> None:
 
 
 def test_expired_entries_go_before_a_live_one_is_evicted(clock: Any) -> None:
-    backend = MemoryBackend(maxsize=2, ttl=10, timer=clock)
+    backend = MemoryBackend(maxsize=2, ttl=10, timer=clock.monotonic)
     backend.set("a", 1, None)
     clock.advance(5)
     backend.set("b", 2, None)
@@ -41,7 +41,7 @@ def test_expired_entries_go_before_a_live_one_is_evicted(clock: Any) -> None:
 
 
 def test_the_next_store_releases_expired_values(clock: Any) -> None:
-    backend = MemoryBackend(maxsize=100, ttl=10, timer=clock)
+    backend = MemoryBackend(maxsize=100, ttl=10, timer=clock.monotonic)
     value = Answer()
     released = weakref.ref(value)
     backend.set("old", value, None)
@@ -53,7 +53,7 @@ def test_the_next_store_releases_expired_values(clock: Any) -> None:
 
 
 def test_a_shorter_ttl_per_store_wins_over_the_backends(clock: Any) -> None:
-    backend = MemoryBackend(maxsize=10, ttl=60, timer=clock)
+    backend = MemoryBackend(maxsize=10, ttl=60, timer=clock.monotonic)
     backend.set("short", 1, 5)
     backend.set("long", 2, 600)  # bounded by the back end's own 60 s
     clock.advance(6)
@@ -63,7 +63,7 @@ def test_a_shorter_ttl_per_store_wins_over_the_backends(clock: Any) -> None:
 
 
 def test_delete_and_clear_forget_keys_for_eviction_too(clock: Any) -> None:
-    backend = MemoryBackend(maxsize=2, ttl=60, timer=clock)
+    backend = MemoryBackend(maxsize=2, ttl=60, timer=clock.monotonic)
     backend.set("f:a", 1, None)
     backend.set("f:b", 2, None)
     backend.delete("f:a")

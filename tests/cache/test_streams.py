@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import httpx
+import pytest
 from openai import AsyncOpenAI, OpenAI
 from openai.types.chat import ChatCompletionChunk
 
@@ -19,47 +20,50 @@ def _requests(sim_server: Any) -> int:
     return int(stats["total"]["requests"]) if "total" in stats else int(stats["requests"])
 
 
-def test_openai_stream_is_recorded_then_replayed(sim_server: Any) -> None:
-    client = OpenAI(base_url=sim_server.openai_base_url, api_key="sk-sim", max_retries=0)
+@pytest.mark.parametrize("kind", ["sync", "async"])
+async def test_openai_stream_is_recorded_then_replayed(sim_server: Any, kind: str) -> None:
+    options: dict[str, Any] = {
+        "base_url": sim_server.openai_base_url, "api_key": "sk-sim", "max_retries": 0
+    }  # fmt: skip
+    if kind == "sync":
+        client: Any = OpenAI(**options)
 
-    @cached
-    def complete(messages: Any, *, model: str = "gpt-4o-mini", client: Any, **kw: Any) -> Any:
-        return client.chat.completions.create(model=model, messages=messages, **kw)
+        @cached
+        def complete(messages: Any, *, model: str = "gpt-4o-mini", client: Any, **kw: Any) -> Any:
+            return client.chat.completions.create(model=model, messages=messages, **kw)
 
-    live = complete(MESSAGES, client=client, stream=True)
-    with live:
-        originals = list(live)
-    assert complete.cache.stats.cache_misses == 1
-    replayed = complete(MESSAGES, client=client, stream=True)
-    with replayed:
-        copies = list(replayed)
-    assert complete.cache.stats.cache_hits == 1
+        async def read() -> list[Any]:
+            with complete(MESSAGES, client=client, stream=True) as stream:
+                return list(stream)
+
+        policy: Any = complete
+    else:
+        client = AsyncOpenAI(**options)
+
+        @cached
+        async def acomplete(
+            messages: Any, *, model: str = "gpt-4o-mini", client: Any, **kw: Any
+        ) -> Any:
+            return await client.chat.completions.create(model=model, messages=messages, **kw)
+
+        async def read() -> list[Any]:
+            stream = await acomplete(MESSAGES, client=client, stream=True)
+            async with stream:
+                return [chunk async for chunk in stream]
+
+        policy = acomplete
+    originals = await read()
+    assert policy.cache.stats.cache_misses == 1
+    copies = await read()
+    assert policy.cache.stats.cache_hits == 1
     assert len(originals) > 1
     assert all(type(c) is ChatCompletionChunk for c in copies)
     assert [c.model_dump() for c in copies] == [c.model_dump() for c in originals]
     assert _requests(sim_server) == 1  # the replay made no request
-    client.close()
-
-
-async def test_async_openai_stream_is_recorded_then_replayed(sim_server: Any) -> None:
-    client = AsyncOpenAI(base_url=sim_server.openai_base_url, api_key="sk-sim", max_retries=0)
-
-    @cached
-    async def complete(messages: Any, *, model: str = "gpt-4o-mini", client: Any, **kw: Any) -> Any:
-        return await client.chat.completions.create(model=model, messages=messages, **kw)
-
-    live = await complete(MESSAGES, client=client, stream=True)
-    async with live:
-        originals = [chunk async for chunk in live]
-    replayed = await complete(MESSAGES, client=client, stream=True)
-    async with replayed:
-        copies = [chunk async for chunk in replayed]
-    assert complete.cache.stats.cache_hits == 1
-    assert len(originals) > 1
-    assert all(type(c) is ChatCompletionChunk for c in copies)
-    assert [c.model_dump() for c in copies] == [c.model_dump() for c in originals]
-    assert _requests(sim_server) == 1
-    await client.close()
+    if kind == "sync":
+        client.close()
+    else:
+        await client.close()
 
 
 def test_openai_completion_is_cached_across_different_clients_with_one_key(

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import functools
 import itertools
 import json
 import socket
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -20,8 +22,45 @@ SCALE = 0.003  # 300 simulated seconds take 0.9 s
 KEEP_ALIVE = 300.0
 
 
+class SkippingClock:
+    """The simulator's clock, real time plus every gap the probe was told to sleep.
+
+    The probe's sweep idles for minutes of simulated time between its calls; slept for
+    real, a sweep took about 9 s. Handed the probe as its ``sleep``, this moves the
+    simulator's clock over each gap at once instead: the model still unloads after
+    exactly its keep-alive of simulated idleness (the simulator reads its clock at each
+    request), while the calls themselves, cold starts included, still take real time, so
+    the probe measures them as it measures a real endpoint.
+    """
+
+    def __init__(self) -> None:
+        self.skipped = 0.0
+        self.server: SimServer | None = None
+
+    def monotonic(self) -> float:
+        """Real monotonic seconds, plus every gap skipped so far."""
+        return time.monotonic() + self.skipped
+
+    def sleep(self, seconds: float) -> None:
+        """Pass ``seconds`` of the simulator's time without waiting for them."""
+        # The client has read a streamed answer to its end a moment before the server
+        # releases the model, and the keep-alive counts from that release: a jump made
+        # first would be counted as time the model was busy. Wait for the release.
+        if self.server is not None:
+            models = self.server.app.state.sim.registry.state
+            deadline = time.monotonic() + 30
+            while models("m").active and time.monotonic() < deadline:
+                time.sleep(0.001)
+        self.skipped += seconds
+
+
 @pytest.fixture
-def sim() -> Iterator[SimServer]:
+def skipping() -> SkippingClock:
+    return SkippingClock()
+
+
+@pytest.fixture
+def sim(skipping: SkippingClock) -> Iterator[SimServer]:
     # A long cold start puts the cold threshold (the geometric mean of a cold and a warm
     # call) at about 25 ms of real time: a loaded machine's scheduling delay on a warm
     # call stays under it, where a 60 s cold start left only about 14 ms.
@@ -33,7 +72,9 @@ def sim() -> Iterator[SimServer]:
         seed=0,
         api_key="sk-probe-secret-123",
         known_models=["m"],
+        clock=skipping.monotonic,
     ) as root:
+        skipping.server = root
         yield root
 
 
@@ -51,8 +92,15 @@ def _args(*argv: str) -> argparse.Namespace:
 
 @pytest.mark.parametrize("kind", ["openai", "ollama"])
 def test_sweep_recovers_the_keep_alive(
-    sim: SimServer, key: str, kind: str, capsys: pytest.CaptureFixture[str]
+    sim: SimServer,
+    key: str,
+    kind: str,
+    capsys: pytest.CaptureFixture[str],
+    skipping: SkippingClock,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    # The command line runs probe() with time.sleep; the gaps are skipped here instead.
+    monkeypatch.setattr(probe_module, "probe", functools.partial(probe, sleep=skipping.sleep))
     base = sim.openai_base_url if kind == "openai" else str(sim)
     code = probe_module.run(
         _args(
@@ -116,10 +164,10 @@ def test_detects_openai_when_there_is_no_ollama_api(sim: SimServer, key: str) ->
     assert report.window_s is None
 
 
-def test_no_cold_gap_gives_a_lower_bound(sim: SimServer, key: str) -> None:
+def test_no_cold_gap_gives_a_lower_bound(sim: SimServer, key: str, skipping: SkippingClock) -> None:
     report = probe(
         model="m", kind="openai", base_url=sim.openai_base_url, api_key_env=key,
-        warm_calls=2, sweep=True, gaps=[30, 60], time_scale=SCALE,
+        warm_calls=2, sweep=True, gaps=[30, 60], time_scale=SCALE, sleep=skipping.sleep,
     )  # fmt: skip
     assert [o.cold for o in report.sweep] == [False, False]
     assert report.window_s is None

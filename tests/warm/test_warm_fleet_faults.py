@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import os
 import socket
-import subprocess
-import sys
 import textwrap
 import time
 from collections.abc import Iterator
@@ -13,7 +11,7 @@ from typing import Any
 
 import pytest
 import redis
-from warmtools import FakeClock
+from warmtools import FakeClock, run_script
 
 from llmwarm import warm
 from llmwarm.warm._fleet import DEFAULT_TIMEOUT, Fleet
@@ -57,13 +55,7 @@ FORKED_WORKERS = textwrap.dedent(
 
 def test_three_forked_workers_ping_about_as_one_process(redis_server: Any) -> None:
     here = os.path.dirname(os.path.abspath(__file__))
-    out = subprocess.run(
-        [sys.executable, "-W", "ignore", "-c", FORKED_WORKERS, redis_server.url, str(STEPS), here],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=True,
-    )
+    out = run_script(FORKED_WORKERS, redis_server.url, str(STEPS), here, timeout=120)
     assert out.stdout.strip() == "[0, 0, 0]", out.stderr  # each child took a new identity
     client = redis.Redis.from_url(redis_server.url)
     pings = client.lrange("pings", 0, -1)

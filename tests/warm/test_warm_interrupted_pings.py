@@ -4,12 +4,10 @@ stops no later ping."""
 from __future__ import annotations
 
 import asyncio
-import subprocess
-import sys
 import time
 
 import pytest
-from warmtools import BOUND, IMPORT_FAST_CLOCK, FakeClock, FastClock, wait_for
+from warmtools import BOUND, IMPORT_FAST_CLOCK, FakeClock, FastClock, run_script, wait_for
 
 from llmwarm import warm
 
@@ -82,13 +80,7 @@ def test_a_child_forked_mid_ping_keeps_pinging() -> None:
         "_, status = os.waitpid(pid, 0); llmwarm.shutdown()\n"
         "print(os.waitstatus_to_exitcode(status))\n"
     )
-    out = subprocess.run(
-        [sys.executable, "-W", "ignore", "-c", script],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=True,
-    )
+    out = run_script(script)
     assert out.stdout.strip() == "0", out.stderr
 
 
@@ -109,13 +101,7 @@ def test_a_child_forked_while_another_thread_is_in_a_call_keeps_pinging() -> Non
         "_, status = os.waitpid(pid, 0); release.set(); t.join(); llmwarm.shutdown()\n"
         "print(os.waitstatus_to_exitcode(status))\n"
     )
-    out = subprocess.run(
-        [sys.executable, "-W", "ignore", "-c", script],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=True,
-    )
+    out = run_script(script)
     assert out.stdout.strip() == "0", out.stderr
 
 

@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-import subprocess
-import sys
 import threading
 import time
 from typing import Any
 
-from warmtools import IMPORT_FAST_CLOCK, FastClock
+from warmtools import IMPORT_FAST_CLOCK, FastClock, run_script
 
 import llmwarm
 from llmwarm import warm
@@ -158,9 +156,7 @@ def test_the_scheduler_thread_never_keeps_the_interpreter_alive() -> None:
         "f(); time.sleep(0.1); print('bye')\n"
     )
     started = time.monotonic()
-    out = subprocess.run(
-        [sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=True
-    )
+    out = run_script(script, warnings=None)
     assert out.stdout.strip() == "bye"
     assert time.monotonic() - started < 60
 
@@ -180,12 +176,6 @@ def test_a_forked_child_gets_its_own_scheduler() -> None:
         "    os._exit(0 if pinged and _scheduler.shared().pid == os.getpid() else 3)\n"
         "_, status = os.waitpid(pid, 0); print(os.waitstatus_to_exitcode(status))\n"
     )
-    out = subprocess.run(
-        [sys.executable, "-W", "ignore", "-c", script],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=True,
-    )
+    out = run_script(script)
     assert out.stdout.strip() == "0"
     assert parent.pid == _scheduler.shared().pid

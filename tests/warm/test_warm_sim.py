@@ -13,7 +13,8 @@ import pytest
 from warmtools import FastClock
 
 from llmwarm import pings, warm
-from llmwarm.sim import SimServer
+from llmwarm.sim import SimServer, create_app
+from llmwarm.tools.demo import _virtual
 
 MODEL = "gpt-4o-mini"
 # keep_alive 60 simulated s = 0.6 s real; a cold start 14 s = 0.14 s; a warm reply ~3 ms
@@ -25,35 +26,51 @@ def model_stats(sim: SimServer, model: str = MODEL) -> dict[str, Any]:
     return stats
 
 
-@FAST
-async def test_auto_interval_converges_under_the_unload_window(sim_server: SimServer) -> None:
-    async with openai.AsyncOpenAI(
-        base_url=sim_server.openai_base_url, api_key="sk-sim", max_retries=0
-    ) as client:
-        # keep_alive=2.0 is a wrong hint (the window is 0.6 s): learning must correct it
-        @warm(MODEL, interval="auto", keep_alive=2.0)
-        async def complete(messages: Any, *, model: str = MODEL, **kw: Any) -> Any:
-            return await client.chat.completions.create(model=model, messages=messages, **kw)
+def test_auto_interval_converges_under_the_unload_window() -> None:
+    # Learning takes a dozen idle gaps around the window: about 8 s on a real clock, even
+    # with the simulator 100x faster. Here the simulator app (over httpx's in-process ASGI
+    # transport), the SDK client and the warmer run on the demo's virtual clock, which
+    # jumps to the next timer whenever every task waits: the same learning in a fraction
+    # of a second, and CPU time costs no simulated time, so load cannot blur a latency.
+    async def main(clock: _virtual.VirtualClock) -> None:
+        app = create_app(
+            keep_alive=60, cold_start=14, time_scale=1.0, seed=0, clock=clock.monotonic
+        )
+        sim = app.state.sim
 
-        await complete([{"role": "user", "content": "hi"}])
-        learner = complete.warmer._state[MODEL].learner
-        for _ in range(600):  # 30 s at most
-            if learner.settled:
-                break
-            await asyncio.sleep(0.05)
-        assert learner.settled, (learner.lo, learner.hi)
-        window = 0.6
-        assert learner.lo < window <= learner.hi * 1.1  # the bounds bracket the real window
-        interval = complete.warmer.interval(MODEL)
-        assert 0.25 * window < interval < window
-        # settled: the pings now keep the model warm (no cold start while idle)
-        await asyncio.sleep(0.05)
-        before = model_stats(sim_server)["cold_starts"]
-        await asyncio.sleep(6 * interval)
-        assert model_stats(sim_server)["cold_starts"] == before
-        sent = complete.warmer.pings_sent
-        assert sent >= 5
-        await complete.warmer.aclose()
+        def cold_starts() -> int:
+            return int(sim.registry.stats(sim.now())["models"][MODEL]["cold_starts"])
+
+        http_client = httpx.AsyncClient(transport=httpx.ASGITransport(app=app))
+        async with openai.AsyncOpenAI(
+            base_url="http://sim.invalid/v1", api_key="sk-sim", max_retries=0,
+            http_client=http_client,
+        ) as client:  # fmt: skip
+            # keep_alive=200 is a wrong hint (the window is 60 s): learning must correct it
+            @warm(MODEL, interval="auto", keep_alive=200.0)
+            async def complete(messages: Any, *, model: str = MODEL, **kw: Any) -> Any:
+                return await client.chat.completions.create(model=model, messages=messages, **kw)
+
+            await complete([{"role": "user", "content": "hi"}])
+            learner = complete.warmer._state[MODEL].learner
+            for _ in range(600):  # 3000 s at most
+                if learner.settled:
+                    break
+                await asyncio.sleep(5)
+            assert learner.settled, (learner.lo, learner.hi)
+            window = 60.0
+            assert learner.lo < window <= learner.hi * 1.1  # the bounds bracket the window
+            interval = complete.warmer.interval(MODEL)
+            assert 0.25 * window < interval < window
+            # settled: the pings now keep the model warm (no cold start while idle)
+            await asyncio.sleep(5)
+            before = cold_starts()
+            await asyncio.sleep(6 * interval)
+            assert cold_starts() == before
+            assert complete.warmer.pings_sent >= 5
+            await complete.warmer.aclose()
+
+    _virtual.run(main, limit=86_400)
 
 
 @FAST

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 import time
 from typing import Any
 
@@ -81,3 +83,20 @@ def wait_for(condition: Any, what: str) -> None:
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out waiting for {what}")
         time.sleep(0.01)
+
+
+def run_script(
+    script: str, *args: str, warnings: str | None = "ignore", timeout: float = 60
+) -> subprocess.CompletedProcess[str]:
+    """Run ``script`` in a new interpreter (``python -c script args...``); fail if it fails.
+
+    ``warnings`` is its ``-W`` filter (None: the default filters). Output is captured as text.
+    """
+    options = ["-W", warnings] if warnings is not None else []
+    return subprocess.run(
+        [sys.executable, *options, "-c", script, *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=True,
+    )
