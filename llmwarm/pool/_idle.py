@@ -35,6 +35,8 @@ def _readable(sock: Any) -> bool:
         return True
     if fd < 0:  # closed
         return True
+    if getattr(select, "poll", None) is None:  # Windows; gevent/eventlet patched: as httpcore
+        return bool(select.select([fd], [], [], 0)[0])
     poller = select.poll()
     poller.register(fd, select.POLLIN)
     return bool(poller.poll(0))
@@ -57,7 +59,10 @@ def _probing(cls: type) -> type:
                 sock = self._llmwarm_socket = super().get_extra_info("socket")
             if sock is None or not hasattr(sock, "fileno"):
                 return super().get_extra_info(info)
-            return _readable(sock)
+            try:
+                return _readable(sock)
+            except Exception:  # never break a call: the library's own check
+                return super().get_extra_info(info)
 
         async def start_tls(self, *args: Any, **kwargs: Any) -> Any:
             return _adopt(await super().start_tls(*args, **kwargs))
@@ -68,7 +73,10 @@ def _probing(cls: type) -> type:
 def _adopt(stream: Any) -> Any:
     cls: type = type(stream)
     if cls.__name__ == "AnyIOStream" and _library(cls) in _LIBRARIES:
-        stream.__class__ = _probing(cls)
+        try:
+            stream.__class__ = _probing(cls)
+        except TypeError:  # a layout this subclass cannot take: leave the stream as it is
+            pass
     return stream
 
 
@@ -97,4 +105,7 @@ def install(client: Any) -> None:
     cls: Any = type(backend)
     if cls.__name__ != "AutoBackend" or _library(cls) not in _LIBRARIES:
         return
-    backend.__class__ = _adopting(cls)
+    try:
+        backend.__class__ = _adopting(cls)
+    except TypeError:  # a layout this subclass cannot take: keep the library's check
+        pass

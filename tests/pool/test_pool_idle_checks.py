@@ -182,3 +182,57 @@ async def test_a_second_burst_of_fifty_reuses_the_first_ones_connections(
     # (with 20 kept, every burst of 50 reopened 30, each a new TCP and TLS handshake).
     assert server.connections == opened
     assert server.requests == 100
+
+
+@pytest.mark.parametrize("library", ["httpx", "httpx2 (openai)"])
+async def test_without_select_poll_idle_checks_fall_back_to_select(
+    library: str, closing_server: KeepAliveServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Windows has no select.poll, and gevent/eventlet remove it when they patch select:
+    # the check must still answer (as httpcore's own does), never fail the request.
+    import select
+
+    monkeypatch.delattr(select, "poll")
+    call = _functions(closing_server.url)[library]
+    assert await call() == {}
+    assert closing_server.closed.wait(5)
+    await asyncio.sleep(0.05)
+    assert await call() == {}  # the closed connection was found by select.select
+    assert closing_server.connections == 2
+
+
+async def test_a_failing_socket_check_falls_back_to_the_librarys_own(
+    server: KeepAliveServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from llmwarm.pool import _idle
+
+    def broken(sock: Any) -> bool:
+        raise OSError("unexpected")
+
+    monkeypatch.setattr(_idle, "_readable", broken)
+    call = _functions(server.url)["httpx"]
+    for _ in range(3):  # an optimization failing never breaks the application's call
+        assert await call() == {}
+    assert server.connections == 1
+
+
+def test_a_backend_whose_class_cannot_be_swapped_is_left_alone() -> None:
+    from llmwarm.pool import _idle
+
+    class AutoBackend:  # a future layout the subclass cannot take (__slots__)
+        __slots__ = ("x",)
+
+    AutoBackend.__module__ = "httpcore._backends.auto"
+
+    class Pool:
+        _network_backend = AutoBackend()
+
+    class Transport:
+        _pool = Pool()
+
+    class Client:
+        _transport = Transport()
+
+    client = Client()
+    _idle.install(client)  # raises nothing: the library keeps its own check
+    assert type(client._transport._pool._network_backend) is AutoBackend
