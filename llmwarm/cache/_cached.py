@@ -778,8 +778,11 @@ def _is_plain(result: Any) -> bool:
     # A generator's awaitability is per object (a generator-based coroutine), but every
     # generator is a stream: the answer is still one per type.
     plain = not is_stream(result) and not inspect.isawaitable(result)
-    if len(_plain_types) < _MAX_TYPES:  # bounded: classes made per call stay unremembered
-        _plain_types[type(result)] = plain
+    kind = type(result)
+    # A proxy (wrapt.ObjectProxy...) reports its target's __class__, and isinstance() (so
+    # isawaitable) answers for the target: per object, not per type. Do not remember it.
+    if len(_plain_types) < _MAX_TYPES and getattr(result, "__class__", kind) is kind:
+        _plain_types[kind] = plain
     return plain
 
 

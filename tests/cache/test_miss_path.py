@@ -7,7 +7,7 @@ import threading
 import weakref
 from typing import Any
 
-from llmwarm.cache import MemoryBackend
+from llmwarm.cache import MemoryBackend, cached
 from llmwarm.cache.backends import MISSING
 from llmwarm.cache.flight import Flights, Join, Lead, Outcome
 
@@ -133,3 +133,38 @@ async def test_task_flights_are_per_loop_and_waiters_share_one_future() -> None:
     outcomes = await asyncio.gather(*waiters)
     assert len({id(o) for o in outcomes}) == 1
     assert outcomes[0].kind == "error"
+
+
+def test_a_proxy_type_is_judged_per_result_not_remembered() -> None:
+    # A proxy (wrapt.ObjectProxy, as tracing layers return) reports its target's class,
+    # so whether it is awaitable depends on the object: one plain proxied result must not
+    # make a later proxied coroutine cacheable (a hit would hand out an awaited coroutine).
+    import warnings
+
+    import wrapt
+
+    class Traced(wrapt.ObjectProxy):  # type: ignore[misc]
+        pass
+
+    async def upstream(prompt: str) -> dict[str, str]:
+        return {"answer": prompt}
+
+    upstream_calls = 0
+
+    @cached
+    def ask(prompt: str) -> Any:
+        nonlocal upstream_calls
+        upstream_calls += 1
+        if prompt.startswith("sync"):
+            return Traced({"answer": prompt})
+        return Traced(upstream(prompt))
+
+    assert ask("sync-1") == {"answer": "sync-1"}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        first = ask("async-1")
+        assert asyncio.run(first) == {"answer": "async-1"}
+        again = ask("async-1")
+    assert again is not first  # not served from the cache
+    assert asyncio.run(again) == {"answer": "async-1"}
+    assert upstream_calls == 3
