@@ -303,12 +303,23 @@ class WarmPolicy(Policy):
         if call.instance is not None and w._ping is None:
             w._remember(call.instance)
         w._ensure_running()
-        try:  # a "model loading" answer is waited out and the call run again (_loading)
-            # Both waits of the clock: a sync sleep on the async path would block the loop.
-            clock = w._clock
-            result = yield from _loading.until_ready(
-                call, sleep=getattr(clock, "sleep", None), asleep=getattr(clock, "asleep", None)
-            )
+        try:
+            failed: Exception | None = None
+            try:
+                result = yield call
+            except Exception as exc:
+                failed = exc
+            if failed is not None:
+                # A "model loading" answer is waited out and the call run again (_loading);
+                # the first attempt is made here, so a call that succeeds costs no generator.
+                # Both waits of the clock: a sync sleep on the async path would block the loop.
+                clock = w._clock
+                result = yield from _loading.until_ready(
+                    call,
+                    sleep=getattr(clock, "sleep", None),
+                    asleep=getattr(clock, "asleep", None),
+                    failed=failed,
+                )
         except BaseException:
             w._end(st, record, None, None, ok=False)
             raise
