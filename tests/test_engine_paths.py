@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from llmwarm import Tier, routed
-from llmwarm._core import Call, Flow, Policy, apply
+from llmwarm._core import NO_ANSWER, Call, Flow, Policy, apply
 from llmwarm._core.failures import CoolDowns
 from llmwarm._core.loading import until_ready
 
@@ -149,3 +149,63 @@ def test_until_ready_given_a_first_failure_does_not_run_the_call_again_for_it() 
 
     with pytest.raises(ValueError, match="not a loading answer"):
         apply(f, First())()
+
+
+class Answers(Policy):
+    """Answers calls whose argument is even without its flow; runs the flow for odd ones."""
+
+    may_answer = True
+
+    def __init__(self, log: list[str]) -> None:
+        self.log = log
+
+    def answer(self, call: Call) -> Any:
+        x = call.get("x")
+        if x < 0:
+            raise ValueError("negative")
+        if x % 2 == 0:
+            self.log.append("answered")
+            return "even"
+        return NO_ANSWER
+
+    def flow(self, call: Call) -> Flow:
+        self.log.append("flow")
+        return (yield call)
+
+
+@pytest.mark.parametrize("is_async", [False, True])
+def test_an_answer_settles_the_call_without_a_flow_or_the_rest_of_the_stack(
+    is_async: bool,
+) -> None:
+    log: list[str] = []
+
+    def f(x: int) -> str:
+        log.append("function")
+        return "odd"
+
+    async def af(x: int) -> str:
+        return f(x)
+
+    stack = _stack(af if is_async else f, Note("outer", log), Answers(log), Note("inner", log))
+
+    def run(x: int) -> Any:
+        return asyncio.run(stack(x)) if is_async else stack(x)
+
+    assert run(2) == "even"
+    assert log == ["outer in", "answered", "outer out even"]
+    log.clear()
+    assert run(1) == "odd"  # NO_ANSWER: the flow runs, started as usual
+    assert log == ["outer in", "flow", "inner in", "function", "inner out odd", "outer out odd"]
+    log.clear()
+    with pytest.raises(ValueError, match="negative"):
+        run(-1)
+    assert log == ["outer in", "outer caught negative"]
+
+
+def test_a_policy_that_does_not_say_it_may_answer_is_not_asked() -> None:
+    class Silent(Answers):
+        may_answer = False
+
+    log: list[str] = []
+    assert apply(lambda x: "odd", Silent(log))(2) == "odd"
+    assert log == ["flow"]

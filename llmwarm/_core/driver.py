@@ -46,6 +46,7 @@ _enter = _current.set
 _leave = _current.reset
 
 __all__ = [
+    "NO_ANSWER",
     "Call",
     "CallRecord",
     "FunctionSpec",
@@ -121,6 +122,17 @@ class Offload(Step):
 # ------------------------------------------------------------------------------ policies
 
 
+class _NoAnswer:
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "NO_ANSWER"
+
+
+#: What :meth:`Policy.answer` returns to let its flow run.
+NO_ANSWER: Any = _NoAnswer()
+
+
 class Policy:
     """Base class of one decorator's behaviour. Subclasses override :meth:`flow`.
 
@@ -133,6 +145,11 @@ class Policy:
     #: that would only pass the call through still costs a generator (about half a
     #: microsecond); a policy that is often idle (``@traced`` without an SDK) says so here.
     may_skip: ClassVar[bool] = False
+    #: Whether the drivers ask :meth:`answer` before running this policy's flow. A flow
+    #: that returns at once (``@cached`` on a hit) still costs a generator, its start and
+    #: its ``StopIteration`` (about a quarter of a microsecond); a policy that often
+    #: settles a call without running the rest of the stack answers it here instead.
+    may_answer: ClassVar[bool] = False
     #: Whether this policy handles failed calls itself (falls back, retries): a client
     #: built further in should then raise on the first failure instead of retrying it,
     #: which ``@pooled`` reads from its stack (``max_retries=0`` for the SDKs it builds).
@@ -162,6 +179,15 @@ class Policy:
     def skips(self, call: Call) -> bool:
         """Return True to let ``call`` bypass this policy (asked only when ``may_skip``)."""
         return False
+
+    def answer(self, call: Call) -> Any:
+        """Return ``call``'s value without a flow, or :data:`NO_ANSWER` to run :meth:`flow`.
+
+        Asked only when :attr:`may_answer`, after :meth:`skips`; it may not yield (no step,
+        no call further in): what needs either belongs in :meth:`flow`. An exception it
+        raises is the call's, as if the flow had raised it.
+        """
+        return NO_ANSWER
 
     def bind(self, spec: FunctionSpec) -> None:
         """Check the policy against the function at decoration time (raise to refuse it)."""
@@ -224,7 +250,8 @@ def _uncarried(error: BaseException) -> BaseException:
 
 def _drive_sync(pipeline: tuple[Policy, ...], index: int, call: Call) -> Any:
     end = len(pipeline)
-    waiting: list[tuple[Flow, int]] = []  # flows that yielded a call, outermost first
+    # Flows that yielded a call, outermost first; made when one does (not on a cache hit).
+    waiting: list[tuple[Flow, int]] | None = None
     flow: Flow | None = None
     value: Any = None
     error: BaseException | None = None
@@ -234,6 +261,11 @@ def _drive_sync(pipeline: tuple[Policy, ...], index: int, call: Call) -> Any:
             while index < end:
                 policy = pipeline[index]
                 if not (policy.may_skip and policy.skips(call)):
+                    if policy.may_answer:
+                        value = policy.answer(call)
+                        if value is not NO_ANSWER:
+                            break  # settled: the value goes to the waiting flow
+                        value = None  # a flow starts on None
                     flow = policy.flow(call)
                     break
                 index += 1
@@ -262,7 +294,10 @@ def _drive_sync(pipeline: tuple[Policy, ...], index: int, call: Call) -> Any:
                 error, flow = exc, None
                 continue
             if type(step) is Call:
-                waiting.append((flow, index))
+                if waiting is None:
+                    waiting = [(flow, index)]
+                else:
+                    waiting.append((flow, index))
                 flow, value, call = None, None, step
                 index += 1
                 break
@@ -276,7 +311,7 @@ def _drive_sync(pipeline: tuple[Policy, ...], index: int, call: Call) -> Any:
 async def _drive_async(pipeline: tuple[Policy, ...], index: int, call: Call) -> Any:
     # _drive_sync's loop, with the function and the steps awaited.
     end = len(pipeline)
-    waiting: list[tuple[Flow, int]] = []
+    waiting: list[tuple[Flow, int]] | None = None
     flow: Flow | None = None
     value: Any = None
     error: BaseException | None = None
@@ -285,6 +320,11 @@ async def _drive_async(pipeline: tuple[Policy, ...], index: int, call: Call) -> 
             while index < end:
                 policy = pipeline[index]
                 if not (policy.may_skip and policy.skips(call)):
+                    if policy.may_answer:
+                        value = policy.answer(call)
+                        if value is not NO_ANSWER:
+                            break  # settled: the value goes to the waiting flow
+                        value = None  # a flow starts on None
                     flow = policy.flow(call)
                     break
                 index += 1
@@ -315,7 +355,10 @@ async def _drive_async(pipeline: tuple[Policy, ...], index: int, call: Call) -> 
                 error, flow = exc, None
                 continue
             if type(step) is Call:
-                waiting.append((flow, index))
+                if waiting is None:
+                    waiting = [(flow, index)]
+                else:
+                    waiting.append((flow, index))
                 flow, value, call = None, None, step
                 index += 1
                 break
