@@ -222,6 +222,9 @@ class RoutedPolicy(Policy):
 
     def _classified(self, call: Call) -> int:
         choice = self.classify(call.arguments)
+        if type(choice) is int:  # the default classifier's answer: a tier index
+            count = len(self.tiers)
+            return min(max(choice if choice >= 0 else count + choice, 0), count - 1)
         if isinstance(choice, str):
             if choice not in self._index:
                 raise ValueError(
@@ -386,6 +389,11 @@ class RoutedPolicy(Policy):
                 cooldowns.cool(model, _or(asked, self.cooldown), error)
 
     def _next(self, plan: Sequence[int], tried: set[int]) -> int | None:
+        if cooldowns.none_cooling():  # every call's question, asked without a look-up each
+            for index in plan:
+                if index not in tried:
+                    return index
+            return None
         for index in plan:
             if index not in tried and not cooldowns.cooling(self.tiers[index].model):
                 return index
