@@ -288,9 +288,13 @@ def _drive_sync(pipeline: tuple[Policy, ...], index: int, call: Call) -> Any:
                     thrown, error = error, None
                     step = flow.throw(_carried(thrown))
             except StopIteration as stop:
+                if not waiting:  # the outermost flow ended: the call's value
+                    return stop.value
                 value, flow = stop.value, None
                 continue
             except BaseException as exc:
+                if not waiting:
+                    raise
                 error, flow = exc, None
                 continue
             if type(step) is Call:
@@ -349,9 +353,13 @@ async def _drive_async(pipeline: tuple[Policy, ...], index: int, call: Call) -> 
                     thrown, error = error, None
                     step = flow.throw(_carried(thrown))
             except StopIteration as stop:
+                if not waiting:  # the outermost flow ended: the call's value
+                    return stop.value
                 value, flow = stop.value, None
                 continue
             except BaseException as exc:
+                if not waiting:
+                    raise
                 error, flow = exc, None
                 continue
             if type(step) is Call:
