@@ -123,17 +123,18 @@ def test_none_cooling_answers_whether_any_model_cools() -> None:
 def test_routed_plans_around_a_cooling_tier_after_taking_its_fast_path() -> None:
     from llmwarm._core.failures import cooldowns
 
-    @routed([Tier("small", "s"), Tier("large", "l")], classify=lambda a: "small")
+    @routed([Tier("small", "fast-s"), Tier("large", "fast-l")], classify=lambda a: "small")
     def f(prompt: str, *, model: str = "") -> str:
         return model
 
-    assert f("p") == "s"  # nothing cooling: the plan made at decoration
-    cooldowns.cool("s", 60.0)
+    cooldowns.clear()  # the registry is process-wide: start from nothing cooling
     try:
-        assert f("p") == "l"
+        assert f("p") == "fast-s"  # nothing cooling: the plan made at decoration
+        cooldowns.cool("fast-s", 60.0)
+        assert f("p") == "fast-l"
     finally:
         cooldowns.clear()
-    assert f("p") == "s"
+    assert f("p") == "fast-s"
 
 
 def test_until_ready_given_a_first_failure_does_not_run_the_call_again_for_it() -> None:
