@@ -30,6 +30,7 @@ from llmwarm._core.call_stats import (
 )
 from llmwarm._core.clients import base_url_of
 from llmwarm._core.driver import (
+    NO_ANSWER,
     Flow,
     Offload,
     Policy,
@@ -137,6 +138,7 @@ __all__ = [
     "LogFormatError",
     "MAX_WAIT",
     "MAX_WORKERS",
+    "NO_ANSWER",
     "NotReady",
     "Offload",
     "POOLS",

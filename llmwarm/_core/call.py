@@ -431,8 +431,8 @@ class Call:
         never receives it twice.
         """
         args = self.args
-        kwargs = dict(self.kwargs)
-        index = self._binder.index
+        kwargs = self.kwargs.copy()
+        index = (self.spec.plain_binder if self.instance is None else self.spec.method_binder).index
         for name, value in changes.items():
             position = index.get(name)
             if position is not None and position < len(args):
@@ -442,4 +442,31 @@ class Call:
         call = Call(self.spec, self.target, self.instance, args, kwargs, self.record)
         if self._arguments is not None:
             call._arguments = {**self._arguments, **changes}
+        return call
+
+    def with_argument(self, name: str, value: Any) -> Call:
+        """Return a copy of this call with one argument replaced or added.
+
+        :meth:`with_arguments` for a single change (``@routed``'s ``model=``, on every call
+        it routes), without building a dict of changes.
+
+        .. versionadded:: 0.2.0
+        """
+        args = self.args
+        kwargs = self.kwargs
+        spec = self.spec
+        position = (spec.plain_binder if self.instance is None else spec.method_binder).index.get(
+            name
+        )
+        if position is not None and position < len(args):
+            args = (*args[:position], value, *args[position + 1 :])
+        else:
+            kwargs = kwargs.copy()
+            kwargs[name] = value
+        call = Call(spec, self.target, self.instance, args, kwargs, self.record)
+        arguments = self._arguments
+        if arguments is not None:
+            arguments = arguments.copy()
+            arguments[name] = value
+            call._arguments = arguments
         return call

@@ -137,10 +137,16 @@ def record_call(record: CallRecord, call: Call) -> None:
     if not _registered:
         _register()
     duration = record.duration
-    if duration is not None and _clock is _runtime_monotonic and same_clock():
-        now = record.started + duration  # the entry's own reading: no clock read here
-    else:
-        now = _clock()
+    # same_clock(), inline: this runs on every call, and the answer serves twice below.
+    same = (
+        duration is not None
+        and _clock is _runtime_monotonic
+        and _SAME_CLOCK
+        and type(_runtime.runtime.clock) is SystemClock
+        and time.monotonic is _REAL_MONOTONIC
+    )
+    # The entry's own reading when the clocks agree: no clock read here.
+    now = record.started + duration if same else _clock()  # type: ignore[operator]
     failed = record.error is not None
     if record.cache_hit:
         # The hottest path: a hit never reached the model, so it is neither cold nor
@@ -149,14 +155,28 @@ def record_call(record: CallRecord, call: Call) -> None:
             record.cold_start = False
         _samples.append((now, duration or 0.0, record.cold_start, True, failed))
         return
-    model = _model_of(record, call)
+    model = record.model  # _model_of(), inline
+    if model is None:
+        model = call.get("model")  # binds no other argument
+    if not isinstance(model, str):
+        model = None
     if record.warmup:
         _pings.append(now)
         if model is not None and not failed:
             _touch(model, now)
         return
     if record.cold_start is None and model is not None:
-        predict(record, call, model)
+        if same:  # predict(), inline: the call started on the stats clock's own scale
+            last = _last_call.get(model)
+            if last is None:
+                record.cold_start = True
+            else:
+                idle = record.started - last
+                idle = idle if idle > 0.0 else 0.0
+                record.idle_s = idle
+                record.cold_start = idle > _keep_alive
+        else:
+            predict(record, call, model)
     _samples.append((now, duration or 0.0, record.cold_start, False, failed))
     if model is not None and not failed:
         if model in _last_call:  # _touch()'s common case, inline: every call that ran

@@ -46,6 +46,7 @@ _enter = _current.set
 _leave = _current.reset
 
 __all__ = [
+    "NO_ANSWER",
     "Call",
     "CallRecord",
     "FunctionSpec",
@@ -121,6 +122,17 @@ class Offload(Step):
 # ------------------------------------------------------------------------------ policies
 
 
+class _NoAnswer:
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "NO_ANSWER"
+
+
+#: What :meth:`Policy.answer` returns to let its flow run.
+NO_ANSWER: Any = _NoAnswer()
+
+
 class Policy:
     """Base class of one decorator's behaviour. Subclasses override :meth:`flow`.
 
@@ -133,6 +145,11 @@ class Policy:
     #: that would only pass the call through still costs a generator (about half a
     #: microsecond); a policy that is often idle (``@traced`` without an SDK) says so here.
     may_skip: ClassVar[bool] = False
+    #: Whether the drivers ask :meth:`answer` before running this policy's flow. A flow
+    #: that returns at once (``@cached`` on a hit) still costs a generator, its start and
+    #: its ``StopIteration`` (about a quarter of a microsecond); a policy that often
+    #: settles a call without running the rest of the stack answers it here instead.
+    may_answer: ClassVar[bool] = False
     #: Whether this policy handles failed calls itself (falls back, retries): a client
     #: built further in should then raise on the first failure instead of retrying it,
     #: which ``@pooled`` reads from its stack (``max_retries=0`` for the SDKs it builds).
@@ -162,6 +179,15 @@ class Policy:
     def skips(self, call: Call) -> bool:
         """Return True to let ``call`` bypass this policy (asked only when ``may_skip``)."""
         return False
+
+    def answer(self, call: Call) -> Any:
+        """Return ``call``'s value without a flow, or :data:`NO_ANSWER` to run :meth:`flow`.
+
+        Asked only when :attr:`may_answer`, after :meth:`skips`; it may not yield (no step,
+        no call further in): what needs either belongs in :meth:`flow`. An exception it
+        raises is the call's, as if the flow had raised it.
+        """
+        return NO_ANSWER
 
     def bind(self, spec: FunctionSpec) -> None:
         """Check the policy against the function at decoration time (raise to refuse it)."""
@@ -213,64 +239,142 @@ def _uncarried(error: BaseException) -> BaseException:
     return error.original if type(error) is _CarriedStopIteration else error
 
 
+# One loop steps every flow of a call, for each path: a flow that yields a call waits on a
+# list while the next policy's flow runs, instead of each layer re-entering the driver (a
+# frame per layer on the sync path; on the async one a coroutine per layer, and an await
+# chain that every wake-up of the call's task climbed through again). Outcomes go back to
+# the waiting flow by `send` (a value) or `throw` (an exception), exactly as when each
+# layer had its own driver; a step's `proceed` still runs the policies further in with a
+# driver of its own (a hedge races two such calls).
+
+
 def _drive_sync(pipeline: tuple[Policy, ...], index: int, call: Call) -> Any:
+    end = len(pipeline)
+    # Flows that yielded a call, outermost first; made when one does (not on a cache hit).
+    waiting: list[tuple[Flow, int]] | None = None
+    flow: Flow | None = None
+    value: Any = None
+    error: BaseException | None = None
     while True:
-        if index == len(pipeline):
-            return call.target(*call.args, **call.kwargs)
-        policy = pipeline[index]
-        if not (policy.may_skip and policy.skips(call)):
-            break
-        index += 1
-    flow = policy.flow(call)
-    last = index + 1 == len(pipeline)
-    try:
-        step = flow.send(None)
-        while True:
-            try:
-                if type(step) is Call:
-                    # The innermost policy calls the function itself: one frame less.
-                    value = (
-                        step.target(*step.args, **step.kwargs)
-                        if last
-                        else _drive_sync(pipeline, index + 1, step)
-                    )
-                else:
-                    proceed = functools.partial(_drive_sync, pipeline, index + 1)
-                    value = cast(Step, step).run_sync(proceed)
-            except BaseException as exc:  # handed to the flow, which re-raises or recovers
-                step = flow.throw(_carried(exc))
+        # `call` runs from `index`: the first policy that does not skip it, or the function.
+        try:
+            while index < end:
+                policy = pipeline[index]
+                if not (policy.may_skip and policy.skips(call)):
+                    if policy.may_answer:
+                        value = policy.answer(call)
+                        if value is not NO_ANSWER:
+                            break  # settled: the value goes to the waiting flow
+                        value = None  # a flow starts on None
+                    flow = policy.flow(call)
+                    break
+                index += 1
             else:
-                step = flow.send(value)
-    except StopIteration as stop:
-        return stop.value
+                value = call.target(*call.args, **call.kwargs)
+        except BaseException as exc:  # handed to the waiting flow, which re-raises or recovers
+            error = exc
+        # Step the flows until one yields a call to run further in, or the outermost ends.
+        while True:
+            if flow is None:
+                if not waiting:
+                    if error is not None:
+                        raise error
+                    return value
+                flow, index = waiting.pop()
+            try:
+                if error is None:
+                    step = flow.send(value)
+                else:
+                    thrown, error = error, None
+                    step = flow.throw(_carried(thrown))
+            except StopIteration as stop:
+                if not waiting:  # the outermost flow ended: the call's value
+                    return stop.value
+                value, flow = stop.value, None
+                continue
+            except BaseException as exc:
+                if not waiting:
+                    raise
+                error, flow = exc, None
+                continue
+            if type(step) is Call:
+                if waiting is None:
+                    waiting = [(flow, index)]
+                else:
+                    waiting.append((flow, index))
+                flow, value, call = None, None, step
+                index += 1
+                break
+            try:
+                proceed = functools.partial(_drive_sync, pipeline, index + 1)
+                value = cast(Step, step).run_sync(proceed)
+            except BaseException as exc:
+                error = exc
 
 
 async def _drive_async(pipeline: tuple[Policy, ...], index: int, call: Call) -> Any:
+    # _drive_sync's loop, with the function and the steps awaited.
+    end = len(pipeline)
+    waiting: list[tuple[Flow, int]] | None = None
+    flow: Flow | None = None
+    value: Any = None
+    error: BaseException | None = None
     while True:
-        if index == len(pipeline):
-            result = call.target(*call.args, **call.kwargs)
-            # An async generator function returns its stream without being awaited.
-            return result if call.spec.is_async_gen else await result
-        policy = pipeline[index]
-        if not (policy.may_skip and policy.skips(call)):
-            break
-        index += 1
-    flow = policy.flow(call)
-    try:
-        step = flow.send(None)
-        while True:
-            try:
-                if type(step) is Call:
-                    value = await _drive_async(pipeline, index + 1, step)
-                else:
-                    proceed = functools.partial(_drive_async, pipeline, index + 1)
-                    value = await cast(Step, step).run_async(proceed)
-            except BaseException as exc:
-                step = flow.throw(_carried(exc))
+        try:
+            while index < end:
+                policy = pipeline[index]
+                if not (policy.may_skip and policy.skips(call)):
+                    if policy.may_answer:
+                        value = policy.answer(call)
+                        if value is not NO_ANSWER:
+                            break  # settled: the value goes to the waiting flow
+                        value = None  # a flow starts on None
+                    flow = policy.flow(call)
+                    break
+                index += 1
             else:
-                step = flow.send(value)
-    except StopIteration as stop:
-        return stop.value
+                value = call.target(*call.args, **call.kwargs)
+                # An async generator function returns its stream without being awaited.
+                if not call.spec.is_async_gen:
+                    value = await value
+        except BaseException as exc:
+            error = exc
+        while True:
+            if flow is None:
+                if not waiting:
+                    if error is not None:
+                        raise error
+                    return value
+                flow, index = waiting.pop()
+            try:
+                if error is None:
+                    step = flow.send(value)
+                else:
+                    thrown, error = error, None
+                    step = flow.throw(_carried(thrown))
+            except StopIteration as stop:
+                if not waiting:  # the outermost flow ended: the call's value
+                    return stop.value
+                value, flow = stop.value, None
+                continue
+            except BaseException as exc:
+                if not waiting:
+                    raise
+                error, flow = exc, None
+                continue
+            if type(step) is Call:
+                if waiting is None:
+                    waiting = [(flow, index)]
+                else:
+                    waiting.append((flow, index))
+                flow, value, call = None, None, step
+                index += 1
+                break
+            try:
+                proceed = functools.partial(_drive_async, pipeline, index + 1)
+                value = await cast(Step, step).run_async(proceed)
+            except BaseException as exc:
+                error = exc
 
 
 # ------------------------------------------------------------------- background work

@@ -166,6 +166,10 @@ class CoolDowns:
             return None
         return until
 
+    def none_cooling(self) -> bool:
+        """Whether no model is cooling down (a cool-down just ended may still count)."""
+        return not self._until
+
     def cooling(self, model: str) -> bool:
         """Whether ``model`` is cooling down now."""
         return self.ends(model) is not None

@@ -328,10 +328,14 @@ def until_ready(
     *,
     sleep: Callable[[float], None] | None = None,
     asleep: Callable[[float], Awaitable[None]] | None = None,
+    failed: Exception | None = None,
 ) -> Flow:
     """Run ``call``; while its model answers "not ready", wait as advised and run it again.
 
     ``sleep`` and ``asleep`` are the waits of the caller's clock (see :class:`Pause`).
+    ``failed``: the caller ran ``call`` once already and it raised this (a flow that runs
+    its first attempt itself, and comes here only when it fails, saves a generator on
+    every call that succeeds).
 
     The call is tagged cold with the answer's kind. Under ``@routed`` with another tier
     ready, the error goes up at once (the router moves the call there).
@@ -340,20 +344,24 @@ def until_ready(
     """
     record = call.record
     patience: Patience | None = None  # made on the first failure: a call that succeeds
-    while True:  # pays for nothing but this generator
-        try:
-            return (yield call)
-        except Exception as exc:
-            if record.fallback_ready:
-                raise
-            if patience is None:
-                patience = Patience(_bound(call))
-            delay = patience.delay_after(exc)
-            if patience.kind is not None:  # it met a cold start, waited out or not
-                record.cold_start = True
-                record.cold_start_kind = patience.kind
-            if delay is None:
-                raise
+    error = failed  # pays for nothing but this generator
+    while True:
+        if error is None:
+            try:
+                return (yield call)
+            except Exception as exc:
+                error = exc
+        if record.fallback_ready:
+            raise error
+        if patience is None:
+            patience = Patience(_bound(call))
+        delay = patience.delay_after(error)
+        if patience.kind is not None:  # it met a cold start, waited out or not
+            record.cold_start = True
+            record.cold_start_kind = patience.kind
+        if delay is None:
+            raise error
+        error = None
         yield Pause(delay, sleep, asleep)
 
 

@@ -173,6 +173,16 @@ class RoutedPolicy(Policy):
         self.warmth: Warmth | None = None
         self._index = {tier.name: i for i, tier in enumerate(tiers)}
         self._by_model = {tier.model: tier for tier in reversed(tiers)}
+        # Per chosen tier, the order its call tries the tiers in, and the plan `_plan`
+        # returns while no tier cools down and no `@warm` is asked (most calls): made once.
+        count = len(tiers)
+        self._orders = tuple(
+            (chosen, *range(chosen + 1, count), *range(chosen - 1, -1, -1))
+            for chosen in range(count)
+        )
+        self._plans = tuple(
+            (order if fallback else order[:1], order, "classified") for order in self._orders
+        )
 
     @property
     def router(self) -> RoutedPolicy:
@@ -212,6 +222,9 @@ class RoutedPolicy(Policy):
 
     def _classified(self, call: Call) -> int:
         choice = self.classify(call.arguments)
+        if type(choice) is int:  # the default classifier's answer: a tier index
+            count = len(self.tiers)
+            return min(max(choice if choice >= 0 else count + choice, 0), count - 1)
         if isinstance(choice, str):
             if choice not in self._index:
                 raise ValueError(
@@ -235,15 +248,17 @@ class RoutedPolicy(Policy):
             logger.exception("llmwarm: @routed could not ask @warm about %r", model)
             return None
 
-    def _plan(self, chosen: int) -> tuple[list[int], list[int], str]:
+    def _plan(self, chosen: int) -> tuple[Sequence[int], Sequence[int], str]:
         """Return the tiers to try in order, the hedge candidates, and the first's reason.
 
         Without ``fallback`` the plan is its first tier only, but a hedge still races the
         next ready tier: hedging is independent of fallback. Empty: every tier is cooling.
         """
-        count = len(self.tiers)
-        order = [chosen, *range(chosen + 1, count), *range(chosen - 1, -1, -1)]
-        ready = [i for i in order if not cooldowns.cooling(self.tiers[i].model)]
+        if self.warmth is None and cooldowns.none_cooling():
+            return self._plans[chosen]
+        ready: Sequence[int] = [
+            i for i in self._orders[chosen] if not cooldowns.cooling(self.tiers[i].model)
+        ]
         if not ready:
             return [], [], "cooling"
         reason = "classified" if ready[0] == chosen else "fallback"
@@ -260,8 +275,11 @@ class RoutedPolicy(Policy):
 
     def _call_for(self, call: Call, index: int, record: CallRecord | None = None) -> Call:
         tier = self.tiers[index]
-        changes = {k: v for k, v in tier._overrides if not call.passed(k)}
-        tier_call = call.with_arguments(model=tier.model, **changes)
+        if tier._overrides:
+            changes = {k: v for k, v in tier._overrides if not call.passed(k)}
+            tier_call = call.with_arguments(model=tier.model, **changes)
+        else:  # the usual tier: one argument changes, no dict of changes to build
+            tier_call = call.with_argument("model", tier.model)
         if record is not None:
             tier_call.record = record
         return tier_call
@@ -371,6 +389,11 @@ class RoutedPolicy(Policy):
                 cooldowns.cool(model, _or(asked, self.cooldown), error)
 
     def _next(self, plan: Sequence[int], tried: set[int]) -> int | None:
+        if cooldowns.none_cooling():  # every call's question, asked without a look-up each
+            for index in plan:
+                if index not in tried:
+                    return index
+            return None
         for index in plan:
             if index not in tried and not cooldowns.cooling(self.tiers[index].model):
                 return index

@@ -290,7 +290,10 @@ class WarmPolicy(Policy):
         if st is None or not st.listed:
             return (yield call)
         record = call.record
-        started = w._clock.monotonic()
+        clock = w._clock
+        if type(clock) is _runtime.RuntimeClock:  # the clock it stands for: a frame less
+            clock = _runtime.runtime.clock
+        started = clock.monotonic()
         with w._lock:
             if st.active:  # another call is in flight: the model is busy, not idle
                 idle: float | None = 0.0
@@ -303,12 +306,22 @@ class WarmPolicy(Policy):
         if call.instance is not None and w._ping is None:
             w._remember(call.instance)
         w._ensure_running()
-        try:  # a "model loading" answer is waited out and the call run again (_loading)
-            # Both waits of the clock: a sync sleep on the async path would block the loop.
-            clock = w._clock
-            result = yield from _loading.until_ready(
-                call, sleep=getattr(clock, "sleep", None), asleep=getattr(clock, "asleep", None)
-            )
+        try:
+            failed: Exception | None = None
+            try:
+                result = yield call
+            except Exception as exc:
+                failed = exc
+            if failed is not None:
+                # A "model loading" answer is waited out and the call run again (_loading);
+                # the first attempt is made here, so a call that succeeds costs no generator.
+                # Both waits of the clock: a sync sleep on the async path would block the loop.
+                result = yield from _loading.until_ready(
+                    call,
+                    sleep=getattr(w._clock, "sleep", None),
+                    asleep=getattr(w._clock, "asleep", None),
+                    failed=failed,
+                )
         except BaseException:
             w._end(st, record, None, None, ok=False)
             raise
@@ -718,8 +731,14 @@ class Warmer:
             self._restart()
         if self._stopped:
             return
-        if self._clock.manual:
-            watch = getattr(self._clock, "watch", None)
+        clock = self._clock
+        # RuntimeClock.manual asks the runtime's clock; asked here directly, every call.
+        if (
+            getattr(_runtime.runtime.clock, "manual", False)
+            if type(clock) is _runtime.RuntimeClock
+            else clock.manual
+        ):
+            watch = getattr(clock, "watch", None)
             if watch is not None:  # a clock that drives its warmers (llmwarm.testing)
                 watch(self)
             return
@@ -729,13 +748,20 @@ class Warmer:
             except RuntimeError:
                 return  # no loop yet: the first call starts it
             runner = self._runner
-            if runner is None or not runner.alive(loop):
+            # runner.alive(loop), inline (every call): a running loop is not closed.
+            if runner is None or runner.loop is not loop or runner.task.done():
                 with self._lock:
                     if self._runner is runner and not self._stopped:
                         self._runner = _scheduler.AsyncRunner(self, loop)
             return
         scheduler = self._scheduler
-        if scheduler is None or scheduler.thread is None or scheduler is not _scheduler.shared():
+        # `peek`, not `shared()`: a look-up with no arguments to pass, on every sync call; a
+        # scheduler forgotten (a reset, a fork) is not the one peeked, and is made anew below.
+        if (
+            scheduler is None
+            or scheduler.thread is None
+            or scheduler is not _runtime.runtime.peek("scheduler")
+        ):
             with self._lock:  # against stop(): a stopped warmer is never added back
                 if self._stopped:
                     return
@@ -771,7 +797,10 @@ class Warmer:
             with self._lock:
                 st.active -= 1
             return
-        now = self._clock.monotonic()
+        clock = self._clock
+        if type(clock) is _runtime.RuntimeClock:  # the clock it stands for: a frame less
+            clock = _runtime.runtime.clock
+        now = clock.monotonic()
         with self._lock:
             st.active -= 1
             if not ok:  # a failed call or ping is no evidence the model is loaded
