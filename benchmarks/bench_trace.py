@@ -25,6 +25,8 @@ The comparisons:
   histogram records; ``sdk_span_and_metrics_in_stack``: against that reference inside an
   llmwarm stack with one empty policy, which separates ``@traced``'s own share of the
   budget from the stack entry's.
+- ``a_a_control``: the hand-written reference against a second copy of itself, timed the
+  same way: it reads 1.00 when the method favours neither side (0.99-1.01 here).
 
 What is held equal on both sides:
 
@@ -212,7 +214,10 @@ def run(quick: bool) -> dict[str, Any]:
     span_metrics = _reference(tracer, histograms)
     span_in_stack = apply(span_only, Policy())  # same stack entry and stats hook as @traced
     metrics_in_stack = apply(span_metrics, Policy())
-    for fn in (noop, empty, sdk, sdk_all, span_only, span_metrics, span_in_stack, metrics_in_stack):
+    twin = _reference(tracer, histograms)  # the A/A control's second copy
+    for fn in (
+        noop, empty, sdk, sdk_all, span_only, span_metrics, span_in_stack, metrics_in_stack, twin,
+    ):  # fmt: skip
         for _ in range(100):
             fn("hi")  # warm caches, the interpreter's specialisation and the SDK's
 
@@ -234,6 +239,8 @@ def run(quick: bool) -> dict[str, Any]:
         "sdk_span_in_stack": {"traced": sdk_pair(sdk, span_in_stack)},
         "sdk_span_and_metrics": {"traced": sdk_pair(sdk_all, span_metrics, budget_pairs)},
         "sdk_span_and_metrics_in_stack": {"traced": sdk_pair(sdk_all, metrics_in_stack)},
+        # The method's own bias: the hand-written code against a second copy of itself.
+        "a_a_control": {"hand_written": sdk_pair(twin, span_metrics)},
         "one_sdk_span_us": round(_block(span_only, 2_000) / 2_000 * 1e6, 2),
         "hand_written_span_and_metrics_us": round(_block(span_metrics, 2_000) / 2_000 * 1e6, 2),
         "traced_noop_us": round(_block(noop, number) / number * 1e6, 2),
