@@ -26,7 +26,7 @@ The comparisons:
   llmwarm stack with one empty policy, which separates ``@traced``'s own share of the
   budget from the stack entry's.
 - ``a_a_control``: the hand-written reference against a second copy of itself, timed the
-  same way: it reads 1.00 when the method favours neither side (0.99-1.01 here).
+  same way: it reads 1.00 when the method favours neither side (medians 0.997-1.004 here).
 
 What is held equal on both sides:
 
