@@ -19,8 +19,10 @@ from llmwarm._core import base_url_of
 __all__ = [
     "NO_ENDPOINT",
     "Endpoint",
+    "Facts",
     "ResponseFacts",
     "endpoint_of",
+    "facts_of",
     "messages_json",
     "provider_of_result",
 ]
@@ -118,6 +120,52 @@ def provider_of_result(result: Any) -> str | None:
     return None
 
 
+#: What a traced call learns from its response: model, id, finish reasons, input and output
+#: tokens, answer text (``None`` unless content is captured).
+Facts = tuple[str | None, str | None, list[str], int | None, int | None, list[str] | None]
+
+
+def facts_of(response: Any, content: bool) -> Facts:
+    """Read what ``@traced`` records from a whole response (not a stream).
+
+    Every traced call that returns a value reads it here. An OpenAI chat completion (an
+    object whose ``choices`` is a non-empty list and whose ``usage``, if any, has
+    ``prompt_tokens``/``completion_tokens``) is read into locals with no per-call object;
+    any other shape (a dict, Ollama, the Responses API), or a call that captures content,
+    goes through :meth:`ResponseFacts.read`, which gives the same answers.
+    """
+    choices = None if content or isinstance(response, dict) else getattr(response, "choices", None)
+    if type(choices) is list and choices:
+        usage = getattr(response, "usage", None)
+        tin = tout = None
+        if usage is not None:  # a dict, or the Responses API's names, go the long way
+            tin = getattr(usage, "prompt_tokens", None)
+            tout = getattr(usage, "completion_tokens", None)
+        if usage is None or (tin is not None and tout is not None):
+            model = getattr(response, "model", None)
+            rid = getattr(response, "id", None)
+            reasons = []
+            for choice in choices:
+                reason = (
+                    choice.get("finish_reason")
+                    if isinstance(choice, dict)
+                    else getattr(choice, "finish_reason", None)
+                )
+                if isinstance(reason, str) and reason:
+                    reasons.append(reason)
+            return (
+                model if isinstance(model, str) and model else None,
+                rid if isinstance(rid, str) and rid else None,
+                reasons,
+                tin if isinstance(tin, int) else None,
+                tout if isinstance(tout, int) else None,
+                None,
+            )
+    facts = ResponseFacts()
+    facts.read(response, content=content)
+    return facts.facts()
+
+
 class ResponseFacts:
     """Response model, id, finish reasons, token usage and text, from a value or a stream."""
 
@@ -130,6 +178,13 @@ class ResponseFacts:
         self.input_tokens: int | None = None
         self.output_tokens: int | None = None
         self.text: list[str] = []
+
+    def facts(self) -> Facts:
+        """Return what was read so far, as :func:`facts_of` returns it."""
+        return (
+            self.model, self.id, self.finish_reasons, self.input_tokens, self.output_tokens,
+            self.text,
+        )  # fmt: skip
 
     def read(self, response: Any, *, chunk: bool = False, content: bool = False) -> None:
         """Merge what ``response`` (a whole response or one stream chunk) says."""
@@ -247,12 +302,12 @@ def messages_json(messages: Any) -> str | None:
     return orjson.dumps(out).decode()
 
 
-def output_json(facts: ResponseFacts) -> str:
+def output_json(text: list[str], finish_reasons: list[str]) -> str:
     """Format the collected answer text as ``gen_ai.output.messages`` JSON."""
     message: dict[str, Any] = {
         "role": "assistant",
-        "parts": [{"type": "text", "content": "".join(facts.text)}],
+        "parts": [{"type": "text", "content": "".join(text)}],
     }
-    if facts.finish_reasons:
-        message["finish_reason"] = facts.finish_reasons[-1]
+    if finish_reasons:
+        message["finish_reason"] = finish_reasons[-1]
     return orjson.dumps([message]).decode()

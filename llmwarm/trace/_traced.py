@@ -45,6 +45,7 @@ from llmwarm.trace._responses import (
     NO_ENDPOINT,
     ResponseFacts,
     endpoint_of,
+    facts_of,
     messages_json,
     output_json,
     provider_of_result,
@@ -205,26 +206,32 @@ _perf_counter = time.perf_counter
 
 #: ``finish()`` of a call that ended with an error or a stream: no value to read.
 _NO_RESULT: Any = object()
+#: A policy's telemetry not resolved yet (``None`` means "nothing observes").
+_UNRESOLVED = object()
+#: Result types known not to be streams: ``type(result) in`` this set answers
+#: ``is_stream()`` with no call (bounded: classes made per call stay out).
+_value_types: set[type] = set()
+_MAX_VALUE_TYPES = 256
 
 
 def _number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
-class _Span(ResponseFacts):
+class _Span:
     """One traced call in flight: what was known at its start, finished exactly once.
 
     A whole traced call runs through the OpenTelemetry SDK's large code path (span,
     attribute validation, histograms), so every extra function or object of llmwarm's on
     it evicts some of the SDK's code and data from the first-level caches: the end of a
     call is one function (:meth:`finish`), which reads the response, ends the span and
-    records the metric points from values it reads once; the response's facts are this
-    object's own fields (one object per call, not two).
+    records the metric points from values it reads once. Only a stream gets an object to
+    collect its chunks' facts in (:attr:`facts`).
     """
 
     __slots__ = (
-        "asked", "call", "common", "content", "late", "policy", "provider", "span", "start",
-        "tel", "token", "ttfc",
+        "asked", "call", "common", "content", "facts", "learnt", "policy", "provider", "span",
+        "start", "tel", "token", "ttfc",
     )  # fmt: skip
 
     def __init__(
@@ -235,9 +242,11 @@ class _Span(ResponseFacts):
         self.policy = policy
         self.tel = tel
         self.call = call
-        self.asked = model  # the request's model (``model`` is the response's)
+        self.asked = model  # the request's model (the response's is read when it ends)
+        #: The provider known at the start (passed to @traced, or the client's); None when
+        #: it is learnt from the response, into :attr:`learnt`.
         self.provider = provider
-        self.late = provider is None  # learnt from the response, set when the call ends
+        self.learnt: str | None = None
         #: The attributes the span starts with and every metric point carries (operation,
         #: provider, request model, server address and port), built once by _open().
         self.common = common
@@ -245,23 +254,20 @@ class _Span(ResponseFacts):
         self.start = start
         #: The context token of the span made current (None when it does not record).
         self.token = token
-        # ResponseFacts' own fields, set here: no second __init__ call per traced call.
-        self.model: str | None = None
-        self.id: str | None = None
-        self.finish_reasons: list[str] = []
-        self.input_tokens: int | None = None
-        self.output_tokens: int | None = None
-        self.text: list[str] = []
-        self.ttfc: float | None = None
         self.content = content
+        #: A stream's facts, merged chunk by chunk (made when the first chunk arrives).
+        self.facts: ResponseFacts | None = None
+        self.ttfc: float | None = None
 
     # -- stream observer
     def on_chunk(self, chunk: Any) -> None:
-        if self.ttfc is None:
+        facts = self.facts
+        if facts is None:
             self.ttfc = _perf_counter() - self.start
-        self.read(chunk, chunk=True, content=self.content)
-        if self.provider is None:
-            self.provider = provider_of_result(chunk)
+            facts = self.facts = ResponseFacts()
+        facts.read(chunk, chunk=True, content=self.content)
+        if self.provider is None and self.learnt is None:
+            self.learnt = provider_of_result(chunk)
 
     def on_end(self, error: BaseException | None, completed: bool) -> None:
         self.finish(error)
@@ -273,16 +279,27 @@ class _Span(ResponseFacts):
         common path is this one function.
         """
         duration = _perf_counter() - self.start
-        facts = self
+        provider = self.provider
+        late_provider = None  # learnt from the response (nothing said it at the start)
         if result is not _NO_RESULT:
-            self.read(result, content=self.content)
-            if self.provider is None:
-                self.provider = provider_of_result(result)
+            response_model, rid, reasons, tin, tout, text = facts_of(result, self.content)
+            if provider is None:
+                late_provider = provider_of_result(result)
+        else:
+            facts = self.facts
+            if facts is None:  # an error, or a stream that ended before its first chunk
+                response_model = rid = tin = tout = None
+                reasons = []
+                text = None
+            else:
+                response_model, rid, reasons, tin, tout, text = facts.facts()
+            if provider is None:
+                late_provider = self.learnt
         call, tel, span = self.call, self.tel, self.span
         record = call.record
-        model = record.model or self.asked
+        asked = self.asked
+        model = record.model or asked
         predict(record, call, model)
-        provider = self.provider
         # Every fact is read once, for the span and the metric points alike.
         hit = record.cache_hit
         cold = record.cold_start
@@ -291,14 +308,10 @@ class _Span(ResponseFacts):
         cold_kind = record.cold_start_kind
         if cold_kind is None and cold and not hit:
             cold_kind = "blocking"
-        late_provider = provider if provider and self.late else None
-        routed = model if model and model != self.asked else None  # routed to another model
-        response_model = facts.model
+        routed = model if model and model != asked else None  # routed to another model
         ttfc = self.ttfc
-        tin = tout = None
-        if not hit:
-            tin = facts.input_tokens
-            tout = facts.output_tokens
+        if hit:  # a cache hit used no tokens
+            tin = tout = None
         if error is None:
             error_type = None
         elif isinstance(error, StreamAbandoned):
@@ -315,26 +328,27 @@ class _Span(ResponseFacts):
                 attrs[sc.PROVIDER_NAME] = late_provider
             if response_model:
                 attrs[sc.RESPONSE_MODEL] = response_model
-            if facts.id:
-                attrs[sc.RESPONSE_ID] = facts.id
-            if facts.finish_reasons:
-                attrs[sc.RESPONSE_FINISH_REASONS] = facts.finish_reasons
+            if rid:
+                attrs[sc.RESPONSE_ID] = rid
+            if reasons:
+                attrs[sc.RESPONSE_FINISH_REASONS] = reasons
             if tin is not None:
                 attrs[sc.USAGE_INPUT_TOKENS] = tin
             if tout is not None:
                 attrs[sc.USAGE_OUTPUT_TOKENS] = tout
             if ttfc is not None:
                 attrs[sc.RESPONSE_TIME_TO_FIRST_CHUNK] = ttfc
-            if self.content and facts.text:
-                attrs[sc.OUTPUT_MESSAGES] = output_json(facts)
+            if text:
+                attrs[sc.OUTPUT_MESSAGES] = output_json(text, reasons)
             if warmup:
                 attrs[sc.WARMUP] = True
             if cold is not None:
                 attrs[sc.COLD_START] = cold
             if cold_kind:  # the provider said "loading"/"not ready", or it waited in line
                 attrs[sc.COLD_START_KIND] = cold_kind
-            if record.idle_s is not None:
-                attrs[sc.IDLE_S] = float(record.idle_s)
+            idle = record.idle_s
+            if idle is not None:
+                attrs[sc.IDLE_S] = idle if type(idle) is float else float(idle)
             if hit is not None:
                 attrs[sc.CACHE_HIT] = hit
             if record.tier is not None:
@@ -430,8 +444,14 @@ class TracedPolicy(Policy):
         self.tracer_provider = tracer_provider
         self.meter_provider = meter_provider
         self._last: tuple[Any, Any, _Telemetry | None] = (None, None, None)
+        #: With both providers passed, the telemetry they give never changes: resolved at
+        #: the first call, then read by skips() and flow() without asking again.
+        self._fixed: _Telemetry | object | None = _UNRESOLVED
+        # Which arguments to look at (bind() narrows them to what the function accepts).
         self._params: tuple[tuple[str, str], ...] = _PARAMS
+        self._clients: tuple[str, ...] = ("client", "http_client")
         self._options = True
+        self._stream = True
 
     @property
     def content(self) -> bool:
@@ -443,7 +463,9 @@ class TracedPolicy(Policy):
     def bind(self, spec: FunctionSpec) -> None:
         """Note which request parameters the function can receive (any function is traced)."""
         self._params = tuple((n, k) for n, k in _PARAMS if spec.accepts(n))
+        self._clients = tuple(n for n in ("client", "http_client") if spec.accepts(n))
         self._options = spec.accepts("options")
+        self._stream = spec.accepts("stream")
 
     may_skip = True
 
@@ -458,6 +480,9 @@ class TracedPolicy(Policy):
             and self.meter_provider is None
         ):
             return True
+        fixed = self._fixed
+        if fixed is not _UNRESOLVED:
+            return fixed is None
         return self._resolve(call.record.started) is None
 
     def _resolve(self, now: float) -> _Telemetry | None:
@@ -474,6 +499,8 @@ class TracedPolicy(Policy):
             return last[2]
         tel = _telemetry(tp, mp)
         self._last = (tp, mp, tel)
+        if self.tracer_provider is not None and self.meter_provider is not None:
+            self._fixed = tel
         return tel
 
     def flow(self, call: Call) -> Flow:
@@ -482,16 +509,10 @@ class TracedPolicy(Policy):
         Tracing never breaks the call it traces: if opening the span fails the call goes
         on untraced, and a failure to read the result or end the span is logged.
         """
-        # skips() has just resolved the providers: with both passed to @traced, its answer
-        # is the last one (what _resolve() returns first, inline: a frame less per call).
-        last = self._last
-        if (
-            last[0] is not None
-            and last[0] is self.tracer_provider
-            and last[1] is self.meter_provider
-        ):
-            tel = last[2]
-        else:
+        # skips() has just resolved the providers: with both passed to @traced, that answer
+        # is fixed (what _resolve() returns, without a frame per call).
+        tel: Any = self._fixed
+        if tel is _UNRESOLVED:
             tel = self._resolve(call.record.started)
         if tel is None:
             return (yield call)
@@ -509,8 +530,12 @@ class TracedPolicy(Policy):
             raise
         if state.token is not None:
             otel_context.detach(state.token)
-        if is_stream(result):
-            return _observe_stream(result, state)
+        kind = type(result)
+        if kind not in _value_types:  # is_stream(), asked once per result type
+            if is_stream(result):
+                return _observe_stream(result, state)
+            if len(_value_types) < _MAX_VALUE_TYPES:
+                _value_types.add(kind)
         try:  # what safely() does, inline: this is every traced call's path
             state.finish(None, result)
         except Exception:
@@ -526,16 +551,18 @@ class TracedPolicy(Policy):
         arguments = call.arguments
         model = arguments.get("model")
         model = model if isinstance(model, str) else None
-        client = arguments.get("client")
-        if client is None:
-            client = arguments.get("http_client")
-        endpoint = NO_ENDPOINT if client is None else endpoint_of(client)
-        provider = self.provider or endpoint.provider
-        span = None
-        token = None
+        provider = self.provider
         op = self.operation
         # Built once: the span's first attributes and every metric point's (see _Span.common).
         common: dict[str, Any] = {sc.OPERATION_NAME: op}
+        endpoint = NO_ENDPOINT
+        for name in self._clients:  # the first of `client`, `http_client` passed
+            client = arguments.get(name)
+            if client is not None:
+                endpoint = endpoint_of(client)
+                if provider is None:
+                    provider = endpoint.provider
+                break
         if provider:
             common[sc.PROVIDER_NAME] = provider
         if model:
@@ -544,32 +571,34 @@ class TracedPolicy(Policy):
             common[sc.SERVER_ADDRESS] = endpoint.address
             if endpoint.port is not None:
                 common[sc.SERVER_PORT] = endpoint.port
-        if tel.tracing:
-            attrs = common.copy()
-            for name, key in self._params:
-                value = arguments.get(name)
-                if value is not None and type(value) is not bool and isinstance(value, _NUMBERS):
-                    attrs[key] = value
-            options = arguments.get("options") if self._options else None
+        if not tel.tracing:
+            return _Span(self, tel, call, model, provider, common, None, start, None, content)
+        attrs = common.copy()
+        for name, key in self._params:
+            value = arguments.get(name)
+            if value is not None and type(value) is not bool and isinstance(value, _NUMBERS):
+                attrs[key] = value
+        if self._options:
+            options = arguments.get("options")
             if isinstance(options, dict):
                 for name, key in _OLLAMA_PARAMS:
                     value = options.get(name)
                     if _number(value):
                         attrs[key] = value
+        if self._stream:
             stream = arguments.get("stream")
             if isinstance(stream, bool):
                 attrs[sc.REQUEST_STREAM] = stream
-            if content:
-                text = messages_json(arguments.get("messages", arguments.get("prompt")))
-                if text is not None:
-                    attrs[sc.INPUT_MESSAGES] = text
-            span = tel.tracer.start_span(
-                f"{op} {model}" if model else op, kind=SpanKind.CLIENT, attributes=attrs
-            )
-            if span.is_recording():
-                token = otel_context.attach(otel_trace.set_span_in_context(span))
-            else:
-                span = None
+        if content:
+            text = messages_json(arguments.get("messages", arguments.get("prompt")))
+            if text is not None:
+                attrs[sc.INPUT_MESSAGES] = text
+        span = tel.tracer.start_span(
+            f"{op} {model}" if model else op, kind=SpanKind.CLIENT, attributes=attrs
+        )
+        if not span.is_recording():
+            return _Span(self, tel, call, model, provider, common, None, start, None, content)
+        token = otel_context.attach(otel_trace.set_span_in_context(span))
         return _Span(self, tel, call, model, provider, common, span, start, token, content)
 
 
