@@ -287,12 +287,6 @@ Read it with ``record.get(SHARED_RESULT)``.
 """
 
 
-#: What :meth:`CachedPolicy.answer` hands to the flow of the same call on a miss:
-#: ``(call, key)``, the key built and read once already, or ``(call, None)`` for arguments
-#: it refused (and counted). Private to ``@cached``; the flow clears it.
-_PREPARED: SlotKey[tuple[Call, str | None] | None] = SlotKey("cache.prepared", None)
-
-
 class CachedPolicy(Policy):
     """The policy behind :func:`cached` (one per decorated function)."""
 
@@ -347,6 +341,12 @@ class CachedPolicy(Policy):
         self._failing = False
         self._failure_report = _Throttled()
         self._key_failure_report = _Throttled()
+        #: ``(call, key)`` from :meth:`answer` to the flow the engine starts next for that
+        #: call: the key built and read once already (``None``: arguments it refused and
+        #: counted). One tuple, assigned at once: a flow takes it only for its own call
+        #: (another thread's may replace it first, and then the flow builds its own).
+        #: Not a record slot: that costs a dict per miss, measured on the refusing path.
+        self._handed: tuple[Call, str | None] | None = None
         _track(self)
 
     def bind(self, spec: FunctionSpec) -> None:
@@ -495,9 +495,9 @@ class CachedPolicy(Policy):
         """Serve a hit from an inline back end without a flow; else let :meth:`flow` run.
 
         What the flow's first pass does on a hit, and no more: warm-up pings, back ends
-        that are not inline, an open breaker and streams of steps are the flow's. On a
+        that are not inline, an open breaker and anything that waits are the flow's. On a
         miss (or arguments that cannot be cached) the key, already built and read, goes
-        to the flow in the record's :data:`_PREPARED` slot, so a miss builds it once.
+        to the flow of the same call through :attr:`_handed`, so a miss builds it once.
         """
         record = call.record
         if record.warmup:
@@ -516,17 +516,17 @@ class CachedPolicy(Policy):
         except UnknownTenant as exc:
             self._refuse("the tenant", exc)
             record.cache_hit = False
-            record.set(_PREPARED, (call, None))
+            self._handed = (call, None)
             return NO_ANSWER
         except Exception as exc:
             self._refuse("arguments", exc)
             record.cache_hit = False
-            record.set(_PREPARED, (call, None))
+            self._handed = (call, None)
             return NO_ANSWER
         if not cacheable:
             self.uncacheable += 1
             record.cache_hit = False
-            record.set(_PREPARED, (call, None))
+            self._handed = (call, None)
             return NO_ANSWER
         try:
             read_at = self._read_at
@@ -538,7 +538,7 @@ class CachedPolicy(Policy):
         except Exception as exc:
             value = self._read_failed(exc)
         if value is MISSING:
-            record.set(_PREPARED, (call, key))
+            self._handed = (call, key)
             return NO_ANSWER
         self.hits += 1
         record.cache_hit = True
@@ -552,11 +552,11 @@ class CachedPolicy(Policy):
         if record.warmup:  # keep-warm pings neither read nor fill the cache
             return (yield call)
         # What answer() learnt of this very call: its key, read and missed (None: refused).
-        prepared = record.get(_PREPARED)
-        if prepared is not None:
-            record.set(_PREPARED, None)  # this call's only: a later pass prepares afresh
-        if prepared is not None and prepared[0] is call:
-            key = prepared[1]
+        # Another thread's call may have replaced it meanwhile: then build the key here.
+        handed = self._handed
+        if handed is not None and handed[0] is call:
+            self._handed = None  # drop the call's reference; a later pass prepares afresh
+            key = handed[1]
             if key is None:  # refused and counted by answer()
                 return (yield call)
             read = False  # the first read was answer()'s

@@ -17,7 +17,7 @@ import pytest
 
 from llmwarm import cached, traced
 from llmwarm._core import NO_ANSWER, Call, CallRecord, invoke
-from llmwarm.cache._cached import _PREPARED, CachedPolicy
+from llmwarm.cache._cached import CachedPolicy
 from llmwarm.cache.backends import MemoryBackend, SQLiteBackend
 
 
@@ -120,8 +120,8 @@ def test_a_miss_builds_its_key_once_and_is_counted_once() -> None:
     assert record.cache_hit is False
     stats = complete.cache.stats
     assert (stats.cache_hits, stats.cache_misses) == (0, 1)
-    # The hand-over is cleared once the flow took it: nothing of it outlives the call.
-    assert record.get(_PREPARED) is None
+    # The hand-over is cleared once the flow took it: it keeps no call alive.
+    assert counted.policy._handed is None
 
 
 def test_a_warm_up_ping_neither_reads_nor_fills_the_cache() -> None:
@@ -293,3 +293,32 @@ def test_a_record_used_twice_never_stores_under_a_stale_key(breaker_open: bool) 
     complete.cache.breaker.success()
     assert complete("a") == "a1"  # still a's own entry
     assert complete("b") == ("b3" if breaker_open else "b2")  # stored only when closed
+
+
+def test_a_hand_over_replaced_by_another_thread_is_not_taken() -> None:
+    # Threads share the policy: another call's answer() may replace the hand-over between
+    # this call's answer() and its flow. The flow then builds its own key.
+    calls: list[str] = []
+
+    @cached
+    def complete(prompt: str) -> str:
+        calls.append(prompt)
+        return f"{prompt}{len(calls)}"
+
+    counted = Counted(complete)
+    policy = counted.policy
+    answer = policy.answer
+    other = Call(policy.spec, complete.__wrapped__, None, ("z",), {}, CallRecord("c"))  # type: ignore[arg-type]
+
+    def overtaken(call: Any) -> Any:
+        value = answer(call)
+        policy._handed = (other, "a key of another call")
+        return value
+
+    policy.answer = overtaken  # type: ignore[method-assign]
+    assert complete("a") == "a1"
+    assert (counted.flows, counted.builds) == (1, 2)  # the flow built its own key
+    assert policy._handed is not None  # the other call's, left for its own flow
+    policy.answer = answer  # type: ignore[method-assign]
+    assert complete("a") == "a1"  # stored under its own key
+    assert complete.cache.stats.cache_misses == 1
