@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, ParamSpec, TypeVar, cast, overl
 import orjson
 
 from llmwarm._core import (
+    NO_ANSWER,
     Call,
     ConfigError,
     Flow,
@@ -290,6 +291,8 @@ class CachedPolicy(Policy):
     """The policy behind :func:`cached` (one per decorated function)."""
 
     handles: ClassVar[tuple[str, ...]] = ("cache", "cache_key")
+    #: A hit is answered before any flow starts: no generator, no StopIteration.
+    may_answer: ClassVar[bool] = True
     reads: ClassVar[frozenset[str]] = frozenset(
         {"started", "warmup"}
     )  # started: the hit's read time
@@ -338,6 +341,12 @@ class CachedPolicy(Policy):
         self._failing = False
         self._failure_report = _Throttled()
         self._key_failure_report = _Throttled()
+        #: ``(call, key)`` from :meth:`answer` to the flow the engine starts next for that
+        #: call: the key built and read once already (``None``: arguments it refused and
+        #: counted). One tuple, assigned at once: a flow takes it only for its own call
+        #: (another thread's may replace it first, and then the flow builds its own).
+        #: Not a record slot: that costs a dict per miss, measured on the refusing path.
+        self._handed: tuple[Call, str | None] | None = None
         _track(self)
 
     def bind(self, spec: FunctionSpec) -> None:
@@ -482,16 +491,24 @@ class CachedPolicy(Policy):
 
     # ---------------------------------------------------------------------- the flow
 
-    def flow(self, call: Call) -> Flow:
-        """Serve a hit, or make one upstream call per key at a time and store its result."""
+    def answer(self, call: Call) -> Any:
+        """Serve a hit from an inline back end without a flow; else let :meth:`flow` run.
+
+        What the flow's first pass does on a hit, and no more: warm-up pings, back ends
+        that are not inline, an open breaker and anything that waits are the flow's. On a
+        miss (or arguments that cannot be cached) the key, already built and read, goes
+        to the flow of the same call through :attr:`_handed`, so a miss builds it once.
+        """
         record = call.record
-        if record.warmup:  # keep-warm pings neither read nor fill the cache
-            return (yield call)
+        if record.warmup:
+            return NO_ANSWER
+        backend = self.backend
+        if not backend.inline or self.breaker.backoff:
+            return NO_ANSWER
         try:
             arguments = call.arguments
-            key = self._build(arguments, call.instance, not self.backend.inline)
+            key = self._build(arguments, call.instance, False)
             rule = self.cacheable
-            # The default rule inline (a frame less on every hit): only n=1 is cached.
             if rule is _default_cacheable:
                 cacheable = arguments.get("n") in _SINGLE
             else:
@@ -499,21 +516,82 @@ class CachedPolicy(Policy):
         except UnknownTenant as exc:
             self._refuse("the tenant", exc)
             record.cache_hit = False
-            return (yield call)
+            self._handed = (call, None)
+            return NO_ANSWER
         except Exception as exc:
             self._refuse("arguments", exc)
             record.cache_hit = False
-            return (yield call)
+            self._handed = (call, None)
+            return NO_ANSWER
         if not cacheable:
             self.uncacheable += 1
             record.cache_hit = False
+            self._handed = (call, None)
+            return NO_ANSWER
+        try:
+            read_at = self._read_at
+            value = (
+                read_at(key, record.started)
+                if read_at is not None and _same_clock()
+                else backend.get(key)
+            )
+        except Exception as exc:
+            value = self._read_failed(exc)
+        if value is MISSING:
+            self._handed = (call, key)
+            return NO_ANSWER
+        self.hits += 1
+        record.cache_hit = True
+        if type(value) is RecordedStream:
+            return replay(value, call.spec.is_async)
+        return value
+
+    def flow(self, call: Call) -> Flow:
+        """Serve a hit, or make one upstream call per key at a time and store its result."""
+        record = call.record
+        if record.warmup:  # keep-warm pings neither read nor fill the cache
             return (yield call)
+        # What answer() learnt of this very call: its key, read and missed (None: refused).
+        # Another thread's call may have replaced it meanwhile: then build the key here.
+        handed = self._handed
+        if handed is not None and handed[0] is call:
+            self._handed = None  # drop the call's reference; a later pass prepares afresh
+            key = handed[1]
+            if key is None:  # refused and counted by answer()
+                return (yield call)
+            read = False  # the first read was answer()'s
+        else:
+            try:
+                arguments = call.arguments
+                key = self._build(arguments, call.instance, not self.backend.inline)
+                rule = self.cacheable
+                # The default rule inline (a frame less per call): only n=1 is cached.
+                if rule is _default_cacheable:
+                    cacheable = arguments.get("n") in _SINGLE
+                else:
+                    cacheable = rule(arguments)
+            except UnknownTenant as exc:
+                self._refuse("the tenant", exc)
+                record.cache_hit = False
+                return (yield call)
+            except Exception as exc:
+                self._refuse("arguments", exc)
+                record.cache_hit = False
+                return (yield call)
+            if not cacheable:
+                self.uncacheable += 1
+                record.cache_hit = False
+                return (yield call)
+            read = True
         backend = self.backend
-        # A `while` rather than `for attempt in range(...)`: a hit (the first pass) then
-        # costs no range object and no iterator.
+        # A `while` rather than `for attempt in range(...)`: a hit here (a back end that is
+        # not inline, or an open breaker's probe) costs no range object and no iterator.
         attempt = 0
+        value: Any
         while True:
-            if backend.inline and not self.breaker.backoff:
+            if not read:
+                value, read = MISSING, True
+            elif backend.inline and not self.breaker.backoff:
                 try:
                     read_at = self._read_at
                     value = (
