@@ -17,6 +17,7 @@ other backend or stream class (trio, a user's own) is left as it is.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import select
 from typing import Any
@@ -73,10 +74,9 @@ def _probing(cls: type) -> type:
 def _adopt(stream: Any) -> Any:
     cls: type = type(stream)
     if cls.__name__ == "AnyIOStream" and _library(cls) in _LIBRARIES:
-        try:
+        # A layout this subclass cannot take (TypeError): leave the stream as it is.
+        with contextlib.suppress(TypeError):
             stream.__class__ = _probing(cls)
-        except TypeError:  # a layout this subclass cannot take: leave the stream as it is
-            pass
     return stream
 
 
@@ -105,7 +105,6 @@ def install(client: Any) -> None:
     cls: Any = type(backend)
     if cls.__name__ != "AutoBackend" or _library(cls) not in _LIBRARIES:
         return
-    try:
+    # A layout this subclass cannot take (TypeError): keep the library's own check.
+    with contextlib.suppress(TypeError):
         backend.__class__ = _adopting(cls)
-    except TypeError:  # a layout this subclass cannot take: keep the library's check
-        pass
