@@ -160,9 +160,9 @@ class RoutedPolicy(Policy):
         max_cooldown: float = DEFAULT_MAX_COOLDOWN,
         max_wait: float | None = DEFAULT_MAX_WAIT,
     ) -> None:
-        self.tiers = tiers
-        self.classify = classify
         self.fallback = fallback
+        self.tiers = tiers  # through the setter: it checks them and builds the tables
+        self.classify = classify
         self.prefer_warm = prefer_warm
         self.hedge_after = hedge_after
         self.cooldown = cooldown
@@ -171,18 +171,32 @@ class RoutedPolicy(Policy):
         self.handles_failures = fallback  # the SDK under it must not retry what it reroutes
         self.patience = hedge_after
         self.warmth: Warmth | None = None
-        self._index = {tier.name: i for i, tier in enumerate(tiers)}
-        self._by_model = {tier.model: tier for tier in reversed(tiers)}
+
+    @property
+    def tiers(self) -> tuple[Tier, ...]:
+        """The tiers, cheapest first; assigning new ones rebuilds the routing tables."""
+        return self._tiers
+
+    @tiers.setter
+    def tiers(self, tiers: tuple[Tier, ...]) -> None:
+        tiers = _check_tiers(tiers)
         # Per chosen tier, the order its call tries the tiers in, and the plan `_plan`
-        # returns while no tier cools down and no `@warm` is asked (most calls): made once.
+        # returns while no tier cools down and no `@warm` is asked (most calls): made once
+        # per set of tiers, not per call, so a new set must rebuild them all together.
         count = len(tiers)
-        self._orders = tuple(
+        orders = tuple(
             (chosen, *range(chosen + 1, count), *range(chosen - 1, -1, -1))
             for chosen in range(count)
         )
-        self._plans = tuple(
-            (order if fallback else order[:1], order, "classified") for order in self._orders
+        self._index = {tier.name: i for i, tier in enumerate(tiers)}
+        self._by_model = {tier.model: tier for tier in reversed(tiers)}
+        self._orders = orders
+        # Both plans per tier (with and without fallback): `fallback` is read per call.
+        self._plans = (
+            tuple((order[:1], order, "classified") for order in orders),
+            tuple((order, order, "classified") for order in orders),
         )
+        self._tiers = tiers
 
     @property
     def router(self) -> RoutedPolicy:
@@ -255,7 +269,7 @@ class RoutedPolicy(Policy):
         next ready tier: hedging is independent of fallback. Empty: every tier is cooling.
         """
         if self.warmth is None and cooldowns.none_cooling():
-            return self._plans[chosen]
+            return self._plans[bool(self.fallback)][chosen]
         ready: Sequence[int] = [
             i for i in self._orders[chosen] if not cooldowns.cooling(self.tiers[i].model)
         ]

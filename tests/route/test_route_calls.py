@@ -187,3 +187,17 @@ async def test_prefer_warm(
     assert warmth.warmed == warmed
     assert capture.last.route_reason == ("warm" if warmed else "classified")
     assert capture.last.tier == next(t.name for t in TIERS if t.model == model)
+
+
+def test_reassigned_tiers_are_checked_and_routed() -> None:
+    @routed([Tier("s", "m-s"), Tier("l", "m-l")], classify=lambda arguments: "l")
+    def f(messages: object, *, model: str | None = None) -> str | None:
+        return model
+
+    assert f([{"role": "user", "content": "hi"}]) == "m-l"
+    f.router.tiers = (Tier("s", "m-s"), Tier("m", "m-m"), Tier("l", "m-xl"))
+    assert f([{"role": "user", "content": "hi"}]) == "m-xl"  # the routing tables followed
+    f.router.tiers = (Tier("l", "m-one"),)
+    assert f([{"role": "user", "content": "hi"}]) == "m-one"
+    with pytest.raises(ValueError, match="tiers"):
+        f.router.tiers = ()
