@@ -167,8 +167,20 @@ class CoolDowns:
         return until
 
     def none_cooling(self) -> bool:
-        """Whether no model is cooling down (a cool-down just ended may still count)."""
-        return not self._until
+        """Whether no model is cooling down.
+
+        Free while nothing has cooled (the usual call). Once every cool-down on record has
+        ended, the ended ones are dropped here: a model nobody asks about again (another
+        router's tier) must not keep every router off its fast path for good.
+        """
+        if not self._until:
+            return True
+        now = self.clock()
+        with self._lock:  # the slow path: something has cooled (and cool() may write now)
+            if any(until > now for until in self._until.values()):
+                return False
+            self._until.clear()
+            return True
 
     def cooling(self, model: str) -> bool:
         """Whether ``model`` is cooling down now."""

@@ -110,3 +110,21 @@ def test_attach_attempts_keeps_the_type_and_lists_the_others() -> None:
     attach_attempts(last, [("small", "a", first), ("large", "b", last)])
     assert last.llmwarm_attempts == [("small", "a", first), ("large", "b", last)]  # type: ignore[attr-defined]
     assert last.__notes__ == ["llmwarm: tier 'small' (model 'a') failed first: TimeoutError: slow"]
+
+
+def test_none_cooling_drops_cool_downs_that_all_ended() -> None:
+    # A model nobody asks about again (another router's tier) must not keep every
+    # router off its fast path once its cool-down is over.
+    clock = FakeClock()
+    registry = CoolDowns(clock)
+    assert registry.none_cooling()
+    registry.cool("other-routers-model", 5)
+    registry.cool("ours", 1)
+    assert not registry.none_cooling()
+    clock.advance(2)  # "ours" ended, the other still cools
+    assert not registry.none_cooling()
+    clock.advance(4)  # both ended, and nobody asked ends() for either
+    assert registry.none_cooling()
+    assert registry.snapshot() == {}
+    registry.cool("ours", 1)  # a new cool-down counts again
+    assert not registry.none_cooling()
