@@ -6,10 +6,8 @@ import os
 import shutil
 import socket
 import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -188,77 +186,8 @@ def pytest_xdist_auto_num_workers(config: pytest.Config) -> int | None:
     return min(2 * cores, cores + 4)
 
 
-# -- Assertion rewriting shared by the workers of one run
-#
-# pytest rewrites the asserts of every test module it imports (a slow, pure-Python AST
-# pass: about 3 s of CPU for this suite) and caches the result next to the module, unless
-# bytecode writing is off (PYTHONDONTWRITEBYTECODE), as in some environments. Then each
-# pytest-xdist worker, which collects every file, rewrites every file again: four
-# workers, four times the work, at the very start of the run where every core is busy.
-# Instead, each worker rewrites its share of the files into a directory made for this run
-# and removed at its end, and reads the others' shares from it. pytest checks each cached
-# module against its source's hash, and rewrites any it does not find there itself.
-# Nothing is written next to the sources and nothing outlives the run.
-
-_SHARED_REWRITES = "llmwarm_shared_rewrites"
-_shared_rewrites_key = pytest.StashKey[str]()
-
-
-@pytest.hookimpl(optionalhook=True)
-def pytest_configure_node(node: Any) -> None:
-    """(xdist controller) Hand each worker the run's directory of rewritten modules."""
-    config: pytest.Config = node.config
-    if not sys.dont_write_bytecode or config.getoption("assertmode") != "rewrite":
-        return  # pytest's own cache (next to the modules) is there, or nothing is rewritten
-    if _shared_rewrites_key not in config.stash:
-        import tempfile
-
-        config.stash[_shared_rewrites_key] = tempfile.mkdtemp(prefix="llmwarm-tests-pyc-")
-    node.workerinput[_SHARED_REWRITES] = config.stash[_shared_rewrites_key]
-
-
-def _share_rewrites(config: pytest.Config) -> None:
-    """(xdist worker) Rewrite this worker's share of the test modules; read the rest."""
-    workerinput = getattr(config, "workerinput", {})
-    directory = workerinput.get(_SHARED_REWRITES)
-    if directory is None:
-        return
-    try:  # pytest's private helpers: without them, every worker rewrites every module
-        from _pytest.assertion import rewrite
-        from _pytest.pathlib import fnmatch_ex
-
-        state = config.stash[rewrite.assertstate_key]
-        rewrite_test, write_pyc, tail = rewrite._rewrite_test, rewrite._write_pyc, rewrite.PYC_TAIL
-    except (ImportError, AttributeError, KeyError):
-        return
-
-    def cache_dir(path: Path) -> Path:  # as pytest does under a PYTHONPYCACHEPREFIX
-        return Path(directory, *path.parts[1:-1])
-
-    rewrite.get_cache_dir = cache_dir  # read by the rewriting import hook on every import
-    patterns = ["conftest.py", *config.getini("python_files")]
-    files: set[Path] = set()
-    for arg in config.args:
-        root = Path(arg.partition("::")[0]).resolve()
-        candidates = root.rglob("*.py") if root.is_dir() else [root]
-        files.update(p for p in candidates if any(fnmatch_ex(pat, p) for pat in patterns))
-    index, count = int(workerinput["workerid"][2:]), int(workerinput["workercount"])
-    for path in sorted(files)[index::count]:
-        source_hash, code = rewrite_test(path, config)
-        target = cache_dir(path)
-        target.mkdir(parents=True, exist_ok=True)
-        write_pyc(state, code, source_hash, target / (path.name[:-3] + tail))  # atomic
-
-
-def pytest_unconfigure(config: pytest.Config) -> None:
-    directory = config.stash.get(_shared_rewrites_key, None)
-    if directory is not None:
-        shutil.rmtree(directory, ignore_errors=True)
-
-
 def pytest_configure(config: pytest.Config) -> None:
     _small_trust_store()
-    _share_rewrites(config)
     if getattr(config.option, "loadscopereorder", False):
         # Keep the collection order (below) as the order files are handed out in.
         config.option.loadscopereorder = False
