@@ -42,8 +42,11 @@ demo: $(STAMP)
 
 # One pytest-xdist worker per core, each test file on one worker (files that share one
 # expensive run between their tests run it once).
+# Bytecode is written even where the environment turns it off (PYTHONDONTWRITEBYTECODE):
+# otherwise every worker re-does pytest's assertion rewriting of every test module, and
+# each of the suite's ~75 child interpreters compiles llmwarm again (seconds of CPU each run).
 test: $(STAMP) services
-	$(BIN)/python -m pytest -p no:cacheprovider -n auto --dist loadfile
+	PYTHONDONTWRITEBYTECODE= $(BIN)/python -m pytest -p no:cacheprovider -n auto --dist loadfile
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
