@@ -339,6 +339,22 @@ class FunctionSpec:
             )
         return any(p.kind is inspect.Parameter.VAR_KEYWORD for p in self.parameters.values())
 
+    def receives(self, name: str) -> bool:
+        """Whether a call's bound arguments can hold ``name`` (passed in any way).
+
+        Unlike :meth:`accepts`, a positional-only parameter counts: a policy that only
+        reads an argument (``@traced`` reading ``client``) sees it however it was passed.
+        True when the signature is unknown (nothing is bound, so nothing is missed).
+        """
+        if self.signature is None:
+            return True
+        if name in self.parameters:
+            return self.parameters[name].kind not in (
+                inspect.Parameter.VAR_POSITIONAL,
+                inspect.Parameter.VAR_KEYWORD,
+            )
+        return any(p.kind is inspect.Parameter.VAR_KEYWORD for p in self.parameters.values())
+
 
 # -------------------------------------------------------------------------------- calls
 

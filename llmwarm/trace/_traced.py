@@ -462,10 +462,11 @@ class TracedPolicy(Policy):
 
     def bind(self, spec: FunctionSpec) -> None:
         """Note which request parameters the function can receive (any function is traced)."""
-        self._params = tuple((n, k) for n, k in _PARAMS if spec.accepts(n))
-        self._clients = tuple(n for n in ("client", "http_client") if spec.accepts(n))
-        self._options = spec.accepts("options")
-        self._stream = spec.accepts("stream")
+        # Read, never passed: a positional-only `client` counts as much as a keyword one.
+        self._params = tuple((n, k) for n, k in _PARAMS if spec.receives(n))
+        self._clients = tuple(n for n in ("client", "http_client") if spec.receives(n))
+        self._options = spec.receives("options")
+        self._stream = spec.receives("stream")
 
     may_skip = True
 

@@ -320,6 +320,24 @@ def test_the_same_exception_object_is_reraised_with_a_builtin_error_type(otel: O
     assert otel.span().attributes["error.type"] == "ValueError"
 
 
+def test_a_positional_only_client_still_names_the_provider_and_server(otel: Otel) -> None:
+    # @traced reads the client, it never passes it: positional-only must count too.
+    import httpx
+
+    client = httpx.Client(base_url="http://localhost:11434")
+
+    @traced(**otel.providers)
+    def chat(http_client: Any, /, messages: Any, *, model: str = "llama3.2") -> Any:
+        return {"model": "llama3.2", "done_reason": "stop"}
+
+    chat(client, MESSAGES)
+    client.close()
+    attributes = otel.span().attributes
+    assert attributes["gen_ai.provider.name"] == "ollama"
+    assert attributes["server.address"] == "localhost"
+    assert attributes["server.port"] == 11434
+
+
 # ---------------------------------------------------------------- facts of other policies
 
 
