@@ -119,7 +119,8 @@ class StoppingServer(uvicorn.Server):
         should_exit = await self.on_tick(counter)
         while not should_exit:
             counter = (counter + 1) % 864000
-            with contextlib.suppress(TimeoutError):
+            # asyncio.TimeoutError is the builtin only from Python 3.11 on.
+            with contextlib.suppress(TimeoutError, asyncio.TimeoutError):
                 await asyncio.wait_for(wake.wait(), 0.1)
             should_exit = await self.on_tick(counter)
         self.sim.stop()
@@ -250,7 +251,7 @@ async def aserve(
         server.request_exit()
         try:
             await asyncio.wait_for(asyncio.shield(task), _STOP_TIMEOUT)
-        except TimeoutError:
+        except (TimeoutError, asyncio.TimeoutError):
             server.force_exit = True
             await task
         sock.close()
